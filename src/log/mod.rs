@@ -1,0 +1,8 @@
+//! Talking to a Static CT log: where its bytes come from, its signed
+//! checkpoint, tile paths, TileLeaf records and Merkle verification.
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
+pub mod tile;
+pub mod tile_leaf;

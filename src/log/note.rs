@@ -1,0 +1,1 @@
+//! Signed notes (c2sp.org/signed-note): parsing, verifier keys, signing.
