@@ -27,17 +27,10 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 
 /// The root of a complete subtree over `hashes`, whose count must be a power of two.
 pub fn perfect_root(hashes: &[Hash]) -> Hash {
-    assert!(
-        hashes.len().is_power_of_two(),
-        "perfect_root of {} hashes",
-        hashes.len()
-    );
+    assert!(hashes.len().is_power_of_two(), "perfect_root of {} hashes", hashes.len());
     let mut level: Vec<Hash> = hashes.to_vec();
     while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
+        level = level.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
     }
     level[0]
 }
@@ -49,11 +42,7 @@ pub fn tree_hash(hashes: &[Hash]) -> Hash {
         0 => Sha256::digest([]).into(),
         1 => hashes[0],
         n => {
-            let split = if n.is_power_of_two() {
-                n / 2
-            } else {
-                1 << (usize::BITS - 1 - n.leading_zeros())
-            };
+            let split = if n.is_power_of_two() { n / 2 } else { 1 << (usize::BITS - 1 - n.leading_zeros()) };
             node_hash(&tree_hash(&hashes[..split]), &tree_hash(&hashes[split..]))
         }
     }
@@ -92,9 +81,7 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n)
-            .map(|i| leaf_hash(&(i as u64).to_be_bytes()))
-            .collect()
+        (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
     }
 
     /// The tiles of a tree of `n` leaves, computed level by level.
@@ -118,9 +105,7 @@ mod tests {
 
     #[test]
     fn right_edge_root_equals_tree_hash() {
-        for n in [
-            1, 2, 3, 255, 256, 257, 511, 512, 1000, 65535, 65536, 65537, 70000,
-        ] {
+        for n in [1, 2, 3, 255, 256, 257, 511, 512, 1000, 65535, 65536, 65537, 70000] {
             let leaves = leaves(n);
             let edge = right_edge(&leaves);
             let edge: Vec<&[Hash]> = edge.iter().map(Vec::as_slice).collect();
@@ -143,21 +128,9 @@ mod tests {
         ];
         let hashes: Vec<Hash> = inputs.iter().map(|x| leaf_hash(x)).collect();
         let hex = |h: Hash| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        assert_eq!(
-            hex(tree_hash(&hashes[..1])),
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
-        );
-        assert_eq!(
-            hex(tree_hash(&hashes[..2])),
-            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"
-        );
-        assert_eq!(
-            hex(tree_hash(&hashes[..3])),
-            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
-        );
-        assert_eq!(
-            hex(tree_hash(&hashes[..8])),
-            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
-        );
+        assert_eq!(hex(tree_hash(&hashes[..1])), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+        assert_eq!(hex(tree_hash(&hashes[..2])), "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125");
+        assert_eq!(hex(tree_hash(&hashes[..3])), "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77");
+        assert_eq!(hex(tree_hash(&hashes[..8])), "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328");
     }
 }

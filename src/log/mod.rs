@@ -4,5 +4,7 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod source;
 pub mod tile;
 pub mod tile_leaf;
+pub mod verify;

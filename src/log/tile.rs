@@ -27,19 +27,11 @@ pub struct TileId {
 
 impl TileId {
     pub fn hash(level: u8, index: u64) -> TileId {
-        TileId {
-            level: Level::Hash(level),
-            index,
-            width: TILE_WIDTH as u16,
-        }
+        TileId { level: Level::Hash(level), index, width: TILE_WIDTH as u16 }
     }
 
     pub fn data(index: u64) -> TileId {
-        TileId {
-            level: Level::Data,
-            index,
-            width: TILE_WIDTH as u16,
-        }
+        TileId { level: Level::Data, index, width: TILE_WIDTH as u16 }
     }
 
     /// The same tile cut to `width` entries (a partial tile when width < 256).
@@ -99,11 +91,7 @@ impl TileId {
             None => (rest, TILE_WIDTH as u16),
         };
         let index = parse_index(index_part)?;
-        Some(TileId {
-            level,
-            index,
-            width,
-        })
+        Some(TileId { level, index, width })
     }
 }
 
@@ -134,17 +122,11 @@ fn parse_index(text: &str) -> Option<u64> {
     let mut index: u64 = 0;
     for (i, group) in groups.iter().enumerate() {
         let last = i + 1 == groups.len();
-        let digits = if last {
-            *group
-        } else {
-            group.strip_prefix('x')?
-        };
+        let digits = if last { *group } else { group.strip_prefix('x')? };
         if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        index = index
-            .checked_mul(1000)?
-            .checked_add(digits.parse::<u64>().ok()?)?;
+        index = index.checked_mul(1000)?.checked_add(digits.parse::<u64>().ok()?)?;
     }
     // The first group carries no padding beyond three digits: x000/… is not canonical.
     if groups.len() > 1 && groups[0] == "x000" {
@@ -154,9 +136,7 @@ fn parse_index(text: &str) -> Option<u64> {
 }
 
 fn is_canonical_decimal(text: &str) -> bool {
-    !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'))
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'))
 }
 
 #[cfg(test)]
@@ -170,19 +150,13 @@ mod tests {
         assert_eq!(TileId::hash(1, 1000).path(), "tile/1/x001/000");
         assert_eq!(TileId::data(1234067).path(), "tile/data/x001/x234/067");
         assert_eq!(TileId::data(5).path(), "tile/data/005");
-        assert_eq!(
-            TileId::hash(2, u64::MAX).path(),
-            "tile/2/x018/x446/x744/x073/x709/x551/615"
-        );
+        assert_eq!(TileId::hash(2, u64::MAX).path(), "tile/2/x018/x446/x744/x073/x709/x551/615");
     }
 
     #[test]
     fn partial_tiles_carry_their_width() {
         assert_eq!(TileId::hash(0, 3).with_width(10).path(), "tile/0/003.p/10");
-        assert_eq!(
-            TileId::data(1234067).with_width(255).path(),
-            "tile/data/x001/x234/067.p/255"
-        );
+        assert_eq!(TileId::data(1234067).with_width(255).path(), "tile/data/x001/x234/067.p/255");
         assert_eq!(TileId::hash(0, 3).with_width(10).full(), TileId::hash(0, 3));
     }
 
@@ -226,16 +200,10 @@ mod tests {
     fn byte_order_of_paths_differs_from_numeric_order_past_a_million() {
         // Torrent content is ordered by path bytes, so a range that crosses tile
         // 1,000,000 lists x001/x000/000 before x999/999.
-        let mut paths: Vec<String> = [999_999u64, 1_000_000]
-            .iter()
-            .map(|&i| TileId::data(i).path())
-            .collect();
+        let mut paths: Vec<String> = [999_999u64, 1_000_000].iter().map(|&i| TileId::data(i).path()).collect();
         paths.sort();
         assert_eq!(paths, ["tile/data/x001/x000/000", "tile/data/x999/999"]);
-        let mut below: Vec<String> = [0u64, 1, 999, 1000, 999_999]
-            .iter()
-            .map(|&i| TileId::hash(0, i).path())
-            .collect();
+        let mut below: Vec<String> = [0u64, 1, 999, 1000, 999_999].iter().map(|&i| TileId::hash(0, i).path()).collect();
         let numeric = below.clone();
         below.sort();
         assert_eq!(below, numeric);

@@ -83,33 +83,31 @@ impl TileLeaf<'_> {
     }
 }
 
+/// What a data tile contributes to verification.
+#[derive(Debug)]
+pub struct LeafHashes {
+    pub hashes: Vec<Hash>,
+    /// Timestamp (ms) of the tile's last entry.
+    pub last_timestamp: u64,
+}
+
 /// Parses the `count` entries of a data tile whose first entry has leaf index
 /// `first_index`, checking framing and each entry's leaf_index, and returns
 /// their leaf hashes. The tile must hold exactly those entries.
-pub fn leaf_hashes(
-    tile: &[u8],
-    first_index: u64,
-    count: usize,
-) -> Result<Vec<Hash>, TileLeafError> {
+pub fn leaf_hashes(tile: &[u8], first_index: u64, count: usize) -> Result<LeafHashes, TileLeafError> {
     let mut hashes = Vec::with_capacity(count);
-    let mut reader = Reader {
-        bytes: tile,
-        pos: 0,
-    };
+    let mut last_timestamp = 0;
+    let mut reader = Reader { bytes: tile, pos: 0 };
     for position in 0..count {
         let index = first_index + position as u64;
         let start = reader.pos;
-        let fail = |offset: usize, problem: Problem| TileLeafError {
-            position,
-            index,
-            offset,
-            problem,
-        };
+        let fail = |offset: usize, problem: Problem| TileLeafError { position, index, offset, problem };
         let leaf = parse_one(&mut reader).map_err(|(offset, problem)| fail(offset, problem))?;
         if leaf.leaf_index != index {
             return Err(fail(start, Problem::WrongLeafIndex(leaf.leaf_index)));
         }
         hashes.push(leaf.leaf_hash());
+        last_timestamp = leaf.timestamp;
     }
     if reader.pos != tile.len() {
         return Err(TileLeafError {
@@ -119,15 +117,12 @@ pub fn leaf_hashes(
             problem: Problem::TrailingBytes(tile.len() - reader.pos),
         });
     }
-    Ok(hashes)
+    Ok(LeafHashes { hashes, last_timestamp })
 }
 
 /// Iterates over the entries of a tile without checking their leaf indexes.
 pub fn entries(tile: &[u8]) -> impl Iterator<Item = Result<TileLeaf<'_>, (usize, Problem)>> {
-    let mut reader = Reader {
-        bytes: tile,
-        pos: 0,
-    };
+    let mut reader = Reader { bytes: tile, pos: 0 };
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed || reader.pos == reader.bytes.len() {
@@ -146,10 +141,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], (usize, Problem)> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len());
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
         let end = end.ok_or((self.pos, Problem::Truncated(what)))?;
         let slice = &self.bytes[self.pos..end];
         self.pos = end;
@@ -157,18 +149,11 @@ impl<'a> Reader<'a> {
     }
 
     fn uint(&mut self, n: usize, what: &'static str) -> Result<u64, (usize, Problem)> {
-        Ok(self
-            .take(n, what)?
-            .iter()
-            .fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+        Ok(self.take(n, what)?.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
     }
 
     /// A length-prefixed field of `len_bytes` length bytes.
-    fn vector(
-        &mut self,
-        len_bytes: usize,
-        what: &'static str,
-    ) -> Result<&'a [u8], (usize, Problem)> {
+    fn vector(&mut self, len_bytes: usize, what: &'static str) -> Result<&'a [u8], (usize, Problem)> {
         let len = self.uint(len_bytes, what)? as usize;
         self.take(len, what)
     }
@@ -186,11 +171,7 @@ fn parse_one<'a>(reader: &mut Reader<'a>) -> Result<TileLeaf<'a>, (usize, Proble
     if kind == EntryKind::Precert {
         reader.take(32, "issuer_key_hash")?;
     }
-    let what = if kind == EntryKind::X509 {
-        "certificate"
-    } else {
-        "tbs_certificate"
-    };
+    let what = if kind == EntryKind::X509 { "certificate" } else { "tbs_certificate" };
     let cert_at = reader.pos;
     if reader.vector(3, what)?.is_empty() {
         return Err((cert_at, Problem::Empty(what)));
@@ -210,12 +191,7 @@ fn parse_one<'a>(reader: &mut Reader<'a>) -> Result<TileLeaf<'a>, (usize, Proble
     if chain.len() % 32 != 0 {
         return Err((chain_at, Problem::ChainLength(chain.len())));
     }
-    Ok(TileLeaf {
-        timestamp,
-        kind,
-        timestamped_entry,
-        leaf_index,
-    })
+    Ok(TileLeaf { timestamp, kind, timestamped_entry, leaf_index })
 }
 
 /// Finds the single leaf_index extension (type 0, five bytes of big-endian index).
@@ -227,9 +203,7 @@ fn leaf_index(mut extensions: &[u8]) -> Result<u64, Problem> {
         }
         let kind = extensions[0];
         let len = usize::from(u16::from_be_bytes([extensions[1], extensions[2]]));
-        let data = extensions
-            .get(3..3 + len)
-            .ok_or(Problem::MalformedExtensions)?;
+        let data = extensions.get(3..3 + len).ok_or(Problem::MalformedExtensions)?;
         if kind == LEAF_INDEX_EXTENSION {
             if found.is_some() {
                 return Err(Problem::DuplicateLeafIndex);
@@ -253,14 +227,8 @@ pub struct NewEntry<'a> {
 }
 
 pub enum NewEntryBody<'a> {
-    X509 {
-        certificate: &'a [u8],
-    },
-    Precert {
-        issuer_key_hash: Hash,
-        tbs_certificate: &'a [u8],
-        pre_certificate: &'a [u8],
-    },
+    X509 { certificate: &'a [u8] },
+    Precert { issuer_key_hash: Hash, tbs_certificate: &'a [u8], pre_certificate: &'a [u8] },
 }
 
 /// Appends the TileLeaf encoding of `entry` to `out` and returns the range of
@@ -277,11 +245,7 @@ pub fn encode(entry: &NewEntry<'_>, out: &mut Vec<u8>) -> std::ops::Range<usize>
             push_len(out, certificate.len(), 3);
             out.extend_from_slice(certificate);
         }
-        NewEntryBody::Precert {
-            issuer_key_hash,
-            tbs_certificate,
-            ..
-        } => {
+        NewEntryBody::Precert { issuer_key_hash, tbs_certificate, .. } => {
             out.extend_from_slice(&PRECERT_ENTRY.to_be_bytes());
             out.extend_from_slice(issuer_key_hash);
             push_len(out, tbs_certificate.len(), 3);
@@ -291,10 +255,7 @@ pub fn encode(entry: &NewEntry<'_>, out: &mut Vec<u8>) -> std::ops::Range<usize>
     out.extend_from_slice(&[0, 8, LEAF_INDEX_EXTENSION, 0, 5]);
     out.extend_from_slice(&entry.leaf_index.to_be_bytes()[3..]);
     let end = out.len();
-    if let NewEntryBody::Precert {
-        pre_certificate, ..
-    } = &entry.body
-    {
+    if let NewEntryBody::Precert { pre_certificate, .. } = &entry.body {
         push_len(out, pre_certificate.len(), 3);
         out.extend_from_slice(pre_certificate);
     }
@@ -317,19 +278,10 @@ mod tests {
             let body = if i % 2 == 0 {
                 NewEntryBody::X509 { certificate: &cert }
             } else {
-                NewEntryBody::Precert {
-                    issuer_key_hash: [1; 32],
-                    tbs_certificate: &cert,
-                    pre_certificate: &cert,
-                }
+                NewEntryBody::Precert { issuer_key_hash: [1; 32], tbs_certificate: &cert, pre_certificate: &cert }
             };
             encode(
-                &NewEntry {
-                    timestamp: 1_700_000_000_000 + i,
-                    leaf_index: first + i,
-                    body,
-                    chain: &chain,
-                },
+                &NewEntry { timestamp: 1_700_000_000_000 + i, leaf_index: first + i, body, chain: &chain },
                 &mut out,
             );
         }
@@ -339,7 +291,9 @@ mod tests {
     #[test]
     fn encoded_entries_parse_back() {
         let tile = sample_tile(512, 256);
-        let hashes = leaf_hashes(&tile, 512, 256).unwrap();
+        let read = leaf_hashes(&tile, 512, 256).unwrap();
+        assert_eq!(read.last_timestamp, 1_700_000_000_255);
+        let hashes = read.hashes;
         assert_eq!(hashes.len(), 256);
         let parsed: Vec<TileLeaf> = entries(&tile).map(Result::unwrap).collect();
         assert_eq!(parsed[1].kind, EntryKind::Precert);
@@ -363,14 +317,8 @@ mod tests {
         assert!(matches!(err.problem, Problem::Truncated(_)));
         let mut long = tile.clone();
         long.push(0);
-        assert_eq!(
-            leaf_hashes(&long, 0, 2).unwrap_err().problem,
-            Problem::TrailingBytes(1)
-        );
-        assert!(matches!(
-            leaf_hashes(&tile, 0, 3).unwrap_err().problem,
-            Problem::Truncated("timestamp")
-        ));
+        assert_eq!(leaf_hashes(&long, 0, 2).unwrap_err().problem, Problem::TrailingBytes(1));
+        assert!(matches!(leaf_hashes(&tile, 0, 3).unwrap_err().problem, Problem::Truncated("timestamp")));
     }
 
     #[test]
@@ -381,10 +329,7 @@ mod tests {
         tile.truncate(len - 1);
         let chain_len_at = len - 2 - 64;
         tile[chain_len_at..chain_len_at + 2].copy_from_slice(&63u16.to_be_bytes());
-        assert_eq!(
-            leaf_hashes(&tile, 0, 1).unwrap_err().problem,
-            Problem::ChainLength(63)
-        );
+        assert_eq!(leaf_hashes(&tile, 0, 1).unwrap_err().problem, Problem::ChainLength(63));
     }
 
     #[test]
@@ -395,16 +340,13 @@ mod tests {
         for n in 0..4u64 {
             let path = dir.join(format!("navigli2025h2/tile/data/00{n}"));
             let tile = std::fs::read(&path).unwrap();
-            let hashes = leaf_hashes(&tile, n * 256, 256).unwrap();
+            let hashes = leaf_hashes(&tile, n * 256, 256).unwrap().hashes;
             let level0 = std::fs::read(dir.join(format!("navigli2025h2/tile/0/00{n}"))).unwrap();
-            let expected: Vec<Hash> = level0
-                .chunks_exact(32)
-                .map(|c| c.try_into().unwrap())
-                .collect();
+            let expected: Vec<Hash> = level0.chunks_exact(32).map(|c| c.try_into().unwrap()).collect();
             assert_eq!(hashes, expected, "{}", path.display());
         }
         let partial = std::fs::read(dir.join("navigli2025h2/tile/data/003.p/10")).unwrap();
-        assert_eq!(leaf_hashes(&partial, 768, 10).unwrap().len(), 10);
+        assert_eq!(leaf_hashes(&partial, 768, 10).unwrap().hashes.len(), 10);
     }
 
     #[test]
@@ -417,11 +359,6 @@ mod tests {
         assert_eq!(parsed.len(), 256);
         assert!(parsed.iter().all(|leaf| leaf.kind == EntryKind::Precert));
         let first = parsed[0].leaf_index;
-        assert!(
-            parsed
-                .iter()
-                .enumerate()
-                .all(|(i, leaf)| leaf.leaf_index == first + i as u64)
-        );
+        assert!(parsed.iter().enumerate().all(|(i, leaf)| leaf.leaf_index == first + i as u64));
     }
 }

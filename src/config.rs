@@ -1,0 +1,596 @@
+//! The YAML configuration file → a validated [`Config`] (SPEC §2).
+//!
+//! HelioTorrent's keys keep their meaning, so its config files load unchanged;
+//! helio's own keys add verification, trackers, range size and profile.
+//! Unknown keys are errors that name the key, its line and the closest known
+//! key. This is the only module that knows about serde_yaml.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Deserialize;
+
+use crate::log::note::LogKey;
+use crate::log::source::Location;
+use crate::log::tile::TILE_WIDTH;
+use crate::torrent::profile::Profile;
+
+pub const DEFAULT_CONFIG: &str = "helio.yaml";
+pub const DEFAULT_ENTRIES_PER_TORRENT: u64 = 1 << 20;
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_CACHE_MB: u64 = 512;
+pub const MAX_CONCURRENCY: usize = 64;
+
+/// Long-lived public trackers announced when the config names none.
+pub const DEFAULT_TRACKERS: &[&str] = &[
+    "udp://tracker.opentrackr.org:1337/announce",
+    "udp://open.demonii.com:1337/announce",
+    "udp://open.stealth.si:80/announce",
+    "udp://tracker.torrent.eu.org:451/announce",
+    "udp://exodus.desync.com:6969/announce",
+];
+
+/// A configuration problem: the file, where in it (when known) and what.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub torrent_dir: PathBuf,
+    pub http_port: Option<u16>,
+    pub https_port: Option<u16>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub feed_url_base: Option<String>,
+    pub contact: Option<String>,
+    pub cache_mb: u64,
+    pub logs: Vec<LogConfig>,
+    /// Keys that were set but mean nothing to a one-shot build.
+    pub ignored_keys: BTreeSet<&'static str>,
+}
+
+/// One log, with global settings and per-log overrides merged.
+#[derive(Debug)]
+pub struct LogConfig {
+    pub name: String,
+    /// `log_url` exactly as written: it goes into the torrents' README.md.
+    pub log_url: String,
+    pub location: Location,
+    pub feed_url: Option<String>,
+    /// The torrents' url-list.
+    pub webseeds: Vec<String>,
+    pub entry_limit: Option<u64>,
+    pub key: Option<LogKey>,
+    /// The checkpoint origin to insist on, when it can be known.
+    pub origin: Option<String>,
+    pub trackers: Vec<String>,
+    pub entries_per_torrent: u64,
+    pub profile: Profile,
+    pub concurrency: usize,
+}
+
+// The file as written. Every key HelioTorrent knows is here, so its files load.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<String>,
+    torrent_dir: Option<String>,
+    http_port: Option<u16>,
+    https_port: Option<u16>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    feed_url_base: Option<String>,
+    scraper_contact_email: Option<String>,
+    frequency: Option<u64>,
+    entry_limit: Option<u64>,
+    delete_tiles: Option<bool>,
+    webseeds: Option<Vec<String>>,
+    logs: Option<Vec<RawLog>>,
+    trackers: Option<Vec<String>>,
+    entries_per_torrent: Option<u64>,
+    profile: Option<Profile>,
+    concurrency: Option<usize>,
+    cache_mb: Option<u64>,
+}
+
+const GLOBAL_KEYS: &[&str] = &[
+    "data_dir",
+    "torrent_dir",
+    "http_port",
+    "https_port",
+    "tls_cert",
+    "tls_key",
+    "feed_url_base",
+    "scraper_contact_email",
+    "frequency",
+    "entry_limit",
+    "delete_tiles",
+    "webseeds",
+    "logs",
+    "trackers",
+    "entries_per_torrent",
+    "profile",
+    "concurrency",
+    "cache_mb",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    name: Option<String>,
+    log_url: Option<String>,
+    feed_url: Option<String>,
+    webseeds: Option<Vec<String>>,
+    entry_limit: Option<u64>,
+    frequency: Option<u64>,
+    delete_tiles: Option<bool>,
+    key: Option<String>,
+    submission_url: Option<String>,
+    origin: Option<String>,
+    trackers: Option<Vec<String>>,
+    entries_per_torrent: Option<u64>,
+    profile: Option<Profile>,
+    concurrency: Option<usize>,
+}
+
+const LOG_KEYS: &[&str] = &[
+    "name",
+    "log_url",
+    "feed_url",
+    "webseeds",
+    "entry_limit",
+    "frequency",
+    "delete_tiles",
+    "key",
+    "submission_url",
+    "origin",
+    "trackers",
+    "entries_per_torrent",
+    "profile",
+    "concurrency",
+];
+
+/// Characters escaped when a log name becomes a URL path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// A log name as one URL path segment.
+pub fn url_segment(name: &str) -> String {
+    utf8_percent_encode(name, SEGMENT).to_string()
+}
+
+impl Config {
+    /// Reads and validates the file. Relative paths inside it are relative to
+    /// its folder.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_path_buf(),
+            location: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse(file, &text)
+    }
+
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let error = |message: String| ConfigError { file: file.to_path_buf(), location: None, message };
+        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &str| {
+            let path = PathBuf::from(p);
+            if path.is_absolute() { path } else { base.join(path) }
+        };
+
+        let mut ignored_keys = BTreeSet::new();
+        if raw.frequency.is_some() {
+            ignored_keys.insert("frequency");
+        }
+        if raw.delete_tiles.is_some() {
+            ignored_keys.insert("delete_tiles");
+        }
+        if raw.data_dir.is_some() {
+            ignored_keys.insert("data_dir");
+        }
+
+        let contact = match raw.scraper_contact_email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(email) if email.chars().any(char::is_control) => {
+                return Err(error("scraper_contact_email: must be a single line".into()));
+            }
+            Some(email) => Some(email.to_string()),
+        };
+        let feed_url_base = raw.feed_url_base.map(|url| url.trim_end_matches('/').to_string());
+        if let Some(url) = &feed_url_base {
+            check_http_url(url).map_err(|why| error(format!("feed_url_base: {why}")))?;
+        }
+        let global_webseeds = raw.webseeds.unwrap_or_default();
+        for (i, url) in global_webseeds.iter().enumerate() {
+            check_http_url(url).map_err(|why| error(format!("webseeds[{i}]: {why}")))?;
+        }
+        let global_trackers = raw.trackers;
+        let global_entries = raw.entries_per_torrent;
+        let global_profile = raw.profile;
+        let global_concurrency = raw.concurrency;
+
+        let raw_logs = raw.logs.unwrap_or_default();
+        if raw_logs.is_empty() {
+            return Err(error("logs: no logs are configured".into()));
+        }
+        let mut names = BTreeSet::new();
+        let mut logs = Vec::with_capacity(raw_logs.len());
+        for (i, log) in raw_logs.into_iter().enumerate() {
+            let at = |key: &str, why: String| error(format!("logs[{i}].{key}: {why}"));
+            if log.frequency.is_some() {
+                ignored_keys.insert("frequency");
+            }
+            if log.delete_tiles.is_some() {
+                ignored_keys.insert("delete_tiles");
+            }
+            let name = log.name.ok_or_else(|| at("name", "missing".into()))?;
+            check_name(&name).map_err(|why| at("name", why))?;
+            if !names.insert(name.clone()) {
+                return Err(at("name", format!("{name:?} is used by an earlier log")));
+            }
+            let log_url = log.log_url.ok_or_else(|| at("log_url", "missing".into()))?;
+            let location = Location::parse(&log_url, &base).map_err(|why| at("log_url", why))?;
+            if matches!(location, Location::Http(_)) && contact.is_none() {
+                return Err(error(format!(
+                    "scraper_contact_email: required because logs[{i}] ({name}) is fetched over HTTP; \
+                     logs rate-limit anonymous clients"
+                )));
+            }
+            let entries_per_torrent = log.entries_per_torrent.or(global_entries).unwrap_or(DEFAULT_ENTRIES_PER_TORRENT);
+            if entries_per_torrent == 0 || !entries_per_torrent.is_multiple_of(TILE_WIDTH) {
+                let key = if log.entries_per_torrent.is_some() {
+                    format!("logs[{i}].entries_per_torrent")
+                } else {
+                    "entries_per_torrent".into()
+                };
+                return Err(error(format!("{key}: {entries_per_torrent} is not a positive multiple of 256")));
+            }
+            let concurrency = log.concurrency.or(global_concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+            if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+                return Err(at("concurrency", format!("{concurrency} is not between 1 and {MAX_CONCURRENCY}")));
+            }
+            let key = match log.key {
+                Some(text) => Some(LogKey::parse(text.trim()).map_err(|e| at("key", e.to_string()))?),
+                None => None,
+            };
+            let origin = match (&log.origin, &log.submission_url, &location) {
+                (Some(origin), _, _) => Some(origin.clone()),
+                (None, Some(url), _) => {
+                    check_http_url(url).map_err(|why| at("submission_url", why))?;
+                    Some(origin_of(url))
+                }
+                (None, None, Location::Http(url)) => Some(origin_of(url)),
+                (None, None, Location::Dir(_)) => None,
+            };
+            let webseeds = match log.webseeds {
+                Some(own) => {
+                    for (j, url) in own.iter().enumerate() {
+                        check_http_url(url).map_err(|why| at(&format!("webseeds[{j}]"), why))?;
+                    }
+                    own
+                }
+                None => global_webseeds
+                    .iter()
+                    .map(|base| format!("{}/{}/", base.trim_end_matches('/'), url_segment(&name)))
+                    .collect(),
+            };
+            if let Some(url) = &log.feed_url {
+                check_http_url(url).map_err(|why| at("feed_url", why))?;
+            }
+            let trackers = log
+                .trackers
+                .or_else(|| global_trackers.clone())
+                .unwrap_or_else(|| DEFAULT_TRACKERS.iter().map(|t| t.to_string()).collect());
+            logs.push(LogConfig {
+                name,
+                log_url,
+                location,
+                feed_url: log.feed_url,
+                webseeds,
+                entry_limit: log.entry_limit.or(raw.entry_limit).filter(|&limit| limit > 0),
+                key,
+                origin,
+                trackers,
+                entries_per_torrent,
+                profile: log.profile.or(global_profile).unwrap_or_default(),
+                concurrency,
+            });
+        }
+
+        Ok(Config {
+            file: file.to_path_buf(),
+            torrent_dir: resolve(raw.torrent_dir.as_deref().unwrap_or("torrents")),
+            http_port: raw.http_port,
+            https_port: raw.https_port,
+            tls_cert: raw.tls_cert.as_deref().map(resolve),
+            tls_key: raw.tls_key.as_deref().map(resolve),
+            feed_url_base,
+            contact,
+            cache_mb: raw.cache_mb.unwrap_or(DEFAULT_CACHE_MB),
+            logs,
+            ignored_keys,
+        })
+    }
+}
+
+/// The checkpoint origin a URL implies: no scheme, no trailing slash.
+fn origin_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.trim_end_matches('/').to_string()
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} is not a valid URL"));
+    }
+    Ok(())
+}
+
+/// Log names become folder names, torrent names and URL segments.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 200 {
+        return Err("is longer than 200 bytes".into());
+    }
+    if name.starts_with('.') {
+        return Err(format!("{name:?} must not start with a dot"));
+    }
+    if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\' || c.is_control()) {
+        return Err(format!("{name:?} must not contain {c:?}"));
+    }
+    Ok(())
+}
+
+/// Rewrites serde_yaml's message into one that names the key, its line and,
+/// for an unknown key, the closest known one.
+fn yaml_error(file: &Path, error: &serde_yaml::Error) -> ConfigError {
+    let location = error.location().map(|l| (l.line(), l.column()));
+    let mut message = error.to_string();
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    // serde_yaml prefixes the path of the failing value: "logs[0].webseeds: …".
+    let (path, detail) = match message.split_once(": ") {
+        Some((path, detail))
+            if !path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || "_[].".contains(c)) =>
+        {
+            (Some(path.to_string()), detail.to_string())
+        }
+        _ => (None, message.clone()),
+    };
+    let message = if let Some(unknown) = detail.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        let in_log = path.as_deref().is_some_and(|p| p.starts_with("logs["));
+        let known = if in_log { LOG_KEYS } else { GLOBAL_KEYS };
+        let place = path.map(|p| format!(" in {p}")).unwrap_or_default();
+        let suggestion = known
+            .iter()
+            .map(|k| (strsim::damerau_levenshtein(unknown, k), *k))
+            .min()
+            .filter(|(distance, _)| *distance <= 3.max(unknown.len() / 3))
+            .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        format!("unknown key `{unknown}`{place}{suggestion}")
+    } else if let Some(path) = path {
+        format!("{path}: {detail}")
+    } else {
+        detail
+    };
+    ConfigError { file: file.to_path_buf(), location, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/helio/helio.yaml"), text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    /// HelioTorrent's providers.md example, verbatim apart from the contact.
+    const PROVIDERS_EXAMPLE: &str = r#"
+# Global settings for HelioTorrent
+# Configure directories, ports, and the base feed URL. Each log's feed defaults to <feed_url_base>/<log_name>/feed.xml.
+data_dir: data
+torrent_dir: torrents
+# https_port: 8443
+http_port: 8080
+# tls_cert: null
+# tls_key: null
+feed_url_base: http://127.0.0.1:8080/torrents
+scraper_contact_email: ops@example.org
+frequency: 3600
+entry_limit: 0
+delete_tiles: true
+webseeds:
+- http://127.0.0.1:8080/webseed/
+logs:
+- name: tuscolo2026h1
+  log_url: https://tuscolo2026h1.skylight.geomys.org/
+# You can add more logs here. Optional keys override the global defaults above.
+#  - name: "another-log"
+#    log_url: "https://another.log.server/log/"
+    # Optional Keys:
+    # feed_url: "http://127.0.0.1/alternative-location/feed.xml"
+    # frequency: 300
+    # entry_limit: null
+    # delete_tiles: false
+    # webseeds:
+    #  - "http://webseed.example.com/"
+"#;
+
+    #[test]
+    fn heliotorrent_example_loads_unchanged() {
+        let config = parse(PROVIDERS_EXAMPLE).unwrap();
+        assert_eq!(config.torrent_dir, Path::new("/etc/helio/torrents"));
+        assert_eq!(config.http_port, Some(8080));
+        assert_eq!(config.feed_url_base.as_deref(), Some("http://127.0.0.1:8080/torrents"));
+        assert_eq!(config.ignored_keys, BTreeSet::from(["data_dir", "delete_tiles", "frequency"]));
+        let log = &config.logs[0];
+        assert_eq!(log.name, "tuscolo2026h1");
+        assert_eq!(log.location, Location::Http("https://tuscolo2026h1.skylight.geomys.org/".into()));
+        assert_eq!(log.webseeds, ["http://127.0.0.1:8080/webseed/tuscolo2026h1/"]);
+        assert_eq!(log.entry_limit, None, "0 means no limit");
+        assert_eq!(log.origin.as_deref(), Some("tuscolo2026h1.skylight.geomys.org"));
+        assert_eq!(log.entries_per_torrent, 1 << 20);
+        assert_eq!(log.profile, Profile::Spec);
+        assert_eq!(log.trackers.len(), DEFAULT_TRACKERS.len());
+        assert!(log.key.is_none());
+    }
+
+    #[test]
+    fn helio_keys_with_per_log_overrides() {
+        let config = parse(
+            "scraper_contact_email: a@b.c\ntrackers: [udp://t/announce]\nentries_per_torrent: 512\nprofile: heliotorrent\n\
+             concurrency: 4\nwebseeds: [http://ws.example/webseed]\nlogs:\n\
+             - name: one\n  log_url: https://one.example/logs/\n  submission_url: https://submit.example/one/\n\
+             - name: two & <three>\n  log_url: ../local-log\n  origin: two.example\n  trackers: []\n  entries_per_torrent: 1024\n  \
+             profile: spec\n  concurrency: 2\n  webseeds: [http://mine/]\n  entry_limit: 7000\n",
+        )
+        .unwrap();
+        let one = &config.logs[0];
+        assert_eq!(one.origin.as_deref(), Some("submit.example/one"));
+        assert_eq!(one.trackers, ["udp://t/announce"]);
+        assert_eq!((one.entries_per_torrent, one.profile, one.concurrency), (512, Profile::HelioTorrent, 4));
+        assert_eq!(one.webseeds, ["http://ws.example/webseed/one/"]);
+        let two = &config.logs[1];
+        assert_eq!(two.location, Location::Dir(PathBuf::from("/etc/helio/../local-log")));
+        assert_eq!(two.origin.as_deref(), Some("two.example"));
+        assert!(two.trackers.is_empty());
+        assert_eq!((two.entries_per_torrent, two.profile, two.concurrency), (1024, Profile::Spec, 2));
+        assert_eq!(two.webseeds, ["http://mine/"]);
+        assert_eq!(two.entry_limit, Some(7000));
+        assert_eq!(url_segment(&two.name), "two%20&%20%3Cthree%3E");
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_line_and_closest_known_key() {
+        let text =
+            "scraper_contact_email: a@b.c\nlogs:\n- name: x\n  log_url: https://x.example/\n  webseed: [http://w/]\n";
+        assert_eq!(
+            error(text),
+            "/etc/helio/helio.yaml:5:3: unknown key `webseed` in logs[0] (did you mean `webseeds`?)"
+        );
+        assert_eq!(
+            error("torrnt_dir: out\nlogs: []\n"),
+            "/etc/helio/helio.yaml:1:1: unknown key `torrnt_dir` (did you mean `torrent_dir`?)"
+        );
+        assert_eq!(error("zzzzzzzzzzzz: 1\n"), "/etc/helio/helio.yaml:1:1: unknown key `zzzzzzzzzzzz`");
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_line() {
+        let text = "logs:\n- name: x\n  log_url: /x\n  entries_per_torrent: lots\n";
+        let message = error(text);
+        assert!(
+            message.starts_with("/etc/helio/helio.yaml:4:24: logs[0].entries_per_torrent: invalid type"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn http_logs_need_a_contact() {
+        let message = error("logs:\n- name: x\n  log_url: https://x.example/\n");
+        assert!(message.contains("scraper_contact_email: required because logs[0] (x)"), "{message}");
+        let message = error("scraper_contact_email: null\nlogs:\n- name: x\n  log_url: https://x.example/\n");
+        assert!(message.contains("scraper_contact_email: required"), "{message}");
+        assert!(parse("logs:\n- name: x\n  log_url: /var/log-copy\n").is_ok(), "local logs need no contact");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let base = "scraper_contact_email: a@b.c\n";
+        let cases = [
+            (
+                "entries_per_torrent: 1000\nlogs:\n- {name: x, log_url: /x}\n",
+                "entries_per_torrent: 1000 is not a positive multiple of 256",
+            ),
+            (
+                "logs:\n- {name: x, log_url: /x, entries_per_torrent: 0}\n",
+                "logs[0].entries_per_torrent: 0 is not a positive multiple of 256",
+            ),
+            ("logs:\n- {name: x, log_url: /x, concurrency: 0}\n", "logs[0].concurrency: 0 is not between 1 and 64"),
+            ("logs:\n- {name: ../x, log_url: /x}\n", "logs[0].name: \"../x\" must not start with a dot"),
+            ("logs:\n- {name: a/b, log_url: /x}\n", "logs[0].name: \"a/b\" must not contain '/'"),
+            (
+                "logs:\n- {name: x, log_url: /x}\n- {name: x, log_url: /y}\n",
+                "logs[1].name: \"x\" is used by an earlier log",
+            ),
+            ("logs:\n- {log_url: /x}\n", "logs[0].name: missing"),
+            ("logs:\n- {name: x}\n", "logs[0].log_url: missing"),
+            ("logs:\n- {name: x, log_url: 'ftp://x/'}\n", "logs[0].log_url"),
+            ("logs:\n- {name: x, log_url: /x, key: nonsense}\n", "logs[0].key:"),
+            ("logs:\n- {name: x, log_url: /x, profile: torf}\n", "logs[0].profile: unknown variant `torf`"),
+            ("webseeds: [not-a-url]\nlogs:\n- {name: x, log_url: /x}\n", "webseeds[0]: \"not-a-url\" is not an http"),
+            ("logs: []\n", "logs: no logs are configured"),
+            ("", "logs: no logs are configured"),
+        ];
+        for (text, expected) in cases {
+            let message = error(&format!("{base}{text}"));
+            assert!(message.contains(expected), "{text:?}\n  gave {message}\n  expected {expected}");
+        }
+    }
+
+    #[test]
+    fn keys_from_the_log_list_and_signed_note_verifiers_parse() {
+        let sycamore = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfEEe0JZknA91/c6eNl1aexgeKzuGQUMvRCXPXg9L227O5I4Pi++Abcpq6qxlVUKPYafAJelAnMfGzv3lHCc8gA==";
+        let tessera = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+        for key in [sycamore, tessera] {
+            let config = parse(&format!("logs:\n- name: x\n  log_url: /x\n  key: {key}\n")).unwrap();
+            assert!(config.logs[0].key.is_some());
+        }
+    }
+
+    #[test]
+    fn yaml_syntax_errors_have_a_line() {
+        let err = parse("logs: [\n").unwrap_err();
+        assert!(err.location.is_some(), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! From verified tiles to `.torrent` files: range planning, streaming piece
+//! hashing, the piece-length rule, canonical bencode and the metainfo.
+
+pub mod bencode;
+pub mod metainfo;
+pub mod piece_length;
+pub mod pieces;
+pub mod profile;
+pub mod range;

@@ -1,0 +1,65 @@
+//! The piece-length rule (SPEC §4.3): a power of two chosen from the content
+//! size, so that every publisher of a range picks the same one.
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+pub const MIN_PIECE_LENGTH: u64 = 16 * KIB;
+pub const MAX_PIECE_LENGTH: u64 = 16 * MIB;
+
+/// At most 512 pieces up to 1 GiB, 1024 up to 8 GiB, 1536 up to 16 GiB, else
+/// 2048; piece = 2^ceil(log2(size / max_pieces)), clamped to [16 KiB, 16 MiB].
+pub fn piece_length(content_size: u64) -> u64 {
+    let max_pieces = match content_size {
+        s if s <= GIB => 512,
+        s if s <= 8 * GIB => 1024,
+        s if s <= 16 * GIB => 1536,
+        _ => 2048,
+    };
+    // The smallest power of two ≥ size/max_pieces is also the smallest one ≥
+    // ceil(size/max_pieces), so integer arithmetic gives the exact answer.
+    let target = content_size.div_ceil(max_pieces).max(1);
+    target.next_power_of_two().clamp(MIN_PIECE_LENGTH, MAX_PIECE_LENGTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_content_gets_the_minimum() {
+        assert_eq!(piece_length(0), 16 * KIB);
+        assert_eq!(piece_length(1), 16 * KIB);
+        assert_eq!(piece_length(512 * 16 * KIB), 16 * KIB);
+        assert_eq!(piece_length(512 * 16 * KIB + 1), 32 * KIB);
+    }
+
+    #[test]
+    fn boundaries_between_pieces_counts() {
+        // Up to 1 GiB: 512 pieces.
+        assert_eq!(piece_length(GIB), 2 * MIB);
+        assert_eq!(piece_length(GIB - 1), 2 * MIB);
+        assert_eq!(piece_length(512 * MIB), MIB);
+        assert_eq!(piece_length(512 * MIB + 1), 2 * MIB);
+        // Just past 1 GiB: 1024 pieces, so the piece stays 2 MiB rather than doubling.
+        assert_eq!(piece_length(GIB + 1), 2 * MIB);
+        assert_eq!(piece_length(2 * GIB), 2 * MIB);
+        assert_eq!(piece_length(2 * GIB + 1), 4 * MIB);
+        assert_eq!(piece_length(8 * GIB), 8 * MIB);
+        // Past 8 GiB: 1536 pieces.
+        assert_eq!(piece_length(8 * GIB + 1), 8 * MIB);
+        assert_eq!(piece_length(12 * GIB), 8 * MIB);
+        assert_eq!(piece_length(12 * GIB + 1), 16 * MIB);
+        assert_eq!(piece_length(16 * GIB), 16 * MIB);
+        // Past 16 GiB: 2048 pieces, and never more than 16 MiB.
+        assert_eq!(piece_length(16 * GIB + 1), 16 * MIB);
+        assert_eq!(piece_length(1 << 50), 16 * MIB);
+    }
+
+    #[test]
+    fn default_range_is_two_mebibytes() {
+        // 4096 data tiles of ~450 KB plus 4112 hash tiles.
+        assert_eq!(piece_length(4096 * 450_000 + 4112 * 8192 + 60), 2 * MIB);
+    }
+}
