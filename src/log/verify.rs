@@ -118,7 +118,7 @@ impl VerifiedTree {
     pub fn hash_tile(&self, level: u8, index: u64) -> Result<Arc<Vec<Hash>>, VerifyError> {
         let count = self.size.checked_shr(8 * u32::from(level)).unwrap_or(0);
         let full_tiles = count / TILE_WIDTH;
-        if index == full_tiles && count % TILE_WIDTH != 0 {
+        if index == full_tiles && !count.is_multiple_of(TILE_WIDTH) {
             return Ok(self.edge[usize::from(level)].clone());
         }
         if index >= full_tiles {

@@ -2,6 +2,7 @@
 //! hashing, the piece-length rule, canonical bencode and the metainfo.
 
 pub mod bencode;
+pub mod magnet;
 pub mod metainfo;
 pub mod piece_length;
 pub mod pieces;

@@ -74,11 +74,42 @@ impl PieceHasher {
         self.total == 0
     }
 
-    /// Stops hashing candidates shorter than `min` (they can no longer be the
-    /// answer). The largest candidate is always kept: it sets the block size.
-    pub fn drop_candidates_below(&mut self, min: u64) {
-        let largest = *self.candidates.last().unwrap_or(&min);
-        self.candidates.retain(|&c| c >= min || c == largest);
+    /// Keeps hashing only the candidates within `[min, max]` (the others can
+    /// no longer be, or are very unlikely to be, the answer); at least one
+    /// candidate always stays. Blocks already hashed keep their results.
+    pub fn retain_candidates(&mut self, min: u64, max: u64) {
+        let keep: Vec<u64> = self.candidates.iter().copied().filter(|c| (min..=max).contains(c)).collect();
+        let keep = if keep.is_empty() {
+            // Keep the one closest to the window rather than none.
+            let closest =
+                if self.candidates.iter().all(|&c| c < min) { self.candidates.last() } else { self.candidates.first() };
+            closest.copied().into_iter().collect()
+        } else {
+            keep
+        };
+        self.candidates = keep;
+        // A smaller block size: the pending bytes start on a boundary of the old
+        // (larger) block, hence of the new one too, so whole new blocks can go.
+        let block = self.block_size();
+        while self.pending_len >= block {
+            let mut head = Vec::new();
+            let mut need = block as usize;
+            while need > 0 {
+                let first = &mut self.pending[0];
+                if first.len() <= need {
+                    need -= first.len();
+                    head.push(self.pending.remove(0));
+                } else {
+                    head.push(first.split_to(need));
+                    need = 0;
+                }
+            }
+            let rest = std::mem::replace(&mut self.pending, head);
+            self.pending_len = block;
+            self.dispatch();
+            self.pending = rest;
+            self.pending_len = self.pending.iter().map(|p| p.len() as u64).sum();
+        }
     }
 
     /// Appends bytes to the stream.
@@ -252,10 +283,31 @@ mod tests {
         let mut hasher = PieceHasher::new(vec![16384, 32768, 65536]);
         let (first, rest) = data.split_at(300_000);
         hasher.push(Bytes::copy_from_slice(first));
-        hasher.drop_candidates_below(32768);
+        hasher.retain_candidates(32768, u64::MAX);
         assert_eq!(hasher.candidates(), &[32768, 65536]);
         hasher.push(Bytes::copy_from_slice(rest));
         assert_eq!(hasher.finish(32768).unwrap(), reference(&data, 32768));
+    }
+
+    #[test]
+    fn dropping_the_largest_candidate_mid_block_shrinks_the_blocks() {
+        let data = stream(1_000_000);
+        for cut in [0usize, 1, 65536, 65537, 100_000, 131072 + 5] {
+            let mut hasher = PieceHasher::new(vec![16384, 32768, 131072]);
+            let (first, rest) = data.split_at(cut);
+            for chunk in first.chunks(3000) {
+                hasher.push(Bytes::copy_from_slice(chunk));
+            }
+            hasher.retain_candidates(0, 32768);
+            assert_eq!(hasher.candidates(), &[16384, 32768]);
+            for chunk in rest.chunks(5000) {
+                hasher.push(Bytes::copy_from_slice(chunk));
+            }
+            assert_eq!(hasher.finish(32768).unwrap(), reference(&data, 32768), "cut {cut}");
+        }
+        let mut hasher = PieceHasher::new(vec![16384, 32768]);
+        hasher.retain_candidates(65536, 65536 * 4);
+        assert_eq!(hasher.candidates(), &[32768], "never left with nothing");
     }
 
     #[test]

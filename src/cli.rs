@@ -1,0 +1,67 @@
+//! The command line (clap derive types only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Publish Static Certificate Transparency logs over BitTorrent.
+#[derive(Debug, Parser)]
+#[command(name = "helio", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The configuration file [default: $HELIO_CONFIG, else ./helio.yaml]
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Only warnings and errors; no progress bars
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail (-vv for even more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch, verify and publish new ranges of every log, then exit.
+    ///
+    /// Exit status: 0 success (including nothing new), 1 at least one log
+    /// failed (the others were still published), 2 bad usage or
+    /// configuration, 3 another build holds the output directory's lock.
+    Build(BuildArgs),
+
+    /// Generate a valid Static CT log for demos, tests and benchmarks.
+    #[command(hide = true)]
+    Fixture(FixtureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Where to write torrents, feeds and pages [default: the config's torrent_dir]
+    pub out_dir: Option<PathBuf>,
+
+    /// Only this log (repeatable)
+    #[arg(long = "log", value_name = "NAME")]
+    pub logs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FixtureArgs {
+    /// The log directory to create or grow
+    pub dir: PathBuf,
+    /// Entries in the log
+    #[arg(long)]
+    pub size: u64,
+    /// The log's origin (checkpoint first line)
+    #[arg(long, default_value = "demo.helio.invalid")]
+    pub origin: String,
+    /// Seed: the same seed and size give the same bytes
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Store data tiles gzip-compressed, as Sunlight does
+    #[arg(long)]
+    pub gzip: bool,
+}

@@ -1,0 +1,56 @@
+//! The build lock: one `helio build` at a time per output directory. A second
+//! build finds the lock held and exits with code 3 instead of interleaving its
+//! writes with the first.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub const LOCK_FILE: &str = ".helio.lock";
+
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error("another helio build is running on {} (it holds {})", dir.display(), dir.join(LOCK_FILE).display())]
+    Held { dir: PathBuf },
+    #[error("cannot lock {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// Held for the life of a build; the operating system releases it when the
+/// process exits, however it exits.
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: File,
+}
+
+impl BuildLock {
+    pub fn acquire(dir: &Path) -> Result<BuildLock, LockError> {
+        let path = dir.join(LOCK_FILE);
+        let io_error = |source| LockError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error)?;
+        match file.try_lock() {
+            Ok(()) => Ok(BuildLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(LockError::Held { dir: dir.to_path_buf() }),
+            Err(TryLockError::Error(source)) => Err(io_error(source)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_directory_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = BuildLock::acquire(dir.path()).unwrap();
+        let error = BuildLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(error, LockError::Held { .. }));
+        assert!(error.to_string().contains("another helio build is running"));
+        drop(first);
+        BuildLock::acquire(dir.path()).unwrap();
+    }
+}
