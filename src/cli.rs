@@ -1,5 +1,6 @@
 //! The command line (clap derive types only).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +34,10 @@ pub enum Command {
     /// configuration, 3 another build holds the output directory's lock.
     Build(BuildArgs),
 
+    /// Serve torrents' bytes to BitTorrent clients (BEP 19 WebSeed) and the
+    /// output directory, until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+
     /// Generate a valid Static CT log for demos, tests and benchmarks.
     #[command(hide = true)]
     Fixture(FixtureArgs),
@@ -46,6 +51,13 @@ pub struct BuildArgs {
     /// Only this log (repeatable)
     #[arg(long = "log", value_name = "NAME")]
     pub logs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: [::]:<http_port> from the config]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ pub mod config;
 pub mod fixture;
 pub mod log;
 pub mod output;
+pub mod serve;
 pub mod site;
 pub mod torrent;
 
@@ -34,6 +35,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 let out_dir = args.out_dir.unwrap_or_else(|| config.torrent_dir.clone());
                 build::run(&config, &BuildOptions { out_dir, only: args.logs }, &output)
             }
+            Err(outcome) => outcome,
+        },
+        Command::Serve(args) => match load_config(cli.config) {
+            Ok(config) => serve::run(&config, args.listen, &output),
             Err(outcome) => outcome,
         },
         Command::Fixture(args) => fixture_command(&args),

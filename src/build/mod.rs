@@ -24,6 +24,7 @@ use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::lock::{BuildLock, LockError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
+use crate::site::{self, LogRun, RunStatus};
 use crate::torrent::metainfo::{Infohash, MetainfoSpec};
 use crate::torrent::range::{self, Range};
 
@@ -128,6 +129,8 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
     let agent = http_agent(config.contact.as_deref(), concurrency);
     let policy = RetryPolicy::from_env();
     let mut failed = false;
+    let mut runs: Vec<LogRun> =
+        config.logs.iter().map(|log| LogRun { name: log.name.clone(), status: RunStatus::Skipped }).collect();
     for log in selected {
         let source = LogSource::new(&log.location, &agent, policy);
         let links = LogLinks::new(config, log);
@@ -135,10 +138,22 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
         for (range, infohash) in &report.new_torrents {
             println!("{}/{} {infohash}", log.name, range.file_name());
         }
-        if let Err(error) = &report.result {
-            tracing::error!("log {}: {error}", log.name);
-            failed = true;
+        let status = match &report.result {
+            Ok(()) => RunStatus::Succeeded { at: now() },
+            Err(error) => {
+                tracing::error!("log {}: {error}", log.name);
+                failed = true;
+                RunStatus::Failed { at: now(), message: error.to_string() }
+            }
+        };
+        if let Some(run) = runs.iter_mut().find(|run| run.name == log.name) {
+            run.status = status;
         }
+    }
+    // The site is regenerated even when a log failed, from what is published.
+    if let Err(error) = site::publish(config, &options.out_dir, &runs) {
+        tracing::error!("{error}");
+        failed = true;
     }
     if failed { Outcome::LogFailed } else { Outcome::Success }
 }

@@ -1,0 +1,252 @@
+//! What the tests share: generated logs, configs, running the binary, and the
+//! external tools of the end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use helio::fixture::generate::{FixtureLog, LogSpec, write_log};
+use helio::fixture::server::{LogServer, ServerOptions};
+use tempfile::TempDir;
+
+pub const ORIGIN: &str = "test.helio.invalid/2026";
+pub const CONTACT: &str = "tests@helio.invalid";
+
+/// A generated log in a temporary folder.
+pub struct TestLog {
+    pub dir: TempDir,
+    pub log: FixtureLog,
+    pub seed: u64,
+}
+
+impl TestLog {
+    pub fn new(size: u64) -> TestLog {
+        TestLog::with_seed(size, 7)
+    }
+
+    pub fn with_seed(size: u64, seed: u64) -> TestLog {
+        let dir = tempfile::tempdir().unwrap();
+        let log = write_log(dir.path(), &spec(size, seed)).unwrap();
+        TestLog { dir, log, seed }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Grows (or shrinks) the log in place, as a live log would.
+    pub fn resize(&mut self, size: u64) {
+        self.log = write_log(self.dir.path(), &spec(size, self.seed)).unwrap();
+    }
+
+    /// Serves it over loopback, gzipping data tiles whatever the client asks for.
+    pub fn serve(&self) -> LogServer {
+        LogServer::start(self.path(), ServerOptions { gzip_data_tiles: true }).unwrap()
+    }
+}
+
+fn spec(size: u64, seed: u64) -> LogSpec {
+    LogSpec { origin: ORIGIN.to_string(), seed, size, gzip_data_tiles: false }
+}
+
+/// A folder with a config file and an output folder.
+pub struct Site {
+    pub dir: TempDir,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        Site { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("helio.yaml")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    pub fn write_config(&self, yaml: &str) -> PathBuf {
+        std::fs::write(self.config(), yaml).unwrap();
+        self.config()
+    }
+
+    /// A config for one log at `log_url`, verified with the fixture's key.
+    pub fn config_for(&self, name: &str, log_url: &str, log: &FixtureLog, extra: &str) -> PathBuf {
+        self.write_config(&format!(
+            "scraper_contact_email: {CONTACT}\nentries_per_torrent: 1024\ntrackers: [udp://tracker.helio.invalid:1337/announce]\n\
+             webseeds: [http://127.0.0.1:9/webseed/]\nfeed_url_base: https://feeds.helio.invalid/t\n{extra}\
+             logs:\n  - name: {name}\n    log_url: {log_url}\n    origin: {ORIGIN}\n    key: {}\n",
+            log.key
+        ))
+    }
+
+    /// Runs `helio build` on this site's config and output folder.
+    pub fn build(&self) -> Run {
+        helio(&["build", "-c", self.config().to_str().unwrap(), self.out().to_str().unwrap()])
+    }
+
+    /// Every file under the output folder with its bytes.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        snapshot(&self.out())
+    }
+
+    pub fn torrent(&self, log: &str, start: u64, end: u64) -> Vec<u8> {
+        std::fs::read(self.out().join(log).join(format!("L01-{start}-{end}.torrent"))).unwrap()
+    }
+}
+
+/// The outcome of running the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "helio failed:\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Runs the helio binary with a scrubbed environment: no developer settings
+/// leak in, and retries give up quickly.
+pub fn helio(args: &[&str]) -> Run {
+    helio_with_env(args, &[])
+}
+
+pub fn helio_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = command(args, env).output().unwrap();
+    finish(output)
+}
+
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_helio"));
+    command.args(args);
+    for var in ["HELIO_CONFIG", "HELIO_LOG", "RUST_LOG", "HELIO_RETRY_BUDGET"] {
+        command.env_remove(var);
+    }
+    command.env("HELIO_RETRY_BUDGET", "3");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+pub fn finish(output: Output) -> Run {
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// An external program an end-to-end test needs. Missing, the test prints a
+/// SKIPPED line and passes, unless `HELIO_E2E=1` (as in CI), where it fails.
+pub fn tool(name: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file());
+    if found.is_none() {
+        skip(test, &format!("{name} is not installed"));
+    }
+    found
+}
+
+/// A Python interpreter that can import `module`: `$HELIO_PYTHON`, else the
+/// system's `/usr/bin/python3` (where Debian puts python3-libtorrent), else `python3`.
+pub fn python_with(module: &str, test: &str) -> Option<PathBuf> {
+    let candidates = std::env::var_os("HELIO_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")]);
+    for python in candidates {
+        let imported = Command::new(&python).args(["-c", &format!("import {module}")]).output();
+        if imported.is_ok_and(|o| o.status.success()) {
+            return Some(python);
+        }
+    }
+    skip(test, &format!("no Python with the {module} module (set HELIO_PYTHON)"));
+    None
+}
+
+fn skip(test: &str, why: &str) {
+    if std::env::var_os("HELIO_E2E").is_some_and(|v| v == "1") {
+        panic!("HELIO_E2E=1 but {why}: {test} cannot run");
+    }
+    eprintln!("SKIPPED: {test}: {why}");
+}
+
+/// Runs a Python script with arguments and returns its stdout, failing the test on error.
+pub fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
+    let output = Command::new(python).arg("-c").arg(script).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Lays the log's tiles out as the torrent has them (data tiles uncompressed,
+/// README.md from the profile), under `dir/<torrent name>/`.
+pub fn lay_out(log_dir: &Path, torrent: &[u8], readme: &[u8], dir: &Path) -> PathBuf {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        info: Info,
+    }
+    #[derive(serde::Deserialize)]
+    struct Info {
+        name: String,
+        files: Vec<File>,
+    }
+    #[derive(serde::Deserialize)]
+    struct File {
+        path: Vec<String>,
+    }
+    let raw: Raw = serde_bencode::from_bytes(torrent).unwrap();
+    let root = dir.join(&raw.info.name);
+    for file in raw.info.files {
+        let relative = file.path.join("/");
+        let target = root.join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let bytes = if relative == "README.md" {
+            readme.to_vec()
+        } else {
+            let raw = std::fs::read(log_dir.join(&relative)).unwrap();
+            if raw.starts_with(&[0x1f, 0x8b]) {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+                out
+            } else {
+                raw
+            }
+        };
+        std::fs::write(target, bytes).unwrap();
+    }
+    root
+}
