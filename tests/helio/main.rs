@@ -5,4 +5,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod demo;
 mod support;

@@ -1,0 +1,164 @@
+//! `cargo bench --bench build` (or `just bench`): the speed and memory of
+//! `helio build`, printed beside the limits they chase, in one run.
+//!
+//! A generated log is served over loopback with its data tiles gzipped, as
+//! Sunlight serves them. The build's wall time, throughput and peak RSS are
+//! measured, and, on the same bytes, the single-core time of the work no build
+//! can avoid: `gzip -dc` of the data tiles, and `openssl dgst -sha1` and
+//! `-sha256` of the uncompressed tiles. Target: wall ≤ 1.5 × (their sum) / cores.
+//!
+//! Environment: `HELIO_BENCH_RANGES` (default 4) ranges of
+//! `HELIO_BENCH_ENTRIES` (default 1,048,576) entries. The log is generated
+//! once into `target/bench/` and reused.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use helio::fixture::generate::{FixtureLog, LogSpec, write_log};
+use helio::fixture::server::{LogServer, ServerOptions};
+
+const ORIGIN: &str = "bench.helio.invalid";
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    let ranges: u64 = env("HELIO_BENCH_RANGES", 4);
+    let entries: u64 = env("HELIO_BENCH_ENTRIES", 1 << 20);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let size = ranges * entries + 1000;
+    let log = bench_log(size);
+    let server = LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true }).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("helio.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scraper_contact_email: bench@helio.invalid\nentries_per_torrent: {entries}\ntrackers: []\n\
+             logs:\n  - {{name: bench, log_url: '{}', origin: {ORIGIN}, key: '{}'}}\n",
+            server.url(),
+            log.key
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("out");
+
+    println!("helio build benchmark: {ranges} ranges of {entries} entries, {cores} cores, data tiles gzipped over loopback");
+    let build = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    assert!(build.success, "helio build failed");
+    let tile_bytes = published_bytes(&out.join("bench/torrents.json"));
+    let again = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+
+    // The unavoidable work, single-core, on the same bytes.
+    let scratch = log.dir.parent().unwrap().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let gz = scratch.join("data.gz");
+    let raw = scratch.join("tiles.raw");
+    concat_data_tiles(&log.dir, ranges * entries / 256, &gz);
+    let gunzip = time_shell(&format!("gzip -dc {} > /dev/null", gz.display()));
+    run_shell(&format!("gzip -dc {} > {}", gz.display(), raw.display()));
+    let sha1 = time_shell(&format!("openssl dgst -sha1 {} > /dev/null", raw.display()));
+    let sha256 = time_shell(&format!("openssl dgst -sha256 {} > /dev/null", raw.display()));
+    let _ = std::fs::remove_file(&raw);
+    let floor = gunzip + sha1 + sha256;
+    let target = floor.mul_f64(1.5 / cores as f64);
+
+    let mb = tile_bytes as f64 / 1e6;
+    let row = |name: &str, value: String, note: String| println!("  {name:<34} {value:>14}   {note}");
+    println!();
+    row("content built (uncompressed)", format!("{mb:.0} MB"), format!("{ranges} torrents"));
+    row("helio build, wall", secs(build.wall), format!("target ≤ {} = 1.5 × {} / {cores} cores", secs(target), secs(floor)));
+    row("helio build, throughput", format!("{:.0} MB/s", mb / build.wall.as_secs_f64()), String::new());
+    row("helio build, peak RSS", format!("{:.0} MB", build.peak_rss as f64 / 1e6), "target < 200 MB".into());
+    row("  gzip -dc (data tiles)", secs(gunzip), format!("{:.0} MB/s", mb / gunzip.as_secs_f64()));
+    row("  openssl dgst -sha1", secs(sha1), format!("{:.0} MB/s", mb / sha1.as_secs_f64()));
+    row("  openssl dgst -sha256", secs(sha256), format!("{:.0} MB/s", mb / sha256.as_secs_f64()));
+    row("helio build, nothing new", secs(again.wall), format!("{} requests in all", server.total_hits()));
+    println!();
+    println!(
+        "verdict: wall {} the target; peak RSS {} 200 MB",
+        if build.wall <= target { "meets" } else { "MISSES" },
+        if build.peak_rss < 200_000_000 { "under" } else { "OVER" }
+    );
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The benchmark log, generated once per size.
+fn bench_log(size: u64) -> FixtureLog {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let dir = root.join(format!("log-{size}"));
+    let spec = LogSpec { origin: ORIGIN.into(), seed: 42, size, gzip_data_tiles: true };
+    let ready = dir.join("checkpoint").exists();
+    if !ready {
+        eprint!("generating a {size}-entry log in {} (once; reused by later runs)… ", dir.display());
+        let _ = std::io::stderr().flush();
+    }
+    let started = Instant::now();
+    let log = write_log(&dir, &spec).unwrap();
+    if !ready {
+        eprintln!("{:.0}s", started.elapsed().as_secs_f64());
+    }
+    log
+}
+
+struct Measured {
+    wall: Duration,
+    peak_rss: u64,
+    success: bool,
+}
+
+/// Runs a command, sampling its peak resident set size from /proc.
+fn measure(command: &mut Command) -> Measured {
+    let started = Instant::now();
+    let mut child = command.stdout(Stdio::null()).spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_rss = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))
+        {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            peak_rss = peak_rss.max(kb * 1024);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Measured { wall: started.elapsed(), peak_rss, success: status.success() }
+}
+
+fn published_bytes(torrents_json: &Path) -> u64 {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(torrents_json).unwrap()).unwrap();
+    json["torrents"].as_array().unwrap().iter().map(|t| t["data_size_bytes"].as_u64().unwrap()).sum()
+}
+
+/// Concatenates the gzipped data tiles 0..count into one multi-member gzip file.
+fn concat_data_tiles(log: &Path, count: u64, into: &Path) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(into).unwrap());
+    for index in 0..count {
+        let path = log.join(helio::log::tile::TileId::data(index).path());
+        out.write_all(&std::fs::read(path).unwrap()).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+fn time_shell(script: &str) -> Duration {
+    let started = Instant::now();
+    run_shell(script);
+    started.elapsed()
+}
+
+fn run_shell(script: &str) {
+    let status = Command::new("sh").args(["-c", script]).status().unwrap();
+    assert!(status.success(), "{script}");
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}

@@ -1,0 +1,31 @@
+# helio's everyday tasks; `just --list` shows them. Each is a plain cargo (or
+# shell) command you can run without just.
+
+# Run the tests (end-to-end ones run when their tools are installed).
+test:
+    cargo test --locked
+
+# Run the tests with every end-to-end tool required, as CI does (see .ci/run).
+e2e:
+    HELIO_E2E=1 HELIO_PYTHON=target/e2e-venv/bin/python cargo test --locked
+
+# Format and lint as CI expects.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets --locked -- -D warnings
+
+# Build the committed demo log into out/.
+demo:
+    cargo run --release -- build -c fixtures/demo.yaml out/
+
+# Benchmark helio build against the single-core floor (gzip -dc, sha1, sha256).
+bench:
+    cargo bench --bench build
+
+# Benchmark helio serve with wrk.
+bench-serve:
+    benches/serve.sh
+
+# Regenerate the committed demo log (deterministic: same bytes every time).
+demo-log:
+    cargo run --release -- fixture fixtures/demo-log --size 4700 --gzip --seed 1 --origin demo.helio.invalid
