@@ -539,3 +539,60 @@ print(t.infohash)";
     let printed = run_python(&python, script, &[root.to_str().unwrap()]);
     assert_eq!(printed.trim(), infohash(&bytes));
 }
+
+/// A small tmpfs mounted for one test (root only), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64, test: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            eprintln!("SKIPPED: {test}: cannot mount a tmpfs (needs root)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_log_naming_the_file_and_keeps_earlier_output() {
+    let Some(disk) = SmallDisk::mount(1 << 20, "a_full_disk_fails_the_log_naming_the_file_and_keeps_earlier_output")
+    else {
+        return;
+    };
+    let mut log = TestLog::new(1024);
+    let server = log.serve();
+    let site = Site::new();
+    site.config_for("test", &server.url(), &log.log, "");
+    let (config, out) = (site.config(), disk.dir.path().join("out"));
+    let args = ["build", "-c", config.to_str().unwrap(), out.to_str().unwrap()];
+    helio(&args).ok();
+    let before = snapshot(&out);
+    // Fill the disk to the last few bytes.
+    let filler = disk.dir.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 1 << 20]);
+
+    log.resize(2048);
+    let run = helio(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("cannot write {}", out.join("test/").display())), "{}", run.stderr);
+    assert!(run.stderr.contains("No space left on device"), "{}", run.stderr);
+    assert_eq!(snapshot(&out), before, "earlier output intact, no temporary files left");
+
+    std::fs::remove_file(&filler).unwrap();
+    helio(&args).ok();
+    assert!(out.join("test/L01-1024-2048.torrent").exists(), "the next build with room publishes it");
+}
