@@ -46,6 +46,8 @@ impl HashedRange {
 pub enum PipelineError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    #[error("the range's verified content changed size between two passes")]
+    Unstable,
 }
 
 /// How far the size of a range may plausibly be from an early estimate: the
@@ -64,20 +66,33 @@ pub struct RangeJob<'a> {
 /// total size, known only at the end; in the rare case that it falls outside
 /// the candidates hashed, the range is streamed once more with the exact one.
 pub fn hash_range(job: &RangeJob<'_>) -> Result<HashedRange, PipelineError> {
-    match stream(job, None)? {
+    hash_range_from(job, Guess::FirstDataTile)
+}
+
+/// Which piece lengths the first pass hashes.
+enum Guess {
+    /// Those plausible for the size one data tile suggests.
+    FirstDataTile,
+    /// These (tests force a wrong guess with it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Fixed(Vec<u64>),
+}
+
+fn hash_range_from(job: &RangeJob<'_>, guess: Guess) -> Result<HashedRange, PipelineError> {
+    let piece_length = match stream(job, guess)? {
+        Streamed::Done(hashed) => return Ok(hashed),
+        Streamed::Missed { piece_length } => piece_length,
+    };
+    tracing::warn!(
+        "{}: its size fell outside the piece lengths hashed for it; streaming it again with {} KiB pieces",
+        job.range,
+        piece_length / 1024
+    );
+    job.progress.restart();
+    match stream(job, Guess::Fixed(vec![piece_length]))? {
         Streamed::Done(hashed) => Ok(hashed),
-        Streamed::Missed { piece_length } => {
-            tracing::warn!(
-                range = %job.range,
-                piece_length,
-                "the range's size fell outside the piece lengths hashed for it; streaming it again"
-            );
-            job.progress.restart();
-            match stream(job, Some(piece_length))? {
-                Streamed::Done(hashed) => Ok(hashed),
-                Streamed::Missed { .. } => unreachable!("a single exact candidate is always hashed"),
-            }
-        }
+        // Verified tiles cannot change size between passes; if they do, say so.
+        Streamed::Missed { .. } => Err(PipelineError::Unstable),
     }
 }
 
@@ -86,7 +101,7 @@ enum Streamed {
     Missed { piece_length: u64 },
 }
 
-fn stream(job: &RangeJob<'_>, exact: Option<u64>) -> Result<Streamed, PipelineError> {
+fn stream(job: &RangeJob<'_>, guess: Guess) -> Result<Streamed, PipelineError> {
     let RangeJob { tree, range, readme, concurrency, progress } = job;
     let source = tree.source();
 
@@ -111,17 +126,18 @@ fn stream(job: &RangeJob<'_>, exact: Option<u64>) -> Result<Streamed, PipelineEr
 
     // An early look at one data tile sizes the range well enough to pick the
     // candidate piece lengths; it is kept, not fetched twice.
-    let first_data = match data.first() {
-        Some(&index) if exact.is_none() => Some(fetch_data(tree, index, &expected(index)?)?),
+    let first_data = match (&guess, data.first()) {
+        (Guess::FirstDataTile, Some(&index)) => Some(fetch_data(tree, index, &expected(index)?)?),
         _ => None,
     };
-    let candidates = match (exact, &first_data) {
-        (Some(exact), _) => vec![exact],
-        (None, Some((bytes, _))) => {
+    let narrowing = matches!(guess, Guess::FirstDataTile);
+    let candidates = match (guess, &first_data) {
+        (Guess::Fixed(candidates), _) => candidates,
+        (Guess::FirstDataTile, Some((bytes, _))) => {
             let estimate = hash_region + bytes.len() as u64 * data.len() as u64;
             candidate_window(estimate, FIRST_GUESS_TOLERANCE)
         }
-        (None, None) => vec![piece_length(hash_region)],
+        (Guess::FirstDataTile, None) => vec![piece_length(hash_region)],
     };
     let mut hasher = PieceHasher::new(candidates);
     let mut files = Vec::with_capacity(content.len());
@@ -185,7 +201,7 @@ fn stream(job: &RangeJob<'_>, exact: Option<u64>) -> Result<Streamed, PipelineEr
             data_bytes += bytes.len() as u64;
             data_seen += 1;
             hasher.push(bytes);
-            if exact.is_none() && hasher.candidates().len() > 1 {
+            if narrowing && hasher.candidates().len() > 1 {
                 // Narrow the candidates as the estimate firms up; a wrong guess
                 // only costs a second pass, never a wrong torrent.
                 let projected = hash_region + data_bytes + (data_count - data_seen) * (data_bytes / data_seen);
@@ -236,6 +252,62 @@ fn candidate_window(estimate: u64, tolerance: f64) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::generate::{LogSpec, write_log};
+    use crate::fixture::server::{LogServer, ServerOptions};
+    use crate::log::checkpoint::Checkpoint;
+    use crate::log::source::{Location, LogSource, RetryPolicy, http_agent};
+
+    fn served_log(size: u64) -> (tempfile::TempDir, LogServer, VerifiedTree) {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = LogSpec { origin: "pipeline.test".into(), seed: 3, size, gzip_data_tiles: true };
+        write_log(dir.path(), &spec).unwrap();
+        let server = LogServer::start(dir.path(), ServerOptions { gzip_data_tiles: true }).unwrap();
+        let source = LogSource::new(&Location::Http(server.url()), &http_agent(None, 4), RetryPolicy::default());
+        let checkpoint = Checkpoint::parse(&std::fs::read(dir.path().join("checkpoint")).unwrap()).unwrap();
+        let tree = VerifiedTree::open(source, &checkpoint).unwrap();
+        (dir, server, tree)
+    }
+
+    #[test]
+    fn a_wrong_guess_streams_the_range_again_and_gets_it_right() {
+        let (_dir, server, tree) = served_log(2048 + 17);
+        let progress = RangeProgress::hidden();
+        let job = RangeJob {
+            tree: &tree,
+            range: Range { start: 1024, end: 2048 },
+            readme: Bytes::from_static(b"LOG_URL: x\n"),
+            concurrency: 4,
+            progress: &progress,
+        };
+        let right = hash_range(&job).unwrap();
+        assert_eq!(server.hits("tile/data/004"), 1, "fetched once when the guess is right");
+        let after_wrong = hash_range_from(&job, Guess::Fixed(vec![1 << 22])).unwrap();
+        assert_eq!(server.hits("tile/data/004"), 3, "fetched again for the second pass");
+        assert_eq!(after_wrong.piece_length, right.piece_length);
+        assert_eq!(after_wrong.pieces, right.pieces);
+        assert_eq!(after_wrong.files, right.files);
+        assert_eq!(after_wrong.last_timestamp, right.last_timestamp);
+        assert!(right.last_timestamp > 0);
+    }
+
+    #[test]
+    fn the_first_data_tile_looked_at_early_is_not_fetched_twice() {
+        let (_dir, server, tree) = served_log(1024);
+        let progress = RangeProgress::hidden();
+        let job = RangeJob {
+            tree: &tree,
+            range: Range { start: 0, end: 1024 },
+            readme: Bytes::from_static(b"x"),
+            concurrency: 2,
+            progress: &progress,
+        };
+        let hashed = hash_range(&job).unwrap();
+        assert_eq!(hashed.files.len(), 9);
+        for n in 0..4 {
+            assert_eq!(server.hits(&format!("tile/data/00{n}")), 1);
+            assert_eq!(server.hits(&format!("tile/0/00{n}")), 1);
+        }
+    }
 
     #[test]
     fn candidate_windows_straddle_boundaries_only_when_close() {
