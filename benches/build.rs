@@ -45,7 +45,9 @@ fn main() {
     .unwrap();
     let out = work.path().join("out");
 
-    println!("helio build benchmark: {ranges} ranges of {entries} entries, {cores} cores, data tiles gzipped over loopback");
+    println!(
+        "helio build benchmark: {ranges} ranges of {entries} entries, {cores} cores, data tiles gzipped over loopback"
+    );
     let build = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
     assert!(build.success, "helio build failed");
     let tile_bytes = published_bytes(&out.join("bench/torrents.json"));
@@ -69,7 +71,11 @@ fn main() {
     let row = |name: &str, value: String, note: String| println!("  {name:<34} {value:>14}   {note}");
     println!();
     row("content built (uncompressed)", format!("{mb:.0} MB"), format!("{ranges} torrents"));
-    row("helio build, wall", secs(build.wall), format!("target ≤ {} = 1.5 × {} / {cores} cores", secs(target), secs(floor)));
+    row(
+        "helio build, wall",
+        secs(build.wall),
+        format!("target ≤ {} = 1.5 × {} / {cores} cores", secs(target), secs(floor)),
+    );
     row("helio build, throughput", format!("{:.0} MB/s", mb / build.wall.as_secs_f64()), String::new());
     row("helio build, peak RSS", format!("{:.0} MB", build.peak_rss as f64 / 1e6), "target < 200 MB".into());
     row("  gzip -dc (data tiles)", secs(gunzip), format!("{:.0} MB/s", mb / gunzip.as_secs_f64()));
