@@ -38,6 +38,10 @@ pub enum Command {
     /// output directory, until SIGINT or SIGTERM.
     Serve(ServeArgs),
 
+    /// Write a starter config (to -c FILE or ./helio.yaml), optionally with
+    /// every Static CT log of a CT log list.
+    Init(InitArgs),
+
     /// Generate a valid Static CT log for demos, tests and benchmarks.
     #[command(hide = true)]
     Fixture(FixtureArgs),
@@ -58,6 +62,18 @@ pub struct ServeArgs {
     /// Address to listen on [default: [::]:<http_port> from the config]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A CT log list (v3 JSON) file or URL whose `tiled_logs` fill `logs:`;
+    /// without a value, Google's list of all logs
+    #[arg(long, value_name = "FILE_OR_URL", num_args = 0..=1, default_missing_value = crate::init::DEFAULT_LOG_LIST)]
+    pub log_list: Option<String>,
+
+    /// Ask for the contact, URLs and which logs to keep
+    #[arg(long)]
+    pub interactive: bool,
 }
 
 #[derive(Debug, Args)]

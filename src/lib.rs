@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 #[doc(hidden)]
 pub mod fixture;
+pub mod init;
 pub mod log;
 pub mod output;
 pub mod serve;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(config) => serve::run(&config, args.listen, &output),
             Err(outcome) => outcome,
         },
+        Command::Init(args) => init_command(cli.config, &args),
         Command::Fixture(args) => fixture_command(&args),
     };
     ExitCode::from(outcome as u8)
@@ -55,6 +57,39 @@ fn load_config(flag: Option<PathBuf>) -> Result<Config, Outcome> {
         eprintln!("helio: {error}");
         Outcome::Usage
     })
+}
+
+fn init_command(path: Option<PathBuf>, args: &cli::InitArgs) -> Outcome {
+    let path = path
+        .or_else(|| std::env::var_os("HELIO_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
+    let result = (|| {
+        let mut logs = match &args.log_list {
+            Some(source) => init::read_log_list(source)?,
+            None => Vec::new(),
+        };
+        let answers = if args.interactive {
+            let stdin = std::io::stdin();
+            init::ask(&mut stdin.lock(), &mut std::io::stderr(), &mut logs)?
+        } else {
+            init::Answers::default()
+        };
+        init::write(&path, &init::render(&logs, &answers))
+    })();
+    match result {
+        Ok(count) => {
+            println!("wrote {} with {count} log{}", path.display(), if count == 1 { "" } else { "s" });
+            Outcome::Success
+        }
+        Err(error @ init::InitError::Fetch(_)) => {
+            eprintln!("helio: {error}");
+            Outcome::LogFailed
+        }
+        Err(error) => {
+            eprintln!("helio: {error}");
+            Outcome::Usage
+        }
+    }
 }
 
 fn fixture_command(args: &cli::FixtureArgs) -> Outcome {
