@@ -174,6 +174,8 @@ fn update_log(
     new_torrents: &mut Vec<(Range, Infohash)>,
 ) -> Result<(), LogError> {
     let dir = out_dir.join(&log.name);
+    // We hold the lock, so any temporary file here is a crashed build's.
+    remove_stale_temporaries(&dir);
     let mut state = LogState::load(&dir, &log.name)?;
     for note in &state.notes {
         tracing::warn!("log {}: {note}", log.name);
