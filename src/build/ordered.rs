@@ -4,6 +4,7 @@
 //! keeps every worker busy.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -28,12 +29,14 @@ where
 {
     let workers = workers.clamp(1, items.len().max(1));
     let window = window.max(workers);
+    // Set when the consumer stops early, so queued jobs are skipped, not done.
+    let stopped = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (job_sender, job_receiver) = sync_channel::<Job<I, Result<T, E>>>(window);
         let job_receiver = Arc::new(Mutex::new(job_receiver));
         for _ in 0..workers {
             let jobs = job_receiver.clone();
-            let work = &work;
+            let (work, stopped) = (&work, &stopped);
             scope.spawn(move || {
                 loop {
                     // Take the lock only to receive, never while working.
@@ -42,6 +45,9 @@ where
                         Err(_) => return,
                     };
                     let Ok((item, reply)) = job else { return };
+                    if stopped.load(Ordering::Relaxed) {
+                        return;
+                    }
                     // The consumer may have stopped early; then nobody listens.
                     let _ = reply.send(work(item));
                 }
@@ -69,6 +75,7 @@ where
             }
             Ok(())
         })();
+        stopped.store(true, Ordering::Relaxed);
         drop(pending);
         drop(job_sender);
         outcome
@@ -139,7 +146,7 @@ mod tests {
             |_| Ok(()),
         );
         assert_eq!(result, Err(10));
-        assert!(done.load(Ordering::SeqCst) < 100);
+        assert!(done.load(Ordering::SeqCst) <= 10 + 8 + 4, "at most a window of work after the error");
         let result = map_in_order((0..10).collect::<Vec<u32>>(), 2, 4, Ok, |i| if i == 3 { Err(99) } else { Ok(()) });
         assert_eq!(result, Err(99));
     }
