@@ -74,7 +74,8 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         .torrents
         .into_iter()
         .map(|t| {
-            let range = Range { start: t.start_index, end: t.end_index + 1 };
+            let end = t.end_index.checked_add(1).ok_or_else(|| format!("end_index {} is too large", t.end_index))?;
+            let range = Range { start: t.start_index, end };
             if range.start >= range.end {
                 return Err(format!("torrent {}-{} has an empty range", t.start_index, t.end_index));
             }
@@ -97,7 +98,8 @@ pub fn rfc3339(unix: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
 }
 
-fn parse_rfc3339(text: &str) -> Result<u64, String> {
+/// Reads a time written by [`rfc3339`].
+pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
     let time = humantime::parse_rfc3339(text).map_err(|e| format!("bad time {text:?}: {e}"))?;
     Ok(time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
@@ -153,5 +155,21 @@ mod tests {
         let mut expected = state.torrents[0].clone();
         expected.torrent_size = 0;
         assert_eq!(parsed.torrents, [expected]);
+    }
+
+    #[test]
+    fn torrents_json_snapshot() {
+        let sample = crate::site::sample::Sample::new();
+        let bytes = TorrentsJson::render(&sample.states[0], &sample.links[0]);
+        insta::assert_snapshot!("torrents_json", String::from_utf8(bytes).unwrap());
+    }
+
+    #[test]
+    fn an_end_index_at_the_limit_is_an_error_not_an_overflow() {
+        let text = r#"{"log_name": "x", "last_updated": "2026-01-01T00:00:00Z", "torrents": [{"start_index": 0,
+            "end_index": 18446744073709551615, "data_size_bytes": 1, "creation_time": "2026-01-01T00:00:00Z",
+            "torrent_url": "x", "infohash": "0000000000000000000000000000000000000000", "magnet": "m",
+            "piece_length": 16384, "file_count": 2}]}"#;
+        assert_eq!(parse(text.as_bytes()).err().as_deref(), Some("end_index 18446744073709551615 is too large"));
     }
 }

@@ -62,20 +62,25 @@ pub enum StateError {
 }
 
 impl LogState {
-    /// Reads `dir` (which may not exist yet).
-    pub fn load(dir: &Path, name: &str) -> Result<LogState, StateError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, source }
-        };
-        let mut state = LogState {
+    /// A log with nothing published.
+    pub fn empty(dir: &Path, name: &str) -> LogState {
+        LogState {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             torrents: Vec::new(),
             last_updated: None,
             checkpoint: None,
             notes: Vec::new(),
+        }
+    }
+
+    /// Reads `dir` (which may not exist yet).
+    pub fn load(dir: &Path, name: &str) -> Result<LogState, StateError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StateError::Io { path, source }
         };
+        let mut state = LogState::empty(dir, name);
         if !dir.exists() {
             return Ok(state);
         }

@@ -6,4 +6,5 @@
 
 mod build;
 mod demo;
+mod site;
 mod support;

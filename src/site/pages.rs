@@ -1,0 +1,359 @@
+//! The HTML pages (SPEC §5): `index.html` at the root, listing every log,
+//! and `<log>/index.html`, listing a log's torrents.
+//!
+//! Templates (Tera, `templates/`) and the stylesheet (`static/`) are compiled
+//! into the binary so helio runs from anywhere. Every value is prepared here
+//! as text and escaped by Tera's autoescaping; templates only lay it out.
+//! Links are relative, so the site works under any path prefix, and nothing
+//! on a page depends on the clock, so an unchanged log gives unchanged bytes.
+
+use serde::Serialize;
+use tera::{Context, Tera};
+use thiserror::Error;
+
+use crate::config::{LogConfig, url_segment};
+
+use super::human::{self, Time};
+use super::links::LogLinks;
+use super::state::{LogState, PublishedTorrent};
+use super::status::Failure;
+
+pub const INDEX_HTML: &str = "index.html";
+pub const STYLE_CSS: &str = "style.css";
+/// The stylesheet, written as `<out>/style.css`.
+pub const STYLESHEET: &str = include_str!("../../static/style.css");
+
+const TEMPLATES: [(&str, &str); 5] = [
+    ("base.html", include_str!("../../templates/base.html")),
+    ("_status.html", include_str!("../../templates/_status.html")),
+    ("_facts.html", include_str!("../../templates/_facts.html")),
+    ("index.html", include_str!("../../templates/index.html")),
+    ("log.html", include_str!("../../templates/log.html")),
+];
+
+#[derive(Debug, Error)]
+#[error("cannot render {template}: {}", chain(source))]
+pub struct PageError {
+    pub template: &'static str,
+    pub source: tera::Error,
+}
+
+/// Tera's top-level message alone ("failed to render") hides the cause.
+fn chain(error: &tera::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// When the newest checkpoint was made, and how helio knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointTime {
+    /// The timestamp in the log's verified signature.
+    Signed(u64),
+    /// When helio first wrote it (the log signs no time, or no key is set).
+    Seen(u64),
+}
+
+/// What the pages show about one log.
+pub struct LogPage<'a> {
+    pub log: &'a LogConfig,
+    pub state: &'a LogState,
+    pub links: &'a LogLinks,
+    pub failure: Option<&'a Failure>,
+    /// Why the published state could not be read, when it could not.
+    pub unreadable: Option<&'a str>,
+    pub checkpoint_time: Option<CheckpointTime>,
+}
+
+/// The compiled templates.
+pub struct Pages {
+    tera: Tera,
+}
+
+impl Pages {
+    pub fn new() -> Result<Pages, PageError> {
+        let mut tera = Tera::default();
+        // Autoescaping is what keeps a log name like `<script>` inert: keep it
+        // on for every template, whatever Tera's default becomes.
+        tera.autoescape_on(vec![".html"]);
+        tera.add_raw_templates(TEMPLATES).map_err(|source| PageError { template: "templates", source })?;
+        Ok(Pages { tera })
+    }
+
+    /// The root page, listing `logs` in config order.
+    pub fn root(&self, logs: &[LogPage]) -> Result<String, PageError> {
+        let view = RootView { version: VERSION, root: "", logs: logs.iter().map(LogView::new).collect() };
+        self.render("index.html", &view)
+    }
+
+    /// The page of one log, for its own folder.
+    pub fn log(&self, page: &LogPage) -> Result<String, PageError> {
+        let view = LogPageView {
+            version: VERSION,
+            root: "../",
+            log: LogView::new(page),
+            // Newest first, like the feed.
+            torrents: page.state.torrents.iter().rev().map(|t| TorrentRow::new(t, page)).collect(),
+        };
+        self.render("log.html", &view)
+    }
+
+    fn render(&self, template: &'static str, view: &impl Serialize) -> Result<String, PageError> {
+        let context = Context::from_serialize(view).map_err(|source| PageError { template, source })?;
+        let mut html = self.tera.render(template, &context).map_err(|source| PageError { template, source })?;
+        tidy(&mut html);
+        Ok(html)
+    }
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Serialize)]
+struct RootView<'a> {
+    version: &'static str,
+    /// The way back to the site's root from the page.
+    root: &'static str,
+    logs: Vec<LogView<'a>>,
+}
+
+#[derive(Serialize)]
+struct LogPageView<'a> {
+    version: &'static str,
+    root: &'static str,
+    log: LogView<'a>,
+    torrents: Vec<TorrentRow>,
+}
+
+/// One log, as text.
+#[derive(Serialize)]
+struct LogView<'a> {
+    name: &'a str,
+    /// The log's folder relative to the root page, ending in `/`. `./` keeps
+    /// a name with a colon from reading as a URL scheme.
+    dir: String,
+    /// The log's monitoring prefix, and a link to it when it is on the web.
+    source: &'a str,
+    source_href: Option<&'a str>,
+    torrents: usize,
+    total_size: String,
+    total_bytes: u64,
+    coverage: Coverage,
+    checkpoint: Option<CheckpointView>,
+    next: Progress,
+    failure: Option<FailureView>,
+    unreadable: Option<&'a str>,
+    trackers: &'a [String],
+    webseeds: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Coverage {
+    published: String,
+    percent: String,
+}
+
+#[derive(Serialize)]
+struct CheckpointView {
+    origin: String,
+    size: String,
+    root: String,
+    time: Option<Time>,
+    /// "signed" or "seen", before the time.
+    time_source: &'static str,
+}
+
+/// Entries verified toward the next range.
+#[derive(Serialize)]
+struct Progress {
+    done: String,
+    of: String,
+    percent: String,
+    value: u64,
+    max: u64,
+}
+
+#[derive(Serialize)]
+struct FailureView {
+    since: Time,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct TorrentRow {
+    first: String,
+    last: String,
+    size: String,
+    bytes: u64,
+    files: usize,
+    date: Time,
+    file: String,
+    magnet: String,
+    infohash: String,
+}
+
+impl<'a> LogView<'a> {
+    fn new(page: &LogPage<'a>) -> LogView<'a> {
+        let state = page.state;
+        let published = state.entries_published();
+        let checkpoint = state.checkpoint.as_ref();
+        let verified = checkpoint.map_or(0, |c| c.size);
+        let usable = page.log.entry_limit.map_or(verified, |limit| limit.min(verified));
+        let per_torrent = page.log.entries_per_torrent;
+        // Ranges are built in order, so the next one starts where the last ends.
+        let next_start = state.torrents.last().map_or(0, |t| t.range.end);
+        let done = usable.saturating_sub(next_start).min(per_torrent);
+        let source = page.log.log_url.as_str();
+        let is_web = source.starts_with("https://") || source.starts_with("http://");
+        LogView {
+            name: &page.log.name,
+            dir: format!("./{}/", url_segment(&page.log.name)),
+            source,
+            source_href: is_web.then_some(source),
+            torrents: state.torrents.len(),
+            total_size: human::size(state.torrents.iter().map(|t| t.data_size_bytes).sum()),
+            total_bytes: state.torrents.iter().map(|t| t.data_size_bytes).sum(),
+            coverage: Coverage { published: human::count(published), percent: human::percent(published, verified) },
+            checkpoint: checkpoint.map(|c| {
+                let (time, time_source) = match page.checkpoint_time {
+                    Some(CheckpointTime::Signed(t)) => (Some(Time::from_unix(t)), "signed"),
+                    Some(CheckpointTime::Seen(t)) => (Some(Time::from_unix(t)), "seen"),
+                    None => (None, ""),
+                };
+                CheckpointView {
+                    origin: c.origin.clone(),
+                    size: human::count(c.size),
+                    root: c.root_base64(),
+                    time,
+                    time_source,
+                }
+            }),
+            next: Progress {
+                done: human::count(done),
+                of: human::count(per_torrent),
+                percent: human::percent(done, per_torrent),
+                value: done,
+                max: per_torrent,
+            },
+            failure: page.failure.map(|f| FailureView { since: Time::from_unix(f.since), message: f.message.clone() }),
+            unreadable: page.unreadable,
+            trackers: &page.log.trackers,
+            webseeds: &page.log.webseeds,
+        }
+    }
+}
+
+impl TorrentRow {
+    fn new(torrent: &PublishedTorrent, page: &LogPage) -> TorrentRow {
+        let range = &torrent.range;
+        TorrentRow {
+            first: human::count(range.start),
+            last: human::count(range.end - 1),
+            size: human::size(torrent.data_size_bytes),
+            bytes: torrent.data_size_bytes,
+            files: torrent.file_count,
+            date: Time::from_unix(torrent.creation_time),
+            // Relative: the page sits next to its torrents.
+            file: url_segment(&range.file_name()),
+            magnet: page.links.magnet(range, &torrent.infohash),
+            infohash: torrent.infohash.to_string(),
+        }
+    }
+}
+
+/// Drops the blank lines that template tags leave behind, so the pages stay
+/// small and readable as source.
+fn tidy(html: &mut String) {
+    let mut out = String::with_capacity(html.len());
+    for line in html.lines() {
+        if !line.trim().is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    *html = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::sample::{Sample, redact};
+
+    /// Every `href` and `src` value on a page, unescaped.
+    fn links(html: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for attribute in ["href=\"", "src=\""] {
+            for (at, _) in html.match_indices(attribute) {
+                let rest = &html[at + attribute.len()..];
+                let value = &rest[..rest.find('"').unwrap()];
+                found.push(value.replace("&#39;", "'").replace("&quot;", "\"").replace("&amp;", "&"));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn root_page_snapshot() {
+        let sample = Sample::new();
+        let html = Pages::new().unwrap().root(&sample.pages()).unwrap();
+        insta::assert_snapshot!("root_page", redact(&html));
+    }
+
+    #[test]
+    fn log_page_snapshots() {
+        let sample = Sample::new();
+        let pages = Pages::new().unwrap();
+        let [demo, hostile] = &sample.pages()[..] else { unreachable!() };
+        insta::assert_snapshot!("log_page", redact(&pages.log(demo).unwrap()));
+        insta::assert_snapshot!("log_page_hostile_empty_failing", redact(&pages.log(hostile).unwrap()));
+    }
+
+    #[test]
+    fn every_value_is_escaped() {
+        let sample = Sample::new();
+        let pages = Pages::new().unwrap();
+        let hostile = &sample.pages()[1];
+        for html in [pages.root(&sample.pages()).unwrap(), pages.log(hostile).unwrap()] {
+            assert!(html.contains("a&amp;b &lt;&quot;c&#39;&gt; é"), "{html}");
+            assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; the log said &#39;no&#39;"));
+            assert!(!html.contains("<script") && !html.contains("<\"c") && !html.contains("<c>"), "{html}");
+        }
+    }
+
+    #[test]
+    fn links_are_relative_except_magnets_and_the_logs_own_urls() {
+        let sample = Sample::new();
+        let pages = Pages::new().unwrap();
+        let root = pages.root(&sample.pages()).unwrap();
+        assert!(links(&root).contains(&"./a&b%20%3C%22c'%3E%20%C3%A9/index.html".to_string()));
+        let mut all = links(&root);
+        for page in sample.pages() {
+            all.extend(links(&pages.log(&page).unwrap()));
+        }
+        for link in all {
+            let external = link.starts_with("magnet:?") || link.starts_with("https://demo.example.org/log/");
+            let external = external || link.starts_with("https://hostile.example.org/");
+            let relative = !link.contains(':') && !link.starts_with('/') || link.starts_with("./");
+            assert!(external || relative, "{link}");
+        }
+    }
+
+    #[test]
+    fn an_empty_log_shows_its_progress_toward_the_first_range() {
+        let sample = Sample::new();
+        let html = Pages::new().unwrap().log(&sample.pages()[1]).unwrap();
+        assert!(html.contains("<progress value=\"300\" max=\"1024\">"), "{html}");
+        assert!(html.contains("300 of 1,024 entries"), "{html}");
+        assert!(html.contains("None yet."), "{html}");
+    }
+
+    #[test]
+    fn the_stylesheet_adapts_to_dark_mode_and_phones() {
+        assert!(STYLESHEET.contains("@media (prefers-color-scheme: dark)"));
+        assert!(STYLESHEET.contains("@media (max-width:"));
+    }
+}
