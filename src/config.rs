@@ -368,6 +368,9 @@ fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Files at the top of the output folder, beside the log folders.
+const RESERVED_NAMES: &[&str] = &["index.html", "style.css"];
+
 /// Log names become folder names, torrent names and URL segments.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -378,6 +381,9 @@ fn check_name(name: &str) -> Result<(), String> {
     }
     if name.starts_with('.') {
         return Err(format!("{name:?} must not start with a dot"));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!("{name:?} is the name of a file of the site's root folder"));
     }
     if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\' || c.is_control()) {
         return Err(format!("{name:?} must not contain {c:?}"));
@@ -559,6 +565,7 @@ logs:
             ("logs:\n- {name: x, log_url: /x, concurrency: 0}\n", "logs[0].concurrency: 0 is not between 1 and 64"),
             ("logs:\n- {name: ../x, log_url: /x}\n", "logs[0].name: \"../x\" must not start with a dot"),
             ("logs:\n- {name: a/b, log_url: /x}\n", "logs[0].name: \"a/b\" must not contain '/'"),
+            ("logs:\n- {name: style.css, log_url: /x}\n", "logs[0].name: \"style.css\" is the name of a file"),
             (
                 "logs:\n- {name: x, log_url: /x}\n- {name: x, log_url: /y}\n",
                 "logs[1].name: \"x\" is used by an earlier log",

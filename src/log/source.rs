@@ -65,9 +65,11 @@ impl Location {
 pub enum FetchError {
     #[error("{url}: not found (404)")]
     NotFound { url: String },
-    #[error("{url}: HTTP {status} after {attempts} attempt{s} over {secs}s", s = if *attempts == 1 { "" } else { "s" }, secs = elapsed.as_secs())]
+    // The text stays the same from run to run (no counts or durations), so a
+    // log that keeps failing the same way does not rewrite its status page.
+    #[error("{url}: HTTP {status}{}", retried(*attempts))]
     Status { url: String, status: u16, attempts: u32, elapsed: Duration },
-    #[error("{url}: {message} after {attempts} attempt{s} over {secs}s", s = if *attempts == 1 { "" } else { "s" }, secs = elapsed.as_secs())]
+    #[error("{url}: {message}{}", retried(*attempts))]
     Network { url: String, message: String, attempts: u32, elapsed: Duration },
     #[error("{url}: server asked to retry after {wait}s, beyond the {budget}s retry budget (HTTP {status})", wait = wait.as_secs(), budget = budget.as_secs())]
     RetryAfterTooLong { url: String, status: u16, wait: Duration, budget: Duration },
@@ -77,6 +79,10 @@ pub enum FetchError {
     Gzip { url: String, message: String },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+}
+
+fn retried(attempts: u32) -> &'static str {
+    if attempts > 1 { ", still failing after retries" } else { "" }
 }
 
 impl FetchError {
@@ -255,7 +261,15 @@ fn fetch_http(agent: &ureq::Agent, url: &str, policy: &RetryPolicy) -> Result<(B
                         None => FetchError::Network { url: url.to_string(), message, attempts, elapsed },
                     });
                 }
-                tracing::debug!(url, attempts, ?status, message, "retrying in {:.1}s", wait.as_secs_f64());
+                tracing::debug!(
+                    url,
+                    attempts,
+                    ?status,
+                    message,
+                    elapsed = elapsed.as_secs_f64(),
+                    "retrying in {:.1}s",
+                    wait.as_secs_f64()
+                );
                 wait
             }
         };
