@@ -131,6 +131,12 @@ fn publish_log<'a>(
         // true. The build names the file and how to recover.
         Err(error) => (LogState::empty(&dir, &log.name), Some(status::one_line(&error.to_string()))),
     };
+    // A log with no torrent yet says since when it has been listed, not 1970;
+    // the time is written once and read back after that.
+    let mut state = state;
+    if state.torrents.is_empty() && state.last_updated.is_none() {
+        state.last_updated = Some(json::now());
+    }
     let checkpoint_time = state.checkpoint.as_ref().and_then(|checkpoint| checkpoint_time(log, &dir, checkpoint));
     let published = Published { log, links, state, unreadable, failure, checkpoint_time };
 
