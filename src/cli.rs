@@ -45,6 +45,11 @@ pub enum Command {
     /// Generate a valid Static CT log for demos, tests and benchmarks.
     #[command(hide = true)]
     Fixture(FixtureArgs),
+
+    /// Serve a log directory on a free loopback port, as the tests' fixture
+    /// server does: the upstream of `benches/serve.sh`. Runs until killed.
+    #[command(hide = true)]
+    FixtureServe(FixtureServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +95,15 @@ pub struct FixtureArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Store data tiles gzip-compressed, as Sunlight does
+    #[arg(long)]
+    pub gzip: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixtureServeArgs {
+    /// The log directory to serve
+    pub dir: PathBuf,
+    /// Send every data tile gzip-compressed, whatever the client asks
     #[arg(long)]
     pub gzip: bool,
 }

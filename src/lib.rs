@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Init(args) => init_command(cli.config, &args),
         Command::Fixture(args) => fixture_command(&args),
+        Command::FixtureServe(args) => fixture_serve(&args),
     };
     ExitCode::from(outcome as u8)
 }
@@ -107,6 +108,24 @@ fn fixture_command(args: &cli::FixtureArgs) -> Outcome {
         Err(error) => {
             eprintln!("helio: {}: {error}", args.dir.display());
             Outcome::LogFailed
+        }
+    }
+}
+
+/// Serves a log directory on loopback until the process is killed; prints
+/// `listening on http://ADDR/` first.
+fn fixture_serve(args: &cli::FixtureServeArgs) -> Outcome {
+    let options = fixture::server::ServerOptions { gzip_data_tiles: args.gzip };
+    match fixture::server::LogServer::start(&args.dir, options) {
+        Ok(server) => {
+            println!("listening on {}", server.url());
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(error) => {
+            eprintln!("helio: {}: {error}", args.dir.display());
+            Outcome::Usage
         }
     }
 }

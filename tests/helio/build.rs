@@ -309,7 +309,11 @@ fn a_log_that_keeps_failing_gives_up_naming_the_url_and_status() {
         &[("HELIO_RETRY_BUDGET", "1")],
     );
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains(&format!("{}tile/data/002: HTTP 500, still failing after retries", server.url())), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("{}tile/data/002: HTTP 500, still failing after retries", server.url())),
+        "{}",
+        run.stderr
+    );
     assert!(server.hits("tile/data/002") >= 2, "retried before giving up");
 }
 

@@ -6,5 +6,6 @@
 
 mod build;
 mod demo;
+mod serve;
 mod site;
 mod support;

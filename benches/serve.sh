@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Benchmarks `helio serve` with wrk on loopback and prints a table:
+#   - cached 256 KiB ranges of data tiles (and 16 KiB ones, a BitTorrent block),
+#   - cold full data tiles fetched from a local upstream that sends them gzip
+#     (decoded and checked on the way; cache_mb 0 so that every request misses),
+#   - random ranges over more tiles than a small cache holds,
+# each with the server's peak RSS.
+#
+# Usage: benches/serve.sh   (environment: TILES, CACHE_MB, SMALL_CACHE_MB,
+#        DURATION, CONNECTIONS, THREADS; CARGO_TARGET_DIR is honoured)
+# More than 16 × `concurrency` (8) connections would see 503s on cold runs:
+# that is the overload limit at work.
+# Needs: cargo, wrk, curl, gzip. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+
+TILES=${TILES:-1024}                 # data tiles in the generated log
+CACHE_MB=${CACHE_MB:-512}            # helio's default
+SMALL_CACHE_MB=${SMALL_CACHE_MB:-64} # the bounded-memory run
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+for tool in cargo wrk curl gzip; do
+    command -v "$tool" >/dev/null || { echo "serve.sh: $tool is not installed" >&2; exit 2; }
+done
+
+echo "building release…" >&2
+(cd "$root" && cargo build --release --locked --quiet)
+helio="${CARGO_TARGET_DIR:-$root/target}/release/helio"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits for "listening on http://ADDR" in a file and prints ADDR.
+address_in() {
+    for _ in $(seq 200); do
+        addr=$(grep -o 'listening on http://[0-9.:]*' "$1" 2>/dev/null | head -1 || true)
+        if [ -n "$addr" ]; then
+            echo "${addr#listening on http://}"
+            return
+        fi
+        sleep 0.05
+    done
+    echo "serve.sh: nothing listened:" >&2
+    cat "$1" >&2
+    exit 1
+}
+
+entries=$((TILES * 256))
+echo "generating a log of $entries entries…" >&2
+"$helio" fixture "$work/log" --size "$entries" --gzip >/dev/null
+"$helio" fixture-serve "$work/log" >"$work/upstream.out" 2>&1 &
+pids+=($!)
+upstream=$(address_in "$work/upstream.out")
+
+# Starts helio serve with a cache of $1 MiB; sets serve_pid and serve_addr.
+start_serve() {
+    cat >"$work/helio-$1.yaml" <<YAML
+scraper_contact_email: bench@helio.invalid
+torrent_dir: out
+cache_mb: $1
+logs:
+  - name: bench
+    log_url: http://$upstream/
+YAML
+    "$helio" serve -q -c "$work/helio-$1.yaml" --listen 127.0.0.1:0 >"$work/serve-$1.out" 2>&1 &
+    serve_pid=$!
+    pids+=("$serve_pid")
+    serve_addr=$(address_in "$work/serve-$1.out")
+}
+
+# Lua for wrk: the path of data tile n.
+cat >"$work/tiles.lua" <<'LUA'
+function tile_path(n)
+    if n < 1000 then return string.format("%03d", n) end
+    return string.format("x%03d/%03d", math.floor(n / 1000), n % 1000)
+end
+prefix = "/webseed/bench/bench-L01-0-1048576/tile/data/"
+tiles = tonumber(os.getenv("TILES"))
+LUA
+# Random RANGE-byte ranges of random data tiles; every tile is over 384 KiB.
+cat >"$work/ranges.lua" <<LUA
+dofile("$work/tiles.lua")
+local size = tonumber(os.getenv("RANGE"))
+local span = 393216 - size
+function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
+function request()
+    local start = math.random(0, span)
+    local range = "bytes=" .. start .. "-" .. (start + size - 1)
+    return wrk.format("GET", prefix .. tile_path(math.random(0, tiles - 1)), { Range = range })
+end
+LUA
+# Whole data tiles in turn, each wrk thread taking every THREADS-th one, so
+# that no two requests in flight ask for the same tile.
+cat >"$work/tiles-in-turn.lua" <<LUA
+dofile("$work/tiles.lua")
+local threads = tonumber(os.getenv("THREADS"))
+local counter = 1
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args) nexttile = id - 1 end
+function request()
+    local n = nexttile
+    nexttile = (nexttile + threads) % tiles
+    return wrk.format("GET", prefix .. tile_path(n))
+end
+LUA
+
+# Runs wrk with a script and prints "req/s|MiB/s|p50|p99|non-2xx".
+measure() {
+    local out rps mbs p50 p99 errors
+    out=$(TILES=$TILES RANGE=${RANGE:-262144} THREADS=$THREADS \
+        wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$1" "http://$serve_addr")
+    echo "$out" >>"$work/wrk.log"
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    mbs=$(awk '/^Transfer\/sec:/ {v = $2 + 0; if ($2 ~ /GB/) v *= 1024; else if ($2 ~ /KB/) v /= 1024; printf "%.0f", v}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx/ {n = $5} /Socket errors/ {s = " (socket errors)"} END {printf "%d%s", n, s}' <<<"$out")
+    echo "$rps|$mbs|$p50|$p99|$errors"
+}
+
+rss() { awk '/^VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+statistic() { curl -s "http://$serve_addr/statistics.json" | grep -o "\"$1\": [0-9.]*" | head -1 | awk '{print $2}'; }
+mib() { awk -v b="$1" 'BEGIN {printf "%.0f MiB", b / 1048576}'; }
+
+# Fetches every data tile once, in order, over one connection.
+warm() {
+    local n path
+    for n in $(seq 0 $((TILES - 1))); do
+        if [ "$n" -lt 1000 ]; then
+            path=$(printf %03d "$n")
+        else
+            path=$(printf x%03d/%03d $((n / 1000)) $((n % 1000)))
+        fi
+        printf 'url = "http://%s/webseed/bench/b/tile/data/%s"\noutput = /dev/null\n' "$serve_addr" "$path"
+    done >"$work/warm.curl"
+    curl -s -f -K "$work/warm.curl"
+}
+
+row() {
+    local rps mbs p50 p99 errors
+    IFS='|' read -r rps mbs p50 p99 errors <<<"$2"
+    printf "| %-40s | %7s | %5s | %8s | %8s | %7s | %-26s |\n" "$1" "$rps" "$mbs" "$p50" "$p99" "$errors" "$3"
+}
+
+echo "cold: every request a miss (cache_mb 0)…" >&2
+start_serve 0
+cold=$(measure "$work/tiles-in-turn.lua")
+cold_rss=$(rss "$serve_pid")
+kill "$serve_pid"
+
+echo "cached: all $TILES tiles in a $CACHE_MB MiB cache…" >&2
+start_serve "$CACHE_MB"
+warm
+cached=$(mib "$(statistic bytes)")
+cached256=$(RANGE=262144 measure "$work/ranges.lua")
+cached16=$(RANGE=16384 measure "$work/ranges.lua")
+cached_rss=$(rss "$serve_pid")
+kill "$serve_pid"
+
+echo "bounded: random ranges of all tiles through a $SMALL_CACHE_MB MiB cache…" >&2
+start_serve "$SMALL_CACHE_MB"
+bounded=$(RANGE=262144 measure "$work/ranges.lua")
+bounded_cached=$(mib "$(statistic bytes)")
+hit_rate=$(awk -v r="$(statistic hit_rate)" 'BEGIN {printf "%.0f%%", r * 100}')
+bounded_rss=$(rss "$serve_pid")
+kill "$serve_pid"
+
+tile_kib=$(($(gzip -dc "$work/log/tile/data/000" | wc -c) / 1024))
+echo
+echo "helio serve, $(nproc) cores, loopback, wrk -t$THREADS -c$CONNECTIONS -d$DURATION;" \
+    "$TILES data tiles of ~$tile_kib KiB, sent gzip by the upstream"
+echo
+printf "| %-40s | %7s | %5s | %8s | %8s | %7s | %-26s |\n" \
+    "scenario" "req/s" "MiB/s" "p50" "p99" "non-2xx" "peak RSS (tiles cached)"
+echo "|------------------------------------------|---------|-------|----------|----------|---------|----------------------------|"
+row "cached 256 KiB ranges of data tiles" "$cached256" "$cached_rss ($cached of $CACHE_MB)"
+row "cached 16 KiB ranges of data tiles" "$cached16" "$cached_rss ($cached of $CACHE_MB)"
+row "cold full data tiles from the upstream" "$cold" "$cold_rss (cache_mb 0)"
+row "256 KiB ranges, $hit_rate cache hits" "$bounded" "$bounded_rss ($bounded_cached of $SMALL_CACHE_MB)"

@@ -1,0 +1,380 @@
+//! The tile cache: decoded full tiles in memory, least recently used first
+//! out, bounded in bytes (`cache_mb`), plus the fetches in flight so that
+//! concurrent misses for one tile share one upstream request.
+//!
+//! Both live under one lock, so a request either finds the tile, joins the
+//! fetch already under way, or starts the one fetch: no window lets two
+//! fetches of one tile start. Tiles are `Bytes` whose allocation reports its
+//! own release, so the server knows how much tile memory is alive in total:
+//! the cache's share, plus tiles still being sent after eviction, plus
+//! fetches under way. When that passes the cache size plus some headroom,
+//! new misses are refused (503) instead of growing memory without bound.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use tokio::sync::watch;
+
+use super::upstream::UpstreamError;
+use crate::log::tile::TileId;
+
+/// A tile of a log: the log's index in the config, and the tile.
+pub type Key = (usize, TileId);
+
+/// A decoded full tile and its ETag.
+#[derive(Clone, Debug)]
+pub struct Tile {
+    pub bytes: Bytes,
+    pub etag: HeaderValue,
+}
+
+/// What a fetch ends with: `None` while it runs.
+pub type Outcome = Option<Result<Tile, UpstreamError>>;
+
+/// Memory allowed for tiles beyond the cache itself, as a share of it…
+const HEADROOM_SHARE: u64 = 4;
+/// …but at least this much, so that a tiny cache can still serve.
+const MIN_HEADROOM: u64 = 32 << 20;
+
+/// What [`TileCache::lookup`] found.
+pub enum Lookup {
+    Hit(Tile),
+    /// Wait for `result`; with a `flight`, this request must start the fetch.
+    Wait {
+        result: watch::Receiver<Outcome>,
+        flight: Option<Flight>,
+    },
+    /// Too many fetches for this log, or too much tile memory alive: 503.
+    Overloaded,
+}
+
+/// Counters for the statistics pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub bytes: u64,
+    pub limit: u64,
+    pub entries: u64,
+    /// Tile bytes alive anywhere: cached, being sent, being fetched.
+    pub held: u64,
+    pub held_limit: u64,
+    pub evictions: u64,
+    pub in_flight: u64,
+}
+
+pub struct TileCache {
+    state: Mutex<State>,
+    limit: u64,
+    held: Arc<AtomicU64>,
+    held_limit: u64,
+}
+
+struct State {
+    lru: Lru,
+    flights: HashMap<Key, watch::Receiver<Outcome>>,
+    /// Fetches in flight per log.
+    per_log: HashMap<usize, usize>,
+}
+
+impl TileCache {
+    /// A cache of at most `limit` bytes of tiles.
+    pub fn new(limit: u64) -> Arc<TileCache> {
+        let headroom = (limit / HEADROOM_SHARE).max(MIN_HEADROOM);
+        Arc::new(TileCache {
+            state: Mutex::new(State { lru: Lru::new(limit), flights: HashMap::new(), per_log: HashMap::new() }),
+            limit,
+            held: Arc::new(AtomicU64::new(0)),
+            held_limit: limit.saturating_add(headroom),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps inconsistent
+        // in a way that matters more than losing the server.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Finds `key`, joins its fetch, or (if `max_flights` fetches for its log
+    /// are not already under way and memory allows) makes the caller start it.
+    pub fn lookup(self: &Arc<Self>, key: Key, max_flights: usize) -> Lookup {
+        let mut state = self.state();
+        if let Some(tile) = state.lru.get(&key) {
+            return Lookup::Hit(tile);
+        }
+        if let Some(result) = state.flights.get(&key) {
+            return Lookup::Wait { result: result.clone(), flight: None };
+        }
+        let running = state.per_log.get(&key.0).copied().unwrap_or(0);
+        if running >= max_flights || self.held.load(Ordering::Relaxed) > self.held_limit {
+            return Lookup::Overloaded;
+        }
+        let (sender, result) = watch::channel(None);
+        state.flights.insert(key, result.clone());
+        *state.per_log.entry(key.0).or_insert(0) += 1;
+        Lookup::Wait { result, flight: Some(Flight { cache: Arc::clone(self), key, sender: Some(sender) }) }
+    }
+
+    /// Turns a fetched body into a tile's bytes: an allocation of exactly
+    /// its size (shrunk in place, not copied, when it can be) whose release
+    /// is counted.
+    pub fn hold(&self, data: Bytes) -> Bytes {
+        let mut data = Vec::from(data);
+        data.shrink_to_fit();
+        self.held.fetch_add(data.len() as u64, Ordering::Relaxed);
+        Bytes::from_owner(Held { data: data.into_boxed_slice(), meter: Arc::clone(&self.held) })
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let state = self.state();
+        CacheStats {
+            bytes: state.lru.bytes,
+            limit: self.limit,
+            entries: state.lru.entries.len() as u64,
+            held: self.held.load(Ordering::Relaxed),
+            held_limit: self.held_limit,
+            evictions: state.lru.evictions,
+            in_flight: state.flights.len() as u64,
+        }
+    }
+
+    fn land(&self, key: Key, result: &Result<Tile, UpstreamError>) {
+        let mut state = self.state();
+        if let Ok(tile) = result {
+            state.lru.insert(key, tile.clone());
+        }
+        state.flights.remove(&key);
+        if let Some(count) = state.per_log.get_mut(&key.0) {
+            *count = count.saturating_sub(1);
+        }
+    }
+}
+
+/// The duty to fetch one tile. Completing it caches the tile and wakes every
+/// request waiting for it; dropping it unfinished fails them instead of
+/// leaving them hanging.
+pub struct Flight {
+    cache: Arc<TileCache>,
+    key: Key,
+    sender: Option<watch::Sender<Outcome>>,
+}
+
+impl Flight {
+    pub fn complete(mut self, result: Result<Tile, UpstreamError>) {
+        self.finish(result);
+    }
+
+    fn finish(&mut self, result: Result<Tile, UpstreamError>) {
+        let Some(sender) = self.sender.take() else { return };
+        self.cache.land(self.key, &result);
+        sender.send_replace(Some(result));
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.finish(Err(UpstreamError::Failed("the fetch was abandoned".into())));
+    }
+}
+
+/// A tile's memory, counted in `meter` until the last `Bytes` that points
+/// into it is dropped.
+struct Held {
+    data: Box<[u8]>,
+    meter: Arc<AtomicU64>,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.meter.fetch_sub(self.data.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Least-recently-used map bounded by the total length of its tiles.
+struct Lru {
+    entries: HashMap<Key, Slot>,
+    /// Last use → key, oldest first.
+    order: BTreeMap<u64, Key>,
+    tick: u64,
+    bytes: u64,
+    limit: u64,
+    evictions: u64,
+}
+
+struct Slot {
+    tile: Tile,
+    used: u64,
+}
+
+impl Lru {
+    fn new(limit: u64) -> Lru {
+        Lru { entries: HashMap::new(), order: BTreeMap::new(), tick: 0, bytes: 0, limit, evictions: 0 }
+    }
+
+    fn get(&mut self, key: &Key) -> Option<Tile> {
+        let slot = self.entries.get_mut(key)?;
+        self.tick += 1;
+        self.order.remove(&slot.used);
+        slot.used = self.tick;
+        self.order.insert(self.tick, *key);
+        Some(slot.tile.clone())
+    }
+
+    /// Adds a tile, evicting the least recently used until it fits. A tile
+    /// larger than the whole cache is not kept.
+    fn insert(&mut self, key: Key, tile: Tile) {
+        let size = tile.bytes.len() as u64;
+        if size > self.limit {
+            return;
+        }
+        if let Some(old) = self.entries.remove(&key) {
+            self.order.remove(&old.used);
+            self.bytes -= old.tile.bytes.len() as u64;
+        }
+        while self.bytes + size > self.limit {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            if let Some(slot) = self.entries.remove(&oldest) {
+                self.bytes -= slot.tile.bytes.len() as u64;
+                self.evictions += 1;
+            }
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, key);
+        self.entries.insert(key, Slot { tile, used: self.tick });
+        self.bytes += size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tile(cache: &TileCache, len: usize) -> Tile {
+        Tile { bytes: cache.hold(Bytes::from(vec![7; len])), etag: HeaderValue::from_static("\"t\"") }
+    }
+
+    fn key(n: u64) -> Key {
+        (0, TileId::data(n))
+    }
+
+    fn start(cache: &Arc<TileCache>, n: u64) -> Flight {
+        match cache.lookup(key(n), 100) {
+            Lookup::Wait { flight: Some(flight), .. } => flight,
+            _ => panic!("expected to start a fetch of {n}"),
+        }
+    }
+
+    #[test]
+    fn evicts_least_recently_used_within_the_byte_limit() {
+        let cache = TileCache::new(1000);
+        for n in 0..3 {
+            let t = tile(&cache, 300);
+            start(&cache, n).complete(Ok(t));
+        }
+        assert_eq!(cache.stats().bytes, 900);
+        // Using 0 makes 1 the oldest.
+        assert!(matches!(cache.lookup(key(0), 100), Lookup::Hit(_)));
+        let t = tile(&cache, 300);
+        start(&cache, 3).complete(Ok(t));
+        let stats = cache.stats();
+        assert_eq!((stats.bytes, stats.entries, stats.evictions), (900, 3, 1));
+        assert!(matches!(cache.lookup(key(0), 100), Lookup::Hit(_)));
+        assert!(matches!(cache.lookup(key(1), 100), Lookup::Wait { flight: Some(_), .. }));
+
+        // Larger than the cache: served but not kept, and nothing is evicted for it.
+        let t = tile(&cache, 1001);
+        start(&cache, 9).complete(Ok(t));
+        assert_eq!(cache.stats().entries, 3);
+        assert!(cache.stats().bytes <= 1000);
+    }
+
+    #[test]
+    fn many_distinct_tiles_stay_within_the_limit_and_memory_is_released() {
+        let cache = TileCache::new(10_000);
+        for n in 0..500 {
+            let t = tile(&cache, 700 + (n as usize * 37) % 900);
+            start(&cache, n).complete(Ok(t));
+            assert!(cache.stats().bytes <= 10_000);
+        }
+        let stats = cache.stats();
+        assert_eq!(stats.held, stats.bytes, "evicted tiles nobody holds are freed");
+        let kept = match cache.lookup(key(499), 100) {
+            Lookup::Hit(tile) => tile,
+            _ => panic!("the newest tile is cached"),
+        };
+        drop(cache);
+        assert_eq!(kept.bytes.len(), 700 + (499 * 37) % 900);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_fetch() {
+        let cache = TileCache::new(1 << 20);
+        let mut waiting = Vec::new();
+        let mut leaders = 0;
+        let mut flight = None;
+        for _ in 0..50 {
+            match cache.lookup(key(5), 100) {
+                Lookup::Wait { result, flight: leader } => {
+                    if let Some(leader) = leader {
+                        leaders += 1;
+                        flight = Some(leader);
+                    }
+                    waiting.push(result);
+                }
+                _ => panic!("a miss must wait"),
+            }
+        }
+        assert_eq!(leaders, 1);
+        assert_eq!(cache.stats().in_flight, 1);
+        let t = tile(&cache, 10);
+        flight.unwrap().complete(Ok(t));
+        for mut result in waiting {
+            let outcome = result.wait_for(Option::is_some).await.unwrap().clone().unwrap();
+            assert_eq!(outcome.unwrap().bytes.len(), 10);
+        }
+        assert_eq!(cache.stats().in_flight, 0);
+        assert!(matches!(cache.lookup(key(5), 100), Lookup::Hit(_)));
+    }
+
+    #[tokio::test]
+    async fn failures_are_not_cached_and_abandoned_fetches_fail_their_waiters() {
+        let cache = TileCache::new(1 << 20);
+        let Lookup::Wait { mut result, flight: Some(flight) } = cache.lookup(key(1), 100) else { panic!() };
+        flight.complete(Err(UpstreamError::NotFound));
+        assert!(matches!(result.wait_for(Option::is_some).await.unwrap().clone(), Some(Err(UpstreamError::NotFound))));
+        let Lookup::Wait { mut result, flight: Some(flight) } = cache.lookup(key(1), 100) else {
+            panic!("a failure is not cached: the next request fetches again")
+        };
+        drop(flight);
+        assert!(matches!(result.wait_for(Option::is_some).await.unwrap().clone(), Some(Err(UpstreamError::Failed(_)))));
+        assert_eq!(cache.stats().in_flight, 0);
+    }
+
+    #[test]
+    fn too_many_fetches_or_too_much_memory_is_overload() {
+        let cache = TileCache::new(1000);
+        let first = start(&cache, 1);
+        let _second = start(&cache, 2);
+        assert!(matches!(cache.lookup(key(3), 2), Lookup::Overloaded), "two fetches already run for log 0");
+        assert!(matches!(cache.lookup((1, TileId::data(3)), 2), Lookup::Wait { .. }), "other logs are not held up");
+        assert!(matches!(cache.lookup(key(1), 2), Lookup::Wait { flight: None, .. }), "joining is always allowed");
+        drop(first);
+        assert!(matches!(cache.lookup(key(3), 2), Lookup::Wait { flight: Some(_), .. }));
+
+        // Tiles still being sent count against memory even once evicted.
+        let cache = TileCache::new(1000);
+        let held: Vec<Bytes> = (0..40).map(|_| cache.hold(Bytes::from(vec![0; 1 << 20]))).collect();
+        assert!(cache.stats().held > cache.stats().held_limit);
+        assert!(matches!(cache.lookup(key(1), 100), Lookup::Overloaded));
+        drop(held);
+        assert_eq!(cache.stats().held, 0);
+        assert!(matches!(cache.lookup(key(1), 100), Lookup::Wait { .. }));
+    }
+}

@@ -1,0 +1,428 @@
+//! Which URL means what (SPEC §6), and the handler that answers each request.
+//!
+//! Paths are split at `/`, each segment percent-decoded and then checked:
+//! malformed escapes, `.`/`..`, empty segments, and decoded `/`, `\`, NUL or
+//! other control characters are refused with 400 before anything else
+//! happens. Only the patterns below lead anywhere, so the server never
+//! becomes an open proxy: a webseed request names a configured log and one
+//! of the few paths a tile torrent contains.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+
+use super::cache::{Lookup, TileCache};
+use super::response::{self, Content, IMMUTABLE, OCTET_STREAM, Reply, Representation};
+use super::static_files::{Found, StaticFiles};
+use super::stats::{LogStats, Stats};
+use super::upstream::{Upstream, UpstreamError, etag_of};
+use crate::log::tile::TileId;
+use crate::torrent::range::README;
+
+/// The largest `.pad/<n>` answered: pad files are shorter than a piece, and
+/// pieces are at most 16 MiB.
+pub const MAX_PAD: u64 = 16 << 20;
+
+/// A request path, decoded and checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `/` and `/torrents`: redirect to `torrents/`.
+    Home,
+    /// `/torrents/<segments>`; `dir` when the path ends in `/`.
+    Torrents {
+        segments: Vec<Cow<'a, str>>,
+        dir: bool,
+    },
+    /// `/webseed/<log>/<torrent name>/<file>`.
+    WebSeed {
+        log: Cow<'a, str>,
+        file: WebSeedFile,
+    },
+    Statistics,
+    StatisticsJson,
+    Metrics,
+    Healthz,
+}
+
+/// The file of a webseed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebSeedFile {
+    Readme,
+    /// A BEP 47 pad file of n zero bytes.
+    Pad(u64),
+    /// A full tile.
+    Tile(TileId),
+}
+
+/// Why a path leads nowhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// 400: the path itself is not acceptable (traversal, bad escapes, …).
+    BadPath,
+    /// 404: a fine path that names nothing here.
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    pub fn parse(path: &'a str) -> Result<Route<'a>, RouteError> {
+        let rest = path.strip_prefix('/').ok_or(RouteError::BadPath)?;
+        if rest.is_empty() {
+            return Ok(Route::Home);
+        }
+        let raw: Vec<&str> = rest.split('/').collect();
+        let mut segments = Vec::with_capacity(raw.len());
+        for (i, segment) in raw.iter().enumerate() {
+            // A trailing slash (an empty last segment) only means "directory"
+            // under /torrents/; anywhere else an empty segment is refused.
+            if segment.is_empty() && i + 1 == raw.len() && i > 0 && raw[0] == "torrents" {
+                break;
+            }
+            segments.push(decode_segment(segment)?);
+        }
+        let dir = segments.len() < raw.len();
+        let names: Vec<&str> = segments.iter().map(|s| s.as_ref()).collect();
+        match names.as_slice() {
+            ["torrents"] if !dir => Ok(Route::Home),
+            ["torrents", ..] => {
+                segments.remove(0);
+                Ok(Route::Torrents { segments, dir })
+            }
+            ["webseed", _, _, file @ ..] if !file.is_empty() => {
+                let file = WebSeedFile::parse(file).ok_or(RouteError::NotFound)?;
+                let log = segments.swap_remove(1);
+                Ok(Route::WebSeed { log, file })
+            }
+            ["statistics"] => Ok(Route::Statistics),
+            ["statistics.json"] => Ok(Route::StatisticsJson),
+            ["metrics"] => Ok(Route::Metrics),
+            ["healthz"] => Ok(Route::Healthz),
+            _ => Err(RouteError::NotFound),
+        }
+    }
+}
+
+impl WebSeedFile {
+    /// The path inside the torrent, as decoded segments.
+    fn parse(segments: &[&str]) -> Option<WebSeedFile> {
+        match segments {
+            [README] => Some(WebSeedFile::Readme),
+            [".pad", n] => {
+                let canonical =
+                    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (*n == "0" || !n.starts_with('0'));
+                let n: u64 = n.parse().ok().filter(|_| canonical)?;
+                (n <= MAX_PAD).then_some(WebSeedFile::Pad(n))
+            }
+            ["tile", ..] => {
+                let tile = TileId::parse(&segments.join("/"))?;
+                tile.is_full().then_some(WebSeedFile::Tile(tile))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Percent-decodes one path segment strictly and refuses what could change
+/// its meaning on a file system or upstream.
+fn decode_segment(raw: &str) -> Result<Cow<'_, str>, RouteError> {
+    let decoded = if raw.contains('%') {
+        let bytes = raw.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = bytes.get(i + 1..i + 3).ok_or(RouteError::BadPath)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| RouteError::BadPath)?;
+                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(RouteError::BadPath);
+                }
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| RouteError::BadPath)?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        Cow::Owned(String::from_utf8(out).map_err(|_| RouteError::BadPath)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let bad = decoded.is_empty()
+        || decoded == "."
+        || decoded == ".."
+        || decoded.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad { Err(RouteError::BadPath) } else { Ok(decoded) }
+}
+
+/// One configured log as the server sees it.
+pub struct ServedLog {
+    pub name: String,
+    /// The torrents' README.md, byte for byte, for the log's profile.
+    pub readme: Bytes,
+    pub readme_etag: HeaderValue,
+    pub stats: Arc<LogStats>,
+}
+
+/// Everything a request may need.
+pub struct App {
+    logs: Vec<ServedLog>,
+    by_name: HashMap<String, usize>,
+    cache: Arc<TileCache>,
+    upstream: Upstream,
+    files: StaticFiles,
+    pub stats: Arc<Stats>,
+}
+
+impl App {
+    pub fn new(
+        logs: Vec<ServedLog>,
+        cache: Arc<TileCache>,
+        upstream: Upstream,
+        files: StaticFiles,
+        stats: Arc<Stats>,
+    ) -> App {
+        let by_name = logs.iter().enumerate().map(|(i, log)| (log.name.clone(), i)).collect();
+        App { logs, by_name, cache, upstream, files, stats }
+    }
+
+    pub async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Reply {
+        let reply = self.answer(&request).await;
+        self.stats.count_status(reply.status());
+        tracing::trace!("{} {} {}", request.method(), request.uri().path(), reply.status().as_u16());
+        reply
+    }
+
+    async fn answer<B>(&self, request: &Request<B>) -> Reply {
+        let head = match *request.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => {
+                self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
+                let mut reply = response::plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
+                reply.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                return reply;
+            }
+        };
+        let route = match Route::parse(request.uri().path()) {
+            Ok(route) => route,
+            Err(error) => {
+                self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
+                return match error {
+                    RouteError::BadPath => response::plain(StatusCode::BAD_REQUEST, "bad path"),
+                    RouteError::NotFound => response::plain(StatusCode::NOT_FOUND, "not found"),
+                };
+            }
+        };
+        if !matches!(route, Route::WebSeed { .. }) {
+            self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        match route {
+            Route::Home => response::redirect("torrents/"),
+            Route::Torrents { segments, dir } => match self.files.get(segments, dir).await {
+                Found::File(rep) => response::represent(head, request.headers(), &rep, Some(self.files.meter())),
+                Found::Redirect(location) => response::redirect(&location),
+                Found::NotFound => response::plain(StatusCode::NOT_FOUND, "not found"),
+                Found::Error(message) => response::plain(StatusCode::INTERNAL_SERVER_ERROR, &message),
+            },
+            Route::WebSeed { log, file } => match self.by_name.get(log.as_ref()) {
+                Some(&index) => self.webseed(head, request, index, file).await,
+                None => {
+                    self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
+                    response::plain(StatusCode::NOT_FOUND, "no such log")
+                }
+            },
+            Route::Statistics => response::generated(head, "text/html; charset=utf-8", self.snapshot().html()),
+            Route::StatisticsJson => response::generated(head, "application/json", self.snapshot().json()),
+            Route::Metrics => {
+                response::generated(head, "text/plain; version=0.0.4; charset=utf-8", self.snapshot().prometheus())
+            }
+            Route::Healthz => response::generated(head, "text/plain; charset=utf-8", b"ok\n".to_vec()),
+        }
+    }
+
+    fn snapshot(&self) -> super::stats::Snapshot {
+        self.stats.snapshot(&self.cache)
+    }
+
+    async fn webseed<B>(&self, head: bool, request: &Request<B>, index: usize, file: WebSeedFile) -> Reply {
+        let log = &self.logs[index];
+        log.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let meter = Some(Arc::clone(&log.stats.bytes_served));
+        let rep = match file {
+            WebSeedFile::Readme => Representation {
+                content: Content::Bytes(log.readme.clone()),
+                content_type: HeaderValue::from_static("text/markdown; charset=utf-8"),
+                // The config may change: cache it for a day, not forever.
+                cache_control: HeaderValue::from_static("public, max-age=86400"),
+                etag: Some(log.readme_etag.clone()),
+                last_modified: None,
+            },
+            WebSeedFile::Pad(n) => Representation {
+                content: Content::Zeros(n),
+                content_type: OCTET_STREAM,
+                cache_control: IMMUTABLE,
+                etag: Some(etag_of(format!("pad {n}").as_bytes())),
+                last_modified: None,
+            },
+            WebSeedFile::Tile(tile) => match self.tile(index, tile).await {
+                Ok(rep) => rep,
+                Err(error) => return upstream_error(&error),
+            },
+        };
+        response::represent(head, request.headers(), &rep, meter)
+    }
+
+    /// A full tile from the cache, or from the log (one fetch however many
+    /// requests want it at once).
+    async fn tile(&self, index: usize, tile: TileId) -> Result<Representation, UpstreamError> {
+        let stats = &self.logs[index].stats;
+        let found = match self.cache.lookup((index, tile), self.upstream.queue_limit(index)) {
+            Lookup::Hit(found) => {
+                stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                found
+            }
+            Lookup::Wait { result, flight } => {
+                stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+                if let Some(flight) = flight {
+                    self.upstream.start(index, tile, flight, Arc::clone(stats), Arc::clone(&self.cache));
+                }
+                self.upstream.wait(result).await?
+            }
+            Lookup::Overloaded => {
+                stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+                self.stats.overloaded.fetch_add(1, Ordering::Relaxed);
+                return Err(UpstreamError::Overloaded);
+            }
+        };
+        Ok(Representation {
+            content: Content::Bytes(found.bytes),
+            content_type: OCTET_STREAM,
+            cache_control: IMMUTABLE,
+            etag: Some(found.etag),
+            last_modified: None,
+        })
+    }
+}
+
+/// What a client hears of a tile the log would not give (the fetch itself
+/// logged why, once, however many requests were waiting for it).
+fn upstream_error(error: &UpstreamError) -> Reply {
+    match error {
+        UpstreamError::NotFound => response::plain(StatusCode::NOT_FOUND, "not found on the log"),
+        UpstreamError::Overloaded => {
+            response::unavailable("too many tiles are being fetched; retry shortly", super::upstream::OVERLOAD_RETRY)
+        }
+        UpstreamError::RetryLater { message, after } => {
+            response::unavailable(&format!("the log asked to retry later: {message}"), *after)
+        }
+        UpstreamError::Timeout(message) => {
+            response::plain(StatusCode::GATEWAY_TIMEOUT, &format!("the log did not answer in time: {message}"))
+        }
+        UpstreamError::Failed(message) => {
+            response::plain(StatusCode::BAD_GATEWAY, &format!("the log failed: {message}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webseed(log: &str, file: WebSeedFile) -> Result<Route<'_>, RouteError> {
+        Ok(Route::WebSeed { log: Cow::Borrowed(log), file })
+    }
+
+    #[test]
+    fn webseed_paths() {
+        assert_eq!(Route::parse("/webseed/test/test-L01-0-1024/README.md"), webseed("test", WebSeedFile::Readme));
+        assert_eq!(Route::parse("/webseed/test/x/tile/0/000"), webseed("test", WebSeedFile::Tile(TileId::hash(0, 0))));
+        assert_eq!(
+            Route::parse("/webseed/test/x/tile/data/x001/234"),
+            webseed("test", WebSeedFile::Tile(TileId::data(1234)))
+        );
+        assert_eq!(Route::parse("/webseed/test/x/tile/1/005"), webseed("test", WebSeedFile::Tile(TileId::hash(1, 5))));
+        assert_eq!(Route::parse("/webseed/test/x/.pad/16384"), webseed("test", WebSeedFile::Pad(16384)));
+        assert_eq!(Route::parse("/webseed/test/x/.pad/0"), webseed("test", WebSeedFile::Pad(0)));
+        // Escaped names and files decode; names may hold spaces, & and non-ASCII.
+        assert_eq!(
+            Route::parse("/webseed/two%20%26%20%C3%BC/n/%74ile/data/000"),
+            Ok(Route::WebSeed { log: Cow::Owned("two & ü".into()), file: WebSeedFile::Tile(TileId::data(0)) })
+        );
+    }
+
+    #[test]
+    fn webseed_paths_outside_the_patterns_are_not_found() {
+        for path in [
+            "/webseed/test/x/checkpoint",
+            "/webseed/test/x/tile/data/000.p/5",
+            "/webseed/test/x/tile/0/000.p/17",
+            "/webseed/test/x/tile/data/0",
+            "/webseed/test/x/tile/data/1000",
+            "/webseed/test/x/tile/entries/000",
+            "/webseed/test/x/issuer/abcd",
+            "/webseed/test/x/readme.md",
+            "/webseed/test/x/README.md/x",
+            "/webseed/test/x/.pad/016",
+            "/webseed/test/x/.pad/-1",
+            "/webseed/test/x/.pad/16777217",
+            "/webseed/test/x/.pad",
+            "/webseed/test/README.md",
+            "/webseed/test",
+            "/webseed",
+            "/tile/data/000",
+            "/favicon.ico",
+        ] {
+            assert_eq!(Route::parse(path), Err(RouteError::NotFound), "{path}");
+        }
+    }
+
+    #[test]
+    fn traversal_and_malformed_paths_are_refused() {
+        for path in [
+            "/webseed/test/x/../../../etc/passwd",
+            "/webseed/test/x/%2e%2e/tile/data/000",
+            "/webseed/test/x/%2E%2E/%2E%2E/helio.yaml",
+            "/webseed/test/x/tile%2fdata%2f000",
+            "/webseed/test/x/tile/data/000%00",
+            "/webseed/test/x/tile%5cdata/000",
+            "/webseed/test/x/tile\\data/000",
+            "/webseed/test//tile/data/000",
+            "/webseed/test/x/tile/data/000/",
+            "/webseed/test/./tile/data/000",
+            "/webseed/%/x/tile/data/000",
+            "/webseed/%zz/x/tile/data/000",
+            "/webseed/%c3/x/tile/data/000",
+            "/webseed/test/x/tile/data/00%0a",
+            "/torrents/../helio.yaml",
+            "/torrents/%2e%2e/helio.yaml",
+            "/torrents/test/..",
+            "/torrents//etc",
+            "//etc/passwd",
+            "/statistics/",
+            "relative",
+            "*",
+        ] {
+            assert_eq!(Route::parse(path), Err(RouteError::BadPath), "{path}");
+        }
+    }
+
+    #[test]
+    fn site_paths() {
+        assert_eq!(Route::parse("/"), Ok(Route::Home));
+        assert_eq!(Route::parse("/torrents"), Ok(Route::Home));
+        assert_eq!(Route::parse("/torrents/"), Ok(Route::Torrents { segments: vec![], dir: true }));
+        assert_eq!(
+            Route::parse("/torrents/my%20log/feed.xml"),
+            Ok(Route::Torrents { segments: vec![Cow::Owned("my log".into()), Cow::Borrowed("feed.xml")], dir: false })
+        );
+        assert_eq!(Route::parse("/torrents/test/"), Ok(Route::Torrents { segments: vec!["test".into()], dir: true }));
+        assert_eq!(Route::parse("/statistics"), Ok(Route::Statistics));
+        assert_eq!(Route::parse("/statistics.json"), Ok(Route::StatisticsJson));
+        assert_eq!(Route::parse("/metrics"), Ok(Route::Metrics));
+        assert_eq!(Route::parse("/healthz"), Ok(Route::Healthz));
+    }
+}

@@ -1,0 +1,831 @@
+//! `helio serve` over loopback: the WebSeed proxying a generated log served
+//! by the fixture server (which gzips data tiles whatever is asked), static
+//! files, statistics, failures upstream, overload, shutdown, and real
+//! BitTorrent clients downloading whole torrents through it alone.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use helio::fixture::server::{Fault, LogServer};
+use helio::torrent::profile::Profile;
+
+use crate::support::*;
+
+/// A running `helio serve`, killed when dropped.
+struct Served {
+    child: Option<Child>,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Served {
+    /// Starts `helio serve -c CONFIG --listen 127.0.0.1:0` and waits for the
+    /// address it prints.
+    fn start(config: &Path, env: &[(&str, &str)]) -> Served {
+        let args = ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+        let mut child = command(&args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let collected = Arc::clone(&stderr);
+        let mut err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let (found, listening) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = found.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let Ok(addr) = listening.recv_timeout(Duration::from_secs(15)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            thread::sleep(Duration::from_millis(100));
+            panic!("helio serve did not start:\n{}", stderr.lock().unwrap());
+        };
+        Served { child: Some(child), addr, stderr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[])
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        request(self.addr, method, path, headers)
+    }
+
+    fn statistics(&self) -> serde_json::Value {
+        let reply = self.get("/statistics.json");
+        assert_eq!(reply.status, 200);
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    fn terminate(mut self) -> (i32, String) {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let code = wait_bounded(&mut child, Duration::from_secs(15), "helio serve after SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+        (code, self.stderr.lock().unwrap().clone())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits for a child at most `limit`, killing it (and failing) past that.
+fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One HTTP response as read off the wire.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn connect(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let reader = BufReader::new(stream.try_clone().unwrap());
+    (stream, reader)
+}
+
+/// Sends one request with the path exactly as given (no normalisation).
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let (mut stream, mut reader) = connect(addr);
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes()).unwrap();
+    read_reply(&mut reader, method == "HEAD").expect("no response")
+}
+
+/// Reads one response; `None` if the connection closed first.
+fn read_reply(reader: &mut BufReader<TcpStream>, head: bool) -> Option<Reply> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+    let mut reply = Reply { status, headers, body: Vec::new() };
+    if !head && status != 304 {
+        let length: usize = reply.header("content-length").expect("content-length").parse().unwrap();
+        reply.body = vec![0; length];
+        reader.read_exact(&mut reply.body).unwrap();
+    }
+    Some(reply)
+}
+
+/// One log of a test config.
+struct LogEntry<'a> {
+    name: &'a str,
+    url: String,
+    profile: &'a str,
+}
+
+/// Writes a config for `logs` (all copies of one generated log) with the
+/// webseed base given.
+fn write_config(site: &Site, log: &TestLog, logs: &[LogEntry<'_>], webseed: &str, extra: &str) -> PathBuf {
+    let mut yaml = format!(
+        "scraper_contact_email: {CONTACT}\nentries_per_torrent: 1024\ntrackers: []\ntorrent_dir: out\n\
+         webseeds: [{webseed}]\n{extra}logs:\n"
+    );
+    for entry in logs {
+        yaml.push_str(&format!(
+            "  - name: \"{}\"\n    log_url: {}\n    origin: {ORIGIN}\n    key: {}\n    profile: {}\n",
+            entry.name, entry.url, log.log.key, entry.profile
+        ));
+    }
+    site.write_config(&yaml)
+}
+
+/// A generated log, its upstream server, and `helio serve` for it as `test`.
+struct Setup {
+    log: TestLog,
+    upstream: LogServer,
+    site: Site,
+    served: Served,
+}
+
+impl Setup {
+    fn new(size: u64, extra: &str, env: &[(&str, &str)]) -> Setup {
+        let log = TestLog::new(size);
+        let upstream = log.serve();
+        let site = Site::new();
+        let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+        let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", extra);
+        let served = Served::start(&config, env);
+        Setup { log, upstream, site, served }
+    }
+
+    /// A tile's bytes as the torrent has them (the fixture stores them plain).
+    fn tile(&self, path: &str) -> Vec<u8> {
+        std::fs::read(self.log.path().join(path)).unwrap()
+    }
+}
+
+/// A Range header, the status it gets, the bytes sent (first, last) and the
+/// Content-Range.
+type RangeCase = (String, u16, Option<(usize, usize)>, Option<String>);
+
+#[test]
+fn webseed_answers_ranges_heads_pads_and_readmes() {
+    let setup = Setup::new(1024, "", &[]);
+    let served = &setup.served;
+    let tile = setup.tile("tile/data/001");
+    let len = tile.len();
+    let path = "/webseed/test/test-L01-0-1024/tile/data/001";
+
+    let full = served.get(path);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body, tile, "decoded bytes, though the log sent gzip");
+    assert_eq!(full.header("content-length"), Some(len.to_string().as_str()));
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    assert_eq!(full.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(full.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(full.header("content-encoding"), None);
+    let etag = full.header("etag").expect("an ETag").to_owned();
+
+    let cases: Vec<RangeCase> = vec![
+        ("bytes=0-99".into(), 206, Some((0, 99)), Some(format!("bytes 0-99/{len}"))),
+        ("bytes=1000-1000".into(), 206, Some((1000, 1000)), Some(format!("bytes 1000-1000/{len}"))),
+        ("bytes=100-".into(), 206, Some((100, len - 1)), Some(format!("bytes 100-{}/{len}", len - 1))),
+        ("bytes=-50".into(), 206, Some((len - 50, len - 1)), Some(format!("bytes {}-{}/{len}", len - 50, len - 1))),
+        (format!("bytes=-{}", len + 10), 206, Some((0, len - 1)), Some(format!("bytes 0-{}/{len}", len - 1))),
+        (format!("bytes=10-{}", len * 2), 206, Some((10, len - 1)), Some(format!("bytes 10-{}/{len}", len - 1))),
+        (format!("bytes={len}-"), 416, None, Some(format!("bytes */{len}"))),
+        (format!("bytes={}-{}", len + 5, len + 9), 416, None, Some(format!("bytes */{len}"))),
+        ("bytes=-0".into(), 416, None, Some(format!("bytes */{len}"))),
+        ("bytes=0-1,5-6".into(), 200, Some((0, len - 1)), None),
+        ("bytes=0-0,-1".into(), 200, Some((0, len - 1)), None),
+        ("bytes=9-3".into(), 200, Some((0, len - 1)), None),
+        ("lines=0-3".into(), 200, Some((0, len - 1)), None),
+    ];
+    for (range, status, bytes, content_range) in &cases {
+        let reply = served.request("GET", path, &[("Range", range)]);
+        assert_eq!(reply.status, *status, "{range}");
+        assert_eq!(reply.header("content-range"), content_range.as_deref(), "{range}");
+        let expected = bytes.map_or(&[][..], |(a, b)| &tile[a..=b]);
+        assert_eq!(reply.body, expected, "{range}");
+        assert_eq!(reply.header("content-length"), Some(expected.len().to_string().as_str()), "{range}");
+        assert_eq!(reply.header("content-encoding"), None);
+        let head = served.request("HEAD", path, &[("Range", range)]);
+        assert_eq!((head.status, head.header("content-range")), (*status, content_range.as_deref()), "HEAD {range}");
+        assert_eq!(head.header("content-length"), reply.header("content-length"), "HEAD {range}");
+    }
+    let head = served.request("HEAD", path, &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(len.to_string().as_str()));
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+
+    // Conditional requests, for a CDN in front.
+    assert_eq!(served.request("GET", path, &[("If-None-Match", &etag)]).status, 304);
+    let stale = served.request("GET", path, &[("Range", "bytes=0-9"), ("If-Range", "\"stale\"")]);
+    assert_eq!((stale.status, stale.body.len()), (200, len));
+    let fresh = served.request("GET", path, &[("Range", "bytes=0-9"), ("If-Range", &etag)]);
+    assert_eq!((fresh.status, fresh.body.len()), (206, 10));
+
+    // Hash tiles, and level 1 would be the same route.
+    let hashes = served.get("/webseed/test/test-L01-0-1024/tile/0/002");
+    assert_eq!(hashes.status, 200);
+    assert_eq!(hashes.body, setup.tile("tile/0/002"));
+    assert_eq!(hashes.body.len(), 8192);
+
+    // Pad files are zeros of the length their name says, with ranges too.
+    let pad = served.get("/webseed/test/test-L01-0-1024/.pad/100000");
+    assert_eq!((pad.status, pad.body.len()), (200, 100_000));
+    assert!(pad.body.iter().all(|&b| b == 0));
+    let pad = served.request("GET", "/webseed/test/anything/.pad/5000", &[("Range", "bytes=4990-")]);
+    assert_eq!((pad.status, pad.header("content-range")), (206, Some("bytes 4990-4999/5000")));
+    assert_eq!(pad.body, [0; 10]);
+    assert_eq!(served.get("/webseed/test/x/.pad/0").body.len(), 0);
+
+    // README.md: the torrent's exact bytes for the profile.
+    let readme = served.get("/webseed/test/test-L01-0-1024/README.md");
+    assert_eq!(readme.status, 200);
+    assert_eq!(readme.body, Profile::Spec.readme(&setup.upstream.url()));
+    assert_eq!(readme.body, format!("LOG_URL: {}\n", setup.upstream.url().trim_end_matches('/')).as_bytes());
+
+    // Keep-alive and pipelining: three requests written at once, answered in order.
+    let (mut stream, mut reader) = connect(served.addr);
+    let pipelined = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=5-9\r\n\r\n\
+         GET /webseed/test/x/tile/data/999 HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
+    stream.write_all(pipelined.as_bytes()).unwrap();
+    assert_eq!(read_reply(&mut reader, true).unwrap().status, 200);
+    let ranged = read_reply(&mut reader, false).unwrap();
+    assert_eq!((ranged.status, &ranged.body[..]), (206, &tile[5..10]));
+    assert_eq!(read_reply(&mut reader, false).unwrap().status, 404, "tile 999 is beyond the log");
+    assert_eq!(read_reply(&mut reader, false).unwrap().body, b"ok\n");
+
+    // One upstream request for all of that, naming the operator.
+    assert_eq!(setup.upstream.hits("tile/data/001"), 1);
+    let requests = setup.upstream.requests();
+    let asked = requests.iter().find(|r| r.path == "tile/data/001").unwrap();
+    assert!(asked.user_agent.as_deref().unwrap().contains(CONTACT), "{asked:?}");
+    let stats = served.statistics();
+    let log = &stats["logs"][0];
+    assert_eq!(log["name"], "test");
+    assert_eq!(log["upstream_fetches"], 3, "{stats}");
+    assert!(log["cache_hits"].as_u64().unwrap() > 20, "{stats}");
+    assert!(log["bytes_served"].as_u64().unwrap() > 2 * len as u64, "{stats}");
+}
+
+#[test]
+fn traversal_and_paths_outside_the_patterns_are_refused_without_asking_the_log() {
+    let setup = Setup::new(1024, "", &[]);
+    std::fs::create_dir_all(setup.site.out()).unwrap();
+    let cases = [
+        ("/webseed/test/x/../../../etc/passwd", 400),
+        ("/webseed/test/x/tile/../../helio.yaml", 400),
+        ("/webseed/test/x/%2e%2e/%2e%2e/helio.yaml", 400),
+        ("/webseed/test/x/%2E%2E/tile/data/000", 400),
+        ("/webseed/test/x/tile%2fdata%2f000", 400),
+        ("/webseed/test/x/tile/data%2F000", 400),
+        ("/webseed/test/x/tile/data/000%00", 400),
+        ("/webseed/test/x/tile%5cdata%5c000", 400),
+        ("/webseed/test//tile/data/000", 400),
+        ("/webseed/test/x//tile/data/000", 400),
+        ("/webseed/test/x/tile/data/000/", 400),
+        ("/webseed/test/./tile/data/000", 400),
+        ("/webseed/%zz/x/tile/data/000", 400),
+        ("/torrents/../helio.yaml", 400),
+        ("/torrents/%2e%2e/helio.yaml", 400),
+        ("/torrents/%2e%2e%2fhelio.yaml", 400),
+        ("/webseed/test/x/checkpoint", 404),
+        ("/webseed/test/x/tile/data/000.p/7", 404),
+        ("/webseed/test/x/tile/data/0", 404),
+        ("/webseed/test/x/tile/data/x000/000", 404),
+        ("/webseed/test/x/issuer/0123", 404),
+        ("/webseed/test/x/.pad/99999999999", 404),
+        ("/webseed/other/x/tile/data/000", 404),
+        ("/webseed/test/tile/data", 404),
+        ("/checkpoint", 404),
+        ("/tile/data/000", 404),
+        ("/torrents/.helio.lock", 404),
+        ("/torrents/nothing", 404),
+        ("http://example.com/tile/data/000", 404),
+    ];
+    for (path, status) in cases {
+        for method in ["GET", "HEAD"] {
+            let reply = setup.served.request(method, path, &[]);
+            assert_eq!(reply.status, status, "{method} {path}");
+        }
+    }
+    let reply = setup.served.request("POST", "/webseed/test/x/tile/data/000", &[("Content-Length", "0")]);
+    assert_eq!((reply.status, reply.header("allow")), (405, Some("GET, HEAD")));
+    // A raw NUL or backslash never gets past the HTTP parser: 400, or the
+    // connection is closed.
+    for raw in ["/webseed/test/x/tile\\data\\000", "/webseed/test/x/tile/data/000\0"] {
+        let (mut stream, mut reader) = connect(setup.served.addr);
+        write!(stream, "GET {raw} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        if let Some(reply) = read_reply(&mut reader, false) {
+            assert_eq!(reply.status, 400, "{raw:?}");
+        }
+    }
+    assert_eq!(setup.upstream.total_hits(), 0, "{:?}", setup.upstream.requests());
+}
+
+#[test]
+fn fifty_concurrent_requests_for_a_cold_tile_make_one_upstream_request() {
+    let setup = Setup::new(1024, "", &[]);
+    setup.upstream.set_fault(|path, _| (path == "tile/data/002").then_some(Fault::Delay(Duration::from_millis(500))));
+    let tile = setup.tile("tile/data/002");
+    let addr = setup.served.addr;
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            thread::spawn(move || {
+                let range = format!("bytes={}-", i * 1000);
+                request(addr, "GET", "/webseed/test/t/tile/data/002", &[("Range", &range)])
+            })
+        })
+        .collect();
+    for (i, thread) in threads.into_iter().enumerate() {
+        let reply = thread.join().unwrap();
+        assert_eq!(reply.status, 206);
+        assert_eq!(reply.body, tile[i * 1000..]);
+    }
+    assert_eq!(setup.upstream.hits("tile/data/002"), 1);
+    let stats = setup.served.statistics();
+    assert_eq!(stats["logs"][0]["upstream_fetches"], 1);
+    assert_eq!(stats["logs"][0]["requests"], 50);
+}
+
+#[test]
+fn upstream_404_500_and_timeouts_become_404_502_and_504_and_serving_goes_on() {
+    let setup = Setup::new(1024, "", &[("HELIO_RETRY_BUDGET", "1")]);
+    setup.upstream.set_fault(|path, _| match path {
+        "tile/data/001" => Some(Fault::Status { code: 500, headers: vec![], body: b"broken".to_vec() }),
+        "tile/data/002" => Some(Fault::Delay(Duration::from_secs(6))),
+        "tile/data/003" => Some(Fault::Drop),
+        "tile/0/001" => {
+            Some(Fault::Status { code: 503, headers: vec![("Retry-After".into(), "120".into())], body: vec![] })
+        }
+        "tile/0/002" => Some(Fault::Body(b"<html>an error page</html>".to_vec())),
+        _ => None,
+    });
+    let served = &setup.served;
+    assert_eq!(served.get("/webseed/test/t/tile/data/009").status, 404, "beyond the log");
+    assert_eq!(setup.upstream.hits("tile/data/009"), 1, "a 404 is not retried");
+
+    let failed = served.get("/webseed/test/t/tile/data/001");
+    assert_eq!(failed.status, 502);
+    assert!(setup.upstream.hits("tile/data/001") >= 2, "retried before giving up");
+    assert_eq!(failed.header("cache-control"), Some("no-store"));
+
+    let started = Instant::now();
+    let slow = served.get("/webseed/test/t/tile/data/002");
+    assert_eq!(slow.status, 504, "{}", String::from_utf8_lossy(&slow.body));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    assert_eq!(served.get("/webseed/test/t/tile/data/003").status, 502, "connection dropped every time");
+    let later = served.get("/webseed/test/t/tile/0/001");
+    assert_eq!((later.status, later.header("retry-after")), (503, Some("120")), "the log's Retry-After is passed on");
+    let garbage = served.get("/webseed/test/t/tile/0/002");
+    assert_eq!(garbage.status, 502, "a hash tile must be 8192 bytes");
+
+    // None of it stuck: the server answers, and a failed tile is fetched
+    // again once the log recovers.
+    setup.upstream.clear_fault();
+    assert_eq!(served.get("/healthz").status, 200);
+    assert_eq!(served.get("/webseed/test/t/tile/data/000").body, setup.tile("tile/data/000"));
+    assert_eq!(served.get("/webseed/test/t/tile/data/001").body, setup.tile("tile/data/001"));
+    let stats = served.statistics();
+    assert_eq!(stats["logs"][0]["upstream_not_found"], 1, "{stats}");
+    assert_eq!(stats["logs"][0]["upstream_errors"], 5, "{stats}");
+}
+
+#[test]
+fn the_cache_stays_within_cache_mb() {
+    let setup = Setup::new(16 * 256, "cache_mb: 1\n", &[]);
+    let served = &setup.served;
+    for n in 0..16 {
+        for path in [format!("tile/data/{n:03}"), format!("tile/0/{n:03}")] {
+            let reply = served.get(&format!("/webseed/test/t/{path}"));
+            assert_eq!(reply.body, setup.tile(&path), "{path}");
+            let cache = &served.statistics()["cache"];
+            assert_eq!(cache["limit_bytes"], 1 << 20);
+            assert!(cache["bytes"].as_u64().unwrap() <= 1 << 20, "{cache}");
+            assert!(cache["held_bytes"].as_u64().unwrap() <= cache["held_limit_bytes"].as_u64().unwrap(), "{cache}");
+        }
+    }
+    let cache = served.statistics()["cache"].clone();
+    assert!(cache["evictions"].as_u64().unwrap() >= 20, "{cache}");
+    assert!(cache["bytes"].as_u64().unwrap() > 1 << 19, "the cache is used: {cache}");
+    // The newest tiles are hits, the oldest were evicted and are fetched again.
+    served.get("/webseed/test/t/tile/0/015");
+    assert_eq!(setup.upstream.hits("tile/0/015"), 1);
+    served.get("/webseed/test/t/tile/data/000");
+    assert_eq!(setup.upstream.hits("tile/data/000"), 2);
+}
+
+#[test]
+fn a_flood_of_cold_misses_beyond_the_queue_gets_503_with_retry_after() {
+    // One fetch at a time for this log: 16 tiles may wait, the rest are refused.
+    let setup = Setup::new(16 * 256, "concurrency: 1\n", &[]);
+    setup.upstream.set_fault(|_, _| Some(Fault::Delay(Duration::from_millis(100))));
+    let addr = setup.served.addr;
+    let paths: Vec<String> = (0..16).flat_map(|n| [format!("tile/data/{n:03}"), format!("tile/0/{n:03}")]).collect();
+    let threads: Vec<_> = paths
+        .iter()
+        .map(|path| {
+            let url = format!("/webseed/test/t/{path}");
+            thread::spawn(move || request(addr, "GET", &url, &[]))
+        })
+        .collect();
+    let replies: Vec<Reply> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let refused = replies.iter().filter(|r| r.status == 503).count();
+    assert!(refused >= 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    for (path, reply) in paths.iter().zip(&replies) {
+        match reply.status {
+            200 => assert_eq!(reply.body, setup.tile(path)),
+            503 => assert_eq!(reply.header("retry-after"), Some("5")),
+            other => panic!("{path}: {other}"),
+        }
+    }
+    assert_eq!(setup.served.statistics()["overloaded"], refused);
+    // Once the queue has drained, the refused tiles are served.
+    setup.upstream.clear_fault();
+    for (path, reply) in paths.iter().zip(&replies) {
+        if reply.status == 503 {
+            assert_eq!(setup.served.get(&format!("/webseed/test/t/{path}")).body, setup.tile(path));
+        }
+    }
+}
+
+#[test]
+fn sigterm_lets_a_slow_response_finish_then_exits_0() {
+    let setup = Setup::new(1024, "", &[]);
+    setup.upstream.set_fault(|path, _| (path == "tile/data/000").then_some(Fault::Delay(Duration::from_millis(1500))));
+    let addr = setup.served.addr;
+    let slow = thread::spawn(move || request(addr, "GET", "/webseed/test/t/tile/data/000", &[]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.upstream.hits("tile/data/000") == 0 {
+        assert!(Instant::now() < deadline, "the request never reached the log");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let Setup { served, log, upstream, .. } = setup;
+    let pid = served.pid();
+    let waiter = thread::spawn(move || served.terminate());
+    // The listener closes at once, while the response is still under way.
+    let refused_by = Instant::now() + Duration::from_secs(1);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(Instant::now() < refused_by, "helio serve (pid {pid}) still accepts connections after SIGTERM");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let reply = slow.join().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, std::fs::read(log.path().join("tile/data/000")).unwrap());
+    let (code, stderr) = waiter.join().unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("stopping"), "{stderr}");
+    drop(upstream);
+}
+
+#[test]
+fn the_output_directory_statistics_and_metrics() {
+    let log = TestLog::new(256);
+    let site = Site::new();
+    let out = site.out();
+    std::fs::create_dir_all(out.join("my log")).unwrap();
+    std::fs::write(out.join("index.html"), "<!DOCTYPE html><title>t</title>").unwrap();
+    std::fs::write(out.join("style.css"), "body{}").unwrap();
+    std::fs::write(out.join(".helio.lock"), "").unwrap();
+    std::fs::write(out.join("my log/feed.xml"), "<rss/>").unwrap();
+    std::fs::write(out.join("my log/torrents.json"), "{}").unwrap();
+    std::fs::write(out.join("my log/checkpoint"), "origin\n1\nroot\n").unwrap();
+    std::fs::write(out.join("my log/L01-0-256.torrent"), b"d4:infod4:name1:xee").unwrap();
+    let logs = [LogEntry { name: "my log", url: log.path().display().to_string(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    let served = Served::start(&config, &[]);
+
+    let home = served.get("/");
+    assert_eq!((home.status, home.header("location")), (301, Some("torrents/")));
+    assert_eq!(served.get("/torrents").header("location"), Some("torrents/"));
+    assert_eq!(served.get("/torrents/my%20log").header("location"), Some("my%20log/"));
+    let index = served.get("/torrents/");
+    assert_eq!((index.status, index.header("content-type")), (200, Some("text/html; charset=utf-8")));
+    assert_eq!(index.body, b"<!DOCTYPE html><title>t</title>");
+    for (file, content_type) in [
+        ("my%20log/feed.xml", "application/rss+xml"),
+        ("my%20log/torrents.json", "application/json"),
+        ("my%20log/checkpoint", "text/plain; charset=utf-8"),
+        ("my%20log/L01-0-256.torrent", "application/x-bittorrent"),
+        ("style.css", "text/css; charset=utf-8"),
+    ] {
+        let reply = served.get(&format!("/torrents/{file}"));
+        assert_eq!((reply.status, reply.header("content-type")), (200, Some(content_type)), "{file}");
+        assert!(reply.header("etag").is_some() && reply.header("last-modified").is_some());
+        assert_eq!(reply.header("content-encoding"), None);
+    }
+    let torrent = served.request("GET", "/torrents/my%20log/L01-0-256.torrent", &[("Range", "bytes=-3")]);
+    assert_eq!((torrent.status, &torrent.body[..]), (206, &b"xee"[..]));
+    let etag = served.get("/torrents/my%20log/feed.xml").header("etag").unwrap().to_owned();
+    assert_eq!(served.request("GET", "/torrents/my%20log/feed.xml", &[("If-None-Match", &etag)]).status, 304);
+    assert_eq!(served.get("/torrents/my%20log/").status, 404, "no listings");
+    assert_eq!(served.get("/torrents/.helio.lock").status, 404);
+
+    // A local log directory works as an upstream too; the README names it as configured.
+    let readme = served.get("/webseed/my%20log/my%20log-L01-0-256/README.md");
+    assert_eq!(readme.body, Profile::Spec.readme(&log.path().display().to_string()));
+    let tile = served.get("/webseed/my%20log/my%20log-L01-0-256/tile/data/000");
+    assert_eq!(tile.body, std::fs::read(log.path().join("tile/data/000")).unwrap());
+
+    let html = served.get("/statistics");
+    assert_eq!(html.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&html.body).contains("<th scope=\"row\">my log</th>"));
+    let metrics = served.get("/metrics");
+    assert!(metrics.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let metrics = String::from_utf8(metrics.body).unwrap();
+    assert!(metrics.contains("helio_serve_requests_total{log=\"my log\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("helio_serve_cache_limit_bytes 536870912\n"), "{metrics}");
+    let health = served.get("/healthz");
+    assert_eq!((health.status, &health.body[..]), (200, &b"ok\n"[..]));
+    let stats = served.statistics();
+    assert!(stats["static_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(stats["logs"][0]["bytes_served"], readme.body.len() + tile.body.len());
+}
+
+#[test]
+fn startup_problems_are_one_line_and_exit_2() {
+    let log = TestLog::new(256);
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    let config = config.to_str().unwrap();
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = helio(&["serve", "-c", config, "--listen", &addr]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("helio: cannot listen on {addr}: ")), "{}", run.stderr);
+
+    let run = helio(&["serve", "-c", config]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no address to listen on: set http_port in"), "{}", run.stderr);
+    assert!(run.stderr.contains("or pass --listen ADDR:PORT"), "{}", run.stderr);
+
+    let missing = site.dir.path().join("missing.yaml");
+    let run = helio(&["serve", "-c", missing.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read the config file"), "{}", run.stderr);
+
+    // HelioTorrent's TLS keys are accepted, and said to be ignored.
+    let tls = write_config(
+        &site,
+        &log,
+        &logs,
+        "http://127.0.0.1:9/webseed/",
+        "http_port: 8080\nhttps_port: 8443\ntls_cert: cert.pem\ntls_key: key.pem\n",
+    );
+    let served = Served::start(&tls, &[]);
+    assert_eq!(served.get("/healthz").status, 200);
+    let (code, stderr) = served.terminate();
+    assert_eq!(code, 0);
+    assert!(stderr.contains("https_port, tls_cert and tls_key are ignored"), "{stderr}");
+}
+
+/// Builds torrents of a 2-range log for two logs (one per profile, with
+/// names that need escaping) whose url-list points at a running `helio
+/// serve`, and returns everything a client test needs.
+struct Published {
+    log: TestLog,
+    upstream: LogServer,
+    site: Site,
+    served: Served,
+    /// (log name, profile, torrent file)
+    torrents: Vec<(String, Profile, PathBuf)>,
+    /// Upstream requests for one tile once `helio build` had read the log.
+    built_hits: usize,
+}
+
+fn publish_two_profiles() -> Published {
+    let log = TestLog::new(2 * 1024 + 100);
+    let upstream = log.serve();
+    let site = Site::new();
+    let names = [("spec log", "spec", Profile::Spec), ("helio & torrent ü", "heliotorrent", Profile::HelioTorrent)];
+    let logs: Vec<LogEntry<'_>> =
+        names.iter().map(|(name, profile, _)| LogEntry { name, url: upstream.url(), profile }).collect();
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    let served = Served::start(&config, &[]);
+    // Now that the port is known, the same config with the real webseed.
+    write_config(&site, &log, &logs, &format!("{}webseed/", served.url()), "");
+    site.build().ok();
+    let mut torrents = Vec::new();
+    for (name, _, profile) in names {
+        for (start, end) in [(0, 1024), (1024, 2048)] {
+            let path = site.out().join(name).join(format!("L01-{start}-{end}.torrent"));
+            assert!(path.is_file(), "{}", path.display());
+            torrents.push((name.to_string(), profile, path));
+        }
+    }
+    let built_hits = upstream.hits("tile/data/000");
+    Published { log, upstream, site, served, torrents, built_hits }
+}
+
+impl Published {
+    /// Checks that `downloads` holds every torrent's files with exactly the
+    /// bytes the log has (README from the profile).
+    fn assert_downloaded(&self, downloads: &Path) {
+        let expected = tempfile::tempdir().unwrap();
+        for (_, profile, path) in &self.torrents {
+            let bytes = std::fs::read(path).unwrap();
+            let readme = profile.readme(&self.upstream.url());
+            let root = lay_out(self.log.path(), &bytes, &readme, expected.path());
+            let name = root.file_name().unwrap();
+            let got = snapshot(&downloads.join(name));
+            let want = snapshot(&root);
+            assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{}", path.display());
+            assert!(got == want, "{}: downloaded bytes differ", path.display());
+        }
+        let stats = self.served.statistics();
+        for log in stats["logs"].as_array().unwrap() {
+            assert!(log["bytes_served"].as_u64().unwrap() > 2 * 1_000_000, "{stats}");
+        }
+        // Both logs share one upstream: serving fetched each tile once per log at most.
+        assert!(self.upstream.hits("tile/data/000") - self.built_hits <= 2);
+    }
+}
+
+const LIBTORRENT_SCRIPT: &str = r#"
+import sys, time, libtorrent as lt
+save = sys.argv[1]
+s = lt.session({
+    'listen_interfaces': '127.0.0.1:0', 'enable_dht': False, 'enable_lsd': False,
+    'enable_upnp': False, 'enable_natpmp': False,
+    'alert_mask': lt.alert.category_t.error_notification,
+})
+handles = []
+for path in sys.argv[2:]:
+    p = lt.add_torrent_params()
+    p.ti = lt.torrent_info(path)
+    p.save_path = save
+    handles.append(s.add_torrent(p))
+
+def wait_seeding(what):
+    deadline = time.time() + 60
+    while not all(h.status().is_seeding for h in handles):
+        for a in s.pop_alerts():
+            print('alert:', a.message(), file=sys.stderr)
+        if time.time() > deadline:
+            sys.exit('timed out waiting for ' + what + ': ' + repr([(h.status().state, h.status().progress) for h in handles]))
+        time.sleep(0.05)
+
+wait_seeding('the downloads')
+for h in handles:
+    h.force_recheck()
+time.sleep(0.2)
+wait_seeding('the recheck')
+for h in handles:
+    ti = h.torrent_file()
+    assert all(h.have_piece(i) for i in range(ti.num_pieces())), ti.name()
+    assert h.status().total_wanted_done == ti.total_size(), ti.name()
+    print(ti.name(), ti.num_pieces(), 'pieces verified')
+"#;
+
+#[test]
+fn libtorrent_downloads_every_torrent_through_the_webseed_alone() {
+    let test = "libtorrent_downloads_every_torrent_through_the_webseed_alone";
+    let Some(python) = python_with("libtorrent", test) else { return };
+    let published = publish_two_profiles();
+    let downloads = tempfile::tempdir().unwrap();
+    let mut args = vec![downloads.path().to_str().unwrap().to_string()];
+    args.extend(published.torrents.iter().map(|(_, _, path)| path.to_str().unwrap().to_string()));
+    let mut child = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(LIBTORRENT_SCRIPT)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_bounded(&mut child, Duration::from_secs(120), "libtorrent");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(code, 0, "libtorrent failed:\n{out}\n{err}");
+    assert_eq!(out.matches("pieces verified").count(), 4, "{out}");
+    published.assert_downloaded(downloads.path());
+    drop(published.site);
+}
+
+#[test]
+fn aria2_downloads_every_torrent_through_the_webseed_alone() {
+    let test = "aria2_downloads_every_torrent_through_the_webseed_alone";
+    let Some(aria2c) = tool("aria2c", test) else { return };
+    let published = publish_two_profiles();
+    let downloads = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(&aria2c)
+        .args([
+            "--seed-time=0",
+            "--bt-enable-lpd=false",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--enable-peer-exchange=false",
+            "--bt-seed-unverified=false",
+            "--follow-torrent=mem",
+            "--disable-ipv6=true",
+            "--interface=127.0.0.1",
+            "--file-allocation=none",
+            "--console-log-level=warn",
+            "--summary-interval=0",
+            "--max-concurrent-downloads=4",
+        ])
+        .arg(format!("--listen-port={port}"))
+        .arg(format!("--dir={}", downloads.path().display()))
+        .args(published.torrents.iter().map(|(_, _, path)| path))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_bounded(&mut child, Duration::from_secs(120), "aria2c");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(code, 0, "aria2c failed:\n{out}");
+    published.assert_downloaded(downloads.path());
+
+    // And aria2 itself checks every piece of what it downloaded.
+    for (_, _, path) in &published.torrents {
+        let check = std::process::Command::new(&aria2c)
+            .args([
+                "--check-integrity=true",
+                "--hash-check-only=true",
+                "--console-log-level=warn",
+                "--summary-interval=0",
+            ])
+            .arg(format!("--dir={}", downloads.path().display()))
+            .arg(path)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success() && out.contains("OK"), "aria2c check of {}: {out}", path.display());
+    }
+}
