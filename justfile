@@ -24,7 +24,7 @@ bench:
 
 # Benchmark helio serve with wrk.
 bench-serve:
-    benches/serve.sh
+    bash benches/serve.sh
 
 # Regenerate the committed demo log (deterministic: same bytes every time).
 demo-log:
