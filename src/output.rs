@@ -70,6 +70,15 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Prints a result line on stdout. A closed pipe (`helio build | head -1`)
+    /// is not an error worth stopping a build for, so write errors are ignored.
+    pub fn result(&self, line: &str) {
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    }
+}
+
 /// Writes log lines to stderr with any progress bars lifted out of the way.
 #[derive(Clone)]
 struct BarSafeStderr {

@@ -25,7 +25,7 @@ use crate::site::links::LogLinks;
 use crate::site::lock::{BuildLock, LockError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
 use crate::site::{self, LogRun, RunStatus};
-use crate::torrent::metainfo::{Infohash, MetainfoSpec};
+use crate::torrent::metainfo::MetainfoSpec;
 use crate::torrent::range::{self, Range};
 
 use pipeline::{PipelineError, RangeJob, hash_range};
@@ -77,19 +77,12 @@ pub enum LogError {
     Write(#[from] WriteError),
 }
 
-/// What happened to one log in this run.
-pub struct LogReport {
-    pub name: String,
-    pub new_torrents: Vec<(Range, Infohash)>,
-    pub result: Result<(), LogError>,
-}
-
 /// Runs a build and returns how it ended. Problems are logged as they happen.
 pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome {
     for name in &options.only {
         if !config.logs.iter().any(|log| &log.name == name) {
             let known: Vec<&str> = config.logs.iter().map(|log| log.name.as_str()).collect();
-            tracing::error!("--log {name}: no such log in {} (it has: {})", config.file.display(), known.join(", "));
+            eprintln!("helio: --log {name}: no such log in {} (it has: {})", config.file.display(), known.join(", "));
             return Outcome::Usage;
         }
     }
@@ -134,11 +127,7 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
     for log in selected {
         let source = LogSource::new(&log.location, &agent, policy);
         let links = LogLinks::new(config, log);
-        let report = build_log(log, &source, &links, &options.out_dir, output);
-        for (range, infohash) in &report.new_torrents {
-            println!("{}/{} {infohash}", log.name, range.file_name());
-        }
-        let status = match &report.result {
+        let status = match update_log(log, &source, &links, &options.out_dir, output) {
             Ok(()) => RunStatus::Succeeded { at: now() },
             Err(error) => {
                 tracing::error!("log {}: {error}", log.name);
@@ -158,20 +147,14 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
     if failed { Outcome::LogFailed } else { Outcome::Success }
 }
 
-/// Brings one log up to date.
-fn build_log(log: &LogConfig, source: &LogSource, links: &LogLinks, out_dir: &Path, output: &Output) -> LogReport {
-    let mut report = LogReport { name: log.name.clone(), new_torrents: Vec::new(), result: Ok(()) };
-    report.result = update_log(log, source, links, out_dir, output, &mut report.new_torrents);
-    report
-}
-
+/// Brings one log up to date. Each new torrent is listed on stdout as soon as
+/// it is published.
 fn update_log(
     log: &LogConfig,
     source: &LogSource,
     links: &LogLinks,
     out_dir: &Path,
     output: &Output,
-    new_torrents: &mut Vec<(Range, Infohash)>,
 ) -> Result<(), LogError> {
     let dir = out_dir.join(&log.name);
     // We hold the lock, so any temporary file here is a crashed build's.
@@ -210,9 +193,10 @@ fn update_log(
                 .map_err(|source| LogError::Range { range, source })?;
             let path = dir.join(range.file_name());
             write_atomic(&path, &torrent.bytes)?;
-            new_torrents.push((range, torrent.published.infohash));
+            let infohash = torrent.published.infohash;
             state.add(torrent.published, now());
             write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
+            output.result(&format!("{}/{} {infohash}", log.name, range.file_name()));
         }
     }
     // Also rewrites a list reconciled from files, and creates it for a new log.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use helio::fixture::server::Fault;
+use helio::fixture::server::{Fault, LogServer};
 use helio::torrent::piece_length::piece_length;
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
@@ -67,16 +67,22 @@ fn check_pieces(torrent: &[u8], log: &TestLog, readme: &[u8]) {
     assert_eq!(parsed.info.pieces, expected, "{}", parsed.info.name);
 }
 
+/// A log of `size` entries served over loopback, and a site configured for it.
+fn served(size: u64, extra: &str) -> (TestLog, LogServer, Site) {
+    let log = TestLog::new(size);
+    let server = log.serve();
+    let site = Site::new();
+    site.config_for("test", &server.url(), &log.log, extra);
+    (log, server, site)
+}
+
 fn paths(torrent: &Torrent) -> Vec<String> {
     torrent.info.files.iter().map(|f| f.path.join("/")).collect()
 }
 
 #[test]
 fn builds_verified_torrents_from_a_gzipping_http_log() {
-    let log = TestLog::new(3 * 1024 + 300);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "");
+    let (log, server, site) = served(3 * 1024 + 300, "");
     let run = site.build();
     run.ok();
 
@@ -118,10 +124,7 @@ fn builds_verified_torrents_from_a_gzipping_http_log() {
 
 #[test]
 fn a_grown_log_adds_only_its_new_range_and_nothing_new_costs_one_request() {
-    let mut log = TestLog::new(2 * 1024 + 10);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "");
+    let (mut log, server, site) = served(2 * 1024 + 10, "");
     site.build().ok();
     let before = site.snapshot();
 
@@ -157,10 +160,7 @@ fn a_grown_log_adds_only_its_new_range_and_nothing_new_costs_one_request() {
 /// `damage`, and checks that the next build fails that log with `message`,
 /// publishes nothing new and leaves the earlier output byte-identical.
 fn assert_damage_is_caught(damage: impl FnOnce(&mut TestLog), message: &str) {
-    let mut log = TestLog::new(2 * 1024);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "");
+    let (mut log, _server, site) = served(2 * 1024, "");
     site.build().ok();
     let before = site.snapshot();
 
@@ -438,10 +438,7 @@ fn local_logs_by_relative_path_and_file_url_match_the_http_build() {
 
 #[test]
 fn the_heliotorrent_profile_writes_the_reference_readme_and_private_flag() {
-    let log = TestLog::new(1024);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "profile: heliotorrent\n");
+    let (log, server, site) = served(1024, "profile: heliotorrent\n");
     site.build().ok();
     let bytes = site.torrent("test", 0, 1024);
     let torrent = decode(&bytes);
@@ -467,10 +464,7 @@ fn the_same_range_gives_byte_identical_torrents_for_every_publisher() {
 
 #[test]
 fn a_crash_between_torrent_and_list_is_reconciled_from_the_files() {
-    let log = TestLog::new(2048);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "");
+    let (_log, _server, site) = served(2048, "");
     site.build().ok();
     let listed = std::fs::read(site.out().join("test/torrents.json")).unwrap();
     std::fs::remove_file(site.out().join("test/torrents.json")).unwrap();
@@ -489,10 +483,7 @@ fn libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_piec
     let test = "libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_pieces";
     let Some(python) = python_with("libtorrent", test) else { return };
     let Some(aria2c) = tool("aria2c", test) else { return };
-    let log = TestLog::new(2 * 1024 + 1);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "");
+    let (log, server, site) = served(2 * 1024 + 1, "");
     site.build().ok();
     let readme = format!("LOG_URL: {}\n", server.url().trim_end_matches('/'));
     let layout = tempfile::tempdir().unwrap();
@@ -509,20 +500,7 @@ fn libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_piec
         assert_eq!(printed.trim(), format!("{} {} {pieces}", infohash(&bytes), decoded.info.files.len()));
 
         lay_out(log.path(), &bytes, readme.as_bytes(), layout.path());
-        let check = std::process::Command::new(&aria2c)
-            .args([
-                "--check-integrity=true",
-                "--hash-check-only=true",
-                "--console-log-level=warn",
-                "--summary-interval=0",
-            ])
-            .arg(format!("--dir={}", layout.path().display()))
-            .arg(&path)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&check.stdout);
-        assert!(check.status.success(), "aria2c: {out}{}", String::from_utf8_lossy(&check.stderr));
-        assert!(out.contains("OK"), "aria2c did not report a complete, verified download: {out}");
+        aria2_check(&aria2c, &path, layout.path());
     }
 }
 
@@ -530,10 +508,7 @@ fn libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_piec
 fn torf_the_reference_library_gives_the_same_infohash_for_the_heliotorrent_profile() {
     let test = "torf_the_reference_library_gives_the_same_infohash_for_the_heliotorrent_profile";
     let Some(python) = python_with("torf", test) else { return };
-    let log = TestLog::new(1024);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "profile: heliotorrent\n");
+    let (log, server, site) = served(1024, "profile: heliotorrent\n");
     site.build().ok();
     let bytes = site.torrent("test", 0, 1024);
     let readme = format!("LOG URL: {}", server.url().trim_end_matches('/'));
@@ -587,10 +562,7 @@ fn a_full_disk_fails_the_log_naming_the_file_and_keeps_earlier_output() {
     else {
         return;
     };
-    let mut log = TestLog::new(1024);
-    let server = log.serve();
-    let site = Site::new();
-    site.config_for("test", &server.url(), &log.log, "");
+    let (mut log, _server, site) = served(1024, "");
     let (config, out) = (site.config(), disk.dir.path().join("out"));
     let args = ["build", "-c", config.to_str().unwrap(), out.to_str().unwrap()];
     helio(&args).ok();

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use helio::fixture::server::{Fault, LogServer};
+use helio::fixture::wire::{self, Reply};
 use helio::torrent::profile::Profile;
 
 use crate::support::*;
@@ -119,64 +120,17 @@ fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> i32 {
     }
 }
 
-/// One HTTP response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
+/// Sends one request with the path exactly as given (no normalisation).
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    wire::request(addr, method, path, headers).unwrap()
 }
 
 fn connect(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let reader = BufReader::new(stream.try_clone().unwrap());
-    (stream, reader)
+    wire::connect(addr, Duration::from_secs(30)).unwrap()
 }
 
-/// Sends one request with the path exactly as given (no normalisation).
-fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let (mut stream, mut reader) = connect(addr);
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str("\r\n");
-    stream.write_all(text.as_bytes()).unwrap();
-    read_reply(&mut reader, method == "HEAD").expect("no response")
-}
-
-/// Reads one response; `None` if the connection closed first.
 fn read_reply(reader: &mut BufReader<TcpStream>, head: bool) -> Option<Reply> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
-    let mut reply = Reply { status, headers, body: Vec::new() };
-    if !head && status != 304 {
-        let length: usize = reply.header("content-length").expect("content-length").parse().unwrap();
-        reply.body = vec![0; length];
-        reader.read_exact(&mut reply.body).unwrap();
-    }
-    Some(reply)
+    wire::read_reply(reader, head).unwrap()
 }
 
 /// One log of a test config.
@@ -814,18 +768,6 @@ fn aria2_downloads_every_torrent_through_the_webseed_alone() {
 
     // And aria2 itself checks every piece of what it downloaded.
     for (_, _, path) in &published.torrents {
-        let check = std::process::Command::new(&aria2c)
-            .args([
-                "--check-integrity=true",
-                "--hash-check-only=true",
-                "--console-log-level=warn",
-                "--summary-interval=0",
-            ])
-            .arg(format!("--dir={}", downloads.path().display()))
-            .arg(path)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&check.stdout);
-        assert!(check.status.success() && out.contains("OK"), "aria2c check of {}: {out}", path.display());
+        aria2_check(&aria2c, path, downloads.path());
     }
 }

@@ -250,3 +250,17 @@ pub fn lay_out(log_dir: &Path, torrent: &[u8], readme: &[u8], dir: &Path) -> Pat
     }
     root
 }
+
+/// Runs aria2c's own piece check (`--hash-check-only`) of `torrent` against the
+/// files under `dir`, failing the test unless every piece verifies.
+pub fn aria2_check(aria2c: &Path, torrent: &Path, dir: &Path) {
+    let check = Command::new(aria2c)
+        .args(["--check-integrity=true", "--hash-check-only=true", "--console-log-level=warn", "--summary-interval=0"])
+        .arg(format!("--dir={}", dir.display()))
+        .arg(torrent)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "aria2c: {out}{}", String::from_utf8_lossy(&check.stderr));
+    assert!(out.contains("OK"), "aria2c did not report every piece verified: {out}");
+}
