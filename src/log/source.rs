@@ -133,14 +133,24 @@ pub fn user_agent(contact: Option<&str>) -> String {
 
 /// The one HTTP agent of a run, shared by every log.
 pub fn http_agent(contact: Option<&str>, pool_per_host: usize) -> ureq::Agent {
+    http_agent_within(contact, pool_per_host, None)
+}
+
+/// Like [`http_agent`], with every phase of a request (connect, response,
+/// body) also bounded by `budget`, so that a hung log cannot hold a thread
+/// much past it (the WebSeed server's case).
+pub fn http_agent_within(contact: Option<&str>, pool_per_host: usize, budget: Option<Duration>) -> ureq::Agent {
+    let bounded = |limit: Duration| Some(budget.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))));
+    let pool = pool_per_host.max(1);
     ureq::Agent::config_builder()
         .user_agent(user_agent(contact))
         .accept_encoding("gzip")
         .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_recv_response(Some(Duration::from_secs(30)))
-        .timeout_recv_body(Some(Duration::from_secs(60)))
-        .max_idle_connections_per_host(pool_per_host.max(1))
+        .timeout_connect(bounded(Duration::from_secs(10)))
+        .timeout_recv_response(bounded(Duration::from_secs(30)))
+        .timeout_recv_body(bounded(Duration::from_secs(60)))
+        .max_idle_connections_per_host(pool)
+        .max_idle_connections(pool * 2)
         .max_redirects(5)
         .build()
         .into()

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use super::cache::{Flight, Outcome, Tile, TileCache};
 use super::stats::LogStats;
 use crate::config::LogConfig;
-use crate::log::source::{BodyKind, FetchError, LogSource, RetryPolicy, user_agent};
+use crate::log::source::{BodyKind, FetchError, LogSource, RetryPolicy, http_agent_within};
 use crate::log::tile::{FULL_HASH_TILE_BYTES, Level, TILE_WIDTH, TileId};
 use crate::log::tile_leaf;
 
@@ -93,7 +93,7 @@ impl Upstream {
     /// Sources for `logs`, in config order, sharing one agent.
     pub fn new(logs: &[LogConfig], contact: Option<&str>) -> Upstream {
         let policy = policy();
-        let agent = agent(contact, logs.iter().map(|log| log.concurrency).sum(), policy.budget);
+        let agent = http_agent_within(contact, logs.iter().map(|log| log.concurrency).sum(), Some(policy.budget));
         let logs = logs
             .iter()
             .map(|log| LogUpstream {
@@ -154,25 +154,6 @@ fn policy() -> RetryPolicy {
         return RetryPolicy::from_env();
     }
     RetryPolicy { first_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(5), budget: SERVE_BUDGET }
-}
-
-/// The one agent of the server: like `helio build`'s, with each phase of a
-/// request bounded by the budget too, so that a hung log cannot hold a
-/// blocking thread much past it.
-fn agent(contact: Option<&str>, pool: usize, budget: Duration) -> ureq::Agent {
-    let bounded = |limit: Duration| Some(limit.min(budget).max(Duration::from_millis(100)));
-    ureq::Agent::config_builder()
-        .user_agent(user_agent(contact))
-        .accept_encoding("gzip")
-        .http_status_as_error(false)
-        .timeout_connect(bounded(Duration::from_secs(5)))
-        .timeout_recv_response(bounded(Duration::from_secs(10)))
-        .timeout_recv_body(bounded(Duration::from_secs(20)))
-        .max_idle_connections_per_host(pool.max(1))
-        .max_idle_connections(pool.max(1) * 2)
-        .max_redirects(5)
-        .build()
-        .into()
 }
 
 /// Fetches, decodes and checks one full tile (blocking).
@@ -257,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spec = LogSpec { origin: "o".into(), seed: 3, size: 600, gzip_data_tiles: true };
         write_log(dir.path(), &spec).unwrap();
-        let agent = agent(None, 1, Duration::from_secs(1));
+        let agent = http_agent_within(None, 1, Some(Duration::from_secs(1)));
         let source = LogSource::new(&Location::Dir(dir.path().into()), &agent, RetryPolicy::default());
         let cache = TileCache::new(1 << 20);
         for tile in [TileId::data(1), TileId::hash(0, 1)] {
