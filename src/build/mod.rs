@@ -199,10 +199,9 @@ fn update_log(
             output.result(&format!("{}/{} {infohash}", log.name, range.file_name()));
         }
     }
-    // Also rewrites a list reconciled from files, and creates it for a new log.
-    write_if_changed(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
+    // torrents.json of a list reconciled from files, the feeds and pages all
+    // follow from the state in site::publish, after every log.
     write_if_changed(&dir.join(CHECKPOINT), checkpoint.text.as_bytes())?;
-    state.checkpoint = Some(checkpoint);
     Ok(())
 }
 

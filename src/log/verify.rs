@@ -216,17 +216,18 @@ impl VerifiedTree {
     }
 
     fn remember(&self, level: u8, index: u64, entries: Arc<Vec<Hash>>) {
+        // Level-0 tiles are checked by the range pipeline as they stream by,
+        // not kept; level-1 tiles are kept up to a bound; higher ones are few.
+        if level == 0 {
+            return;
+        }
         let Ok(mut cache) = self.cache.lock() else { return };
-        if level <= 1 {
+        if level == 1 {
             cache.level1_order.push_back(index);
             if cache.level1_order.len() > LEVEL1_CACHE_TILES
                 && let Some(old) = cache.level1_order.pop_front()
             {
                 cache.tiles.remove(&(1, old));
-            }
-            if level == 0 {
-                // Level-0 tiles are checked by the range pipeline, not cached.
-                return;
             }
         }
         cache.tiles.insert((level, index), entries);
