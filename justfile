@@ -28,4 +28,4 @@ bench-serve:
 
 # Regenerate the committed demo log (deterministic: same bytes every time).
 demo-log:
-    cargo run --release -- fixture fixtures/demo-log --size 4700 --gzip --seed 1 --origin demo.helio.invalid
+    cargo run --release --features fixture -- fixture fixtures/demo-log --size 4700 --gzip --seed 1 --origin demo.helio.invalid

@@ -25,10 +25,6 @@ for tool in cargo wrk curl gzip; do
     command -v "$tool" >/dev/null || { echo "serve.sh: $tool is not installed" >&2; exit 2; }
 done
 
-echo "building release…" >&2
-(cd "$root" && cargo build --release --locked --quiet)
-helio="${CARGO_TARGET_DIR:-$root/target}/release/helio"
-
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -37,6 +33,15 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+echo "building release…" >&2
+# The log generator and its server are test support behind the `fixture`
+# feature; the server under test is the product binary, built without it.
+target="${CARGO_TARGET_DIR:-$root/target}"
+(cd "$root" && cargo build --release --locked --quiet --features fixture)
+cp "$target/release/helio" "$work/helio-fixture"
+(cd "$root" && cargo build --release --locked --quiet)
+helio="$target/release/helio"
+
 
 # Waits for "listening on http://ADDR" in a file and prints ADDR.
 address_in() {
@@ -55,8 +60,8 @@ address_in() {
 
 entries=$((TILES * 256))
 echo "generating a log of $entries entries…" >&2
-"$helio" fixture "$work/log" --size "$entries" --gzip >/dev/null
-"$helio" fixture-serve "$work/log" >"$work/upstream.out" 2>&1 &
+"$work/helio-fixture" fixture "$work/log" --size "$entries" --gzip >/dev/null
+"$work/helio-fixture" fixture-serve "$work/log" >"$work/upstream.out" 2>&1 &
 pids+=($!)
 upstream=$(address_in "$work/upstream.out")
 

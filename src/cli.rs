@@ -43,11 +43,13 @@ pub enum Command {
     Init(InitArgs),
 
     /// Generate a valid Static CT log for demos, tests and benchmarks.
+    #[cfg(feature = "fixture")]
     #[command(hide = true)]
     Fixture(FixtureArgs),
 
     /// Serve a log directory on a free loopback port, as the tests' fixture
     /// server does: the upstream of `benches/serve.sh`. Runs until killed.
+    #[cfg(feature = "fixture")]
     #[command(hide = true)]
     FixtureServe(FixtureServeArgs),
 }
@@ -81,6 +83,7 @@ pub struct InitArgs {
     pub interactive: bool,
 }
 
+#[cfg(feature = "fixture")]
 #[derive(Debug, Args)]
 pub struct FixtureArgs {
     /// The log directory to create or grow
@@ -99,6 +102,7 @@ pub struct FixtureArgs {
     pub gzip: bool,
 }
 
+#[cfg(feature = "fixture")]
 #[derive(Debug, Args)]
 pub struct FixtureServeArgs {
     /// The log directory to serve

@@ -333,10 +333,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_navigli_tiles_parse() {
-        let Some(dir) = crate::realdata_dir() else {
-            return;
-        };
+        let dir = crate::realdata_dir();
         for n in 0..4u64 {
             let path = dir.join(format!("navigli2025h2/tile/data/00{n}"));
             let tile = std::fs::read(&path).unwrap();
@@ -350,10 +349,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_tesseract_tile_parses() {
-        let Some(dir) = crate::realdata_dir() else {
-            return;
-        };
+        let dir = crate::realdata_dir();
         let tile = std::fs::read(dir.join("tesseract/example_tile")).unwrap();
         let parsed: Vec<TileLeaf> = entries(&tile).collect::<Result<_, _>>().unwrap();
         assert_eq!(parsed.len(), 256);

@@ -282,11 +282,11 @@ mod tests {
     use crate::log::merkle::tree_hash;
     use crate::log::source::{Location, RetryPolicy, http_agent};
 
-    fn navigli(size: u64, root: &str) -> Option<(LogSource, Checkpoint)> {
-        let dir = crate::realdata_dir()?.join("navigli2025h2");
+    fn navigli(size: u64, root: &str) -> (LogSource, Checkpoint) {
+        let dir = crate::realdata_dir().join("navigli2025h2");
         let source = LogSource::new(&Location::Dir(dir), &http_agent(None, 1), RetryPolicy::default());
         let text = format!("navigli2025h2.sunlight.geomys.org\n{size}\n{root}\n\n— x AAAAAAA=\n");
-        Some((source, Checkpoint::parse(text.as_bytes()).unwrap()))
+        (source, Checkpoint::parse(text.as_bytes()).unwrap())
     }
 
     const ROOT_256: &str = "bIAheYeHkQOXeHKw0PKjttmJ2hGtGU/VDxU5b0SAb+c=";
@@ -294,17 +294,19 @@ mod tests {
     const ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_navigli_roots_verify_from_the_right_edge() {
         for (size, root) in [(1024, ROOT_1024), (778, ROOT_778)] {
-            let Some((source, checkpoint)) = navigli(size, root) else { return };
+            let (source, checkpoint) = navigli(size, root);
             let tree = VerifiedTree::open(source, &checkpoint).unwrap();
             assert_eq!(tree.size(), size);
         }
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_navigli_tiles_verify_against_level1() {
-        let Some((source, checkpoint)) = navigli(1024, ROOT_1024) else { return };
+        let (source, checkpoint) = navigli(1024, ROOT_1024);
         let tree = VerifiedTree::open(source.clone(), &checkpoint).unwrap();
         for index in 0..4u64 {
             let expected = tree.node(1, index).unwrap();
@@ -318,28 +320,31 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn navigli_1024_contains_the_trees_of_256_and_778() {
-        let Some((source, checkpoint)) = navigli(1024, ROOT_1024) else { return };
+        let (source, checkpoint) = navigli(1024, ROOT_1024);
         let tree = VerifiedTree::open(source, &checkpoint).unwrap();
         for (size, root) in [(256, ROOT_256), (778, ROOT_778), (1024, ROOT_1024)] {
-            let old = navigli(size, root).unwrap().1;
+            let old = navigli(size, root).1;
             tree.check_consistency(&old).unwrap();
         }
-        let forged = navigli(778, ROOT_256).unwrap().1;
+        let forged = navigli(778, ROOT_256).1;
         let error = tree.check_consistency(&forged).unwrap_err().to_string();
         assert!(error.contains("does not contain the checkpoint of size 778"), "{error}");
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn a_lying_root_is_rejected() {
-        let Some((source, checkpoint)) = navigli(1024, ROOT_778) else { return };
+        let (source, checkpoint) = navigli(1024, ROOT_778);
         let error = VerifiedTree::open(source, &checkpoint).err().unwrap().to_string();
         assert!(error.contains(&format!("for tree size 1024, but the checkpoint says {ROOT_778}")), "{error}");
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn altered_tiles_are_named() {
-        let Some(real) = crate::realdata_dir() else { return };
+        let real = crate::realdata_dir();
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&real.join("navigli2025h2"), dir.path());
         // Flip one byte inside the first certificate: still parses, wrong hash.
@@ -348,7 +353,7 @@ mod tests {
         altered[100] ^= 1;
         std::fs::write(&path, &altered).unwrap();
         let source = LogSource::new(&Location::Dir(dir.path().into()), &http_agent(None, 1), RetryPolicy::default());
-        let checkpoint = navigli(1024, ROOT_1024).unwrap().1;
+        let checkpoint = navigli(1024, ROOT_1024).1;
         let tree = VerifiedTree::open(source.clone(), &checkpoint).unwrap();
         let bytes = source.fetch("tile/data/002", BodyKind::Sniffable).unwrap();
         let error = tree.check_data_tile(2, &bytes, &tree.node(1, 2).unwrap()).unwrap_err().to_string();
@@ -364,14 +369,15 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn a_missing_partial_falls_back_to_the_full_tile() {
-        let Some(real) = crate::realdata_dir() else { return };
+        let real = crate::realdata_dir();
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&real.join("navigli2025h2"), dir.path());
         // For size 778 the level-0 edge is tile 3 of width 10; remove the partial.
         std::fs::remove_dir_all(dir.path().join("tile/0/003.p")).unwrap();
         let source = LogSource::new(&Location::Dir(dir.path().into()), &http_agent(None, 1), RetryPolicy::default());
-        let checkpoint = navigli(778, ROOT_778).unwrap().1;
+        let checkpoint = navigli(778, ROOT_778).1;
         VerifiedTree::open(source.clone(), &checkpoint).unwrap();
         std::fs::remove_file(dir.path().join("tile/0/003")).unwrap();
         let error = VerifiedTree::open(source, &checkpoint).err().unwrap().to_string();

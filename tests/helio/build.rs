@@ -543,7 +543,7 @@ impl SmallDisk {
             .output()
             .is_ok_and(|o| o.status.success());
         if !mounted {
-            eprintln!("SKIPPED: {test}: cannot mount a tmpfs (needs root)");
+            skip(test, "cannot mount a tmpfs (needs root)");
             return None;
         }
         Some(SmallDisk { dir })

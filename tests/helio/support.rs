@@ -193,7 +193,7 @@ pub fn python_with(module: &str, test: &str) -> Option<PathBuf> {
     None
 }
 
-fn skip(test: &str, why: &str) {
+pub fn skip(test: &str, why: &str) {
     if std::env::var_os("HELIO_E2E").is_some_and(|v| v == "1") {
         panic!("HELIO_E2E=1 but {why}: {test} cannot run");
     }
