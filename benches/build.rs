@@ -110,7 +110,7 @@ fn site_bench(count: u64) -> SiteTimes {
     use helio::site::state::{LogState, PublishedTorrent};
     use helio::site::{LogRun, RunStatus};
     use helio::torrent::metainfo::Infohash;
-    use helio::torrent::range::Range;
+    use helio::torrent::range::TorrentRange;
 
     let work = tempfile::tempdir().unwrap();
     let entries: u64 = 1 << 20;
@@ -139,7 +139,7 @@ fn site_bench(count: u64) -> SiteTimes {
     std::fs::create_dir_all(&dir).unwrap();
     let mut state = LogState::empty(&dir, "big");
     for k in 0..count {
-        let range = Range { start: k * entries, end: (k + 1) * entries };
+        let range = TorrentRange { start: k * entries, end: (k + 1) * entries };
         std::fs::write(dir.join(range.file_name()), vec![b'd'; 200_000 + (k % 7) as usize]).unwrap();
         let mut infohash = [0u8; 20];
         infohash[..8].copy_from_slice(&k.to_be_bytes());

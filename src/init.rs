@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::config::Config;
-use crate::log::source::{BodyKind, Location, LogSource, RetryPolicy, http_agent};
+use crate::config::{Config, ConfigError, ConfigErrorKind};
+use crate::log::source::{BodyKind, FetchError, Location, LogSource, RetryPolicy, http_agent};
 
 /// Google's list of every log, the one HelioTorrent reads by default.
 pub const DEFAULT_LOG_LIST: &str = "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json";
@@ -19,11 +19,13 @@ pub enum InitError {
     #[error("{0} already exists; move it aside or choose another file with -c")]
     Exists(String),
     #[error("cannot read the log list: {0}")]
-    Fetch(String),
-    #[error("{source_name}: not a CT log list (v3 JSON): {message}")]
-    Parse { source_name: String, message: String },
+    Fetch(#[from] FetchError),
+    #[error("cannot read the log list {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{source_name}: not a CT log list (v3 JSON): {source}")]
+    Parse { source_name: String, source: serde_json::Error },
     #[error("the config helio wrote does not load, which is a bug: {0}")]
-    Invalid(String),
+    Invalid(#[source] ConfigError),
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
     #[error("cannot read the answer: {0}")]
@@ -92,18 +94,17 @@ pub fn read_log_list(source: &str) -> Result<Vec<ListedLog>, InitError> {
         let (base, file) = source.rsplit_once('/').unwrap_or((source, ""));
         let agent = http_agent(None, 1);
         LogSource::new(&Location::Http(format!("{base}/")), &agent, RetryPolicy::default())
-            .fetch(file, BodyKind::Sniffable)
-            .map_err(|e| InitError::Fetch(e.to_string()))?
+            .fetch(file, BodyKind::Sniffable)?
             .to_vec()
     } else {
-        std::fs::read(source).map_err(|e| InitError::Fetch(format!("{source}: {e}")))?
+        std::fs::read(source).map_err(|e| InitError::Read { path: source.to_string(), source: e })?
     };
     parse_log_list(source, &bytes)
 }
 
 fn parse_log_list(source_name: &str, bytes: &[u8]) -> Result<Vec<ListedLog>, InitError> {
     let list: LogList = serde_json::from_slice(bytes)
-        .map_err(|e| InitError::Parse { source_name: source_name.to_string(), message: e.to_string() })?;
+        .map_err(|source| InitError::Parse { source_name: source_name.to_string(), source })?;
     Ok(list
         .operators
         .into_iter()
@@ -206,8 +207,8 @@ pub fn write(path: &Path, text: &str) -> Result<usize, InitError> {
     match Config::parse(path, text) {
         Ok(_) => {}
         // A starter config without a contact is expected to fail on that alone.
-        Err(e) if e.message.starts_with("scraper_contact_email: required") => {}
-        Err(e) => return Err(InitError::Invalid(e.to_string())),
+        Err(e) if e.kind == ConfigErrorKind::MissingContact => {}
+        Err(e) => return Err(InitError::Invalid(e)),
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)

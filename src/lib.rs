@@ -10,6 +10,7 @@
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod error;
 #[cfg(feature = "fixture")]
 #[doc(hidden)]
 pub mod fixture;
@@ -23,115 +24,98 @@ pub mod torrent;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use build::{BuildOptions, Outcome};
+use build::BuildOptions;
 use cli::{Cli, Command};
 use config::Config;
+use error::Error;
 use output::{Output, Verbosity};
 
-/// Runs a parsed command line and returns the process exit code.
+/// Runs a parsed command line and returns the process exit code. This is the
+/// one place an error is printed.
 pub fn run(cli: Cli) -> ExitCode {
     let output = Output::init(Verbosity::from_flags(cli.quiet, cli.verbose));
-    let outcome = match cli.command {
-        Command::Build(args) => match load_config(cli.config) {
-            Ok(config) => {
-                let out_dir = args.out_dir.unwrap_or_else(|| config.torrent_dir.clone());
-                build::run(&config, &BuildOptions { out_dir, only: args.logs }, &output)
-            }
-            Err(outcome) => outcome,
-        },
-        Command::Serve(args) => match load_config(cli.config) {
-            Ok(config) => serve::run(&config, args.listen, &output),
-            Err(outcome) => outcome,
-        },
-        Command::Init(args) => init_command(cli.config, &args),
-        #[cfg(feature = "fixture")]
-        Command::Fixture(args) => fixture_command(&args),
-        #[cfg(feature = "fixture")]
-        Command::FixtureServe(args) => fixture_serve(&args),
-    };
-    ExitCode::from(outcome as u8)
-}
-
-/// `-c`, else `$HELIO_CONFIG`, else `./helio.yaml`.
-fn load_config(flag: Option<PathBuf>) -> Result<Config, Outcome> {
-    let path = flag
-        .or_else(|| std::env::var_os("HELIO_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
-    Config::load(&path).map_err(|error| {
-        eprintln!("helio: {error}");
-        Outcome::Usage
-    })
-}
-
-fn init_command(path: Option<PathBuf>, args: &cli::InitArgs) -> Outcome {
-    let path = path
-        .or_else(|| std::env::var_os("HELIO_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
-    let result = (|| {
-        let mut logs = match &args.log_list {
-            Some(source) => init::read_log_list(source)?,
-            None => Vec::new(),
-        };
-        let answers = if args.interactive {
-            let stdin = std::io::stdin();
-            init::ask(&mut stdin.lock(), &mut std::io::stderr(), &mut logs)?
-        } else {
-            init::Answers::default()
-        };
-        init::write(&path, &init::render(&logs, &answers))
-    })();
-    match result {
-        Ok(count) => {
-            println!("wrote {} with {count} log{}", path.display(), if count == 1 { "" } else { "s" });
-            Outcome::Success
-        }
-        Err(error @ init::InitError::Fetch(_)) => {
-            eprintln!("helio: {error}");
-            Outcome::LogFailed
-        }
+    match execute(cli, &output) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("helio: {error}");
-            Outcome::Usage
+            output.progress.suspend(|| error::report(&error, &mut std::io::stderr()));
+            ExitCode::from(error.exit_status() as u8)
         }
     }
 }
 
+fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
+    match cli.command {
+        Command::Build(args) => {
+            let config = load_config(cli.config)?;
+            let out_dir = args.out_dir.unwrap_or_else(|| config.torrent_dir.clone());
+            Ok(build::run(&config, &BuildOptions { out_dir, only: args.logs }, output)?)
+        }
+        Command::Serve(args) => {
+            let config = load_config(cli.config)?;
+            Ok(serve::run(&config, args.listen, output)?)
+        }
+        Command::Init(args) => init_command(cli.config, &args, output),
+        #[cfg(feature = "fixture")]
+        Command::Fixture(args) => fixture_command(&args, output),
+        #[cfg(feature = "fixture")]
+        Command::FixtureServe(args) => fixture_serve(&args, output),
+    }
+}
+
+/// `-c`, else `$HELIO_CONFIG`, else `./helio.yaml`.
+fn config_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("HELIO_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG))
+}
+
+fn load_config(flag: Option<PathBuf>) -> Result<Config, Error> {
+    Ok(Config::load(&config_path(flag))?)
+}
+
+fn init_command(path: Option<PathBuf>, args: &cli::InitArgs, output: &Output) -> Result<(), Error> {
+    let path = config_path(path);
+    let mut logs = match &args.log_list {
+        Some(source) => init::read_log_list(source)?,
+        None => Vec::new(),
+    };
+    let answers = if args.interactive {
+        let stdin = std::io::stdin();
+        init::ask(&mut stdin.lock(), &mut std::io::stderr(), &mut logs)?
+    } else {
+        init::Answers::default()
+    };
+    let count = init::write(&path, &init::render(&logs, &answers))?;
+    output.result(&format!("wrote {} with {count} log{}", path.display(), if count == 1 { "" } else { "s" }));
+    Ok(())
+}
+
 #[cfg(feature = "fixture")]
-fn fixture_command(args: &cli::FixtureArgs) -> Outcome {
+fn fixture_command(args: &cli::FixtureArgs, output: &Output) -> Result<(), Error> {
     let spec = fixture::generate::LogSpec {
         origin: args.origin.clone(),
         seed: args.seed,
         size: args.size,
         gzip_data_tiles: args.gzip,
     };
-    match fixture::generate::write_log(&args.dir, &spec) {
-        Ok(log) => {
-            println!("origin: {}\nsize: {}\nkey: {}\ned25519 key: {}", log.origin, log.size, log.key, log.ed25519_key);
-            Outcome::Success
-        }
-        Err(error) => {
-            eprintln!("helio: {}: {error}", args.dir.display());
-            Outcome::LogFailed
-        }
-    }
+    let log = fixture::generate::write_log(&args.dir, &spec)
+        .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
+    output.result(&format!(
+        "origin: {}\nsize: {}\nkey: {}\ned25519 key: {}",
+        log.origin, log.size, log.key, log.ed25519_key
+    ));
+    Ok(())
 }
 
 /// Serves a log directory on loopback until the process is killed; prints
 /// `listening on http://ADDR/` first.
 #[cfg(feature = "fixture")]
-fn fixture_serve(args: &cli::FixtureServeArgs) -> Outcome {
+fn fixture_serve(args: &cli::FixtureServeArgs, output: &Output) -> Result<(), Error> {
     let options = fixture::server::ServerOptions { gzip_data_tiles: args.gzip };
-    match fixture::server::LogServer::start(&args.dir, options) {
-        Ok(server) => {
-            println!("listening on {}", server.url());
-            loop {
-                std::thread::park();
-            }
-        }
-        Err(error) => {
-            eprintln!("helio: {}: {error}", args.dir.display());
-            Outcome::Usage
-        }
+    let server = fixture::server::LogServer::start(&args.dir, options)
+        .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
+    output.result(&format!("listening on {}", server.url()));
+    loop {
+        std::thread::park();
     }
 }
 

@@ -19,6 +19,7 @@ use crate::log::source::{BodyKind, FetchError, LogSource, RetryPolicy, http_agen
 use crate::log::tile::TILE_WIDTH;
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::output::Output;
+use crate::site::SiteError;
 use crate::site::atomic::{WriteError, remove_stale_temporaries, write_atomic, write_if_changed};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
@@ -26,22 +27,23 @@ use crate::site::lock::{BuildLock, LockError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
 use crate::site::{self, LogRun, RunStatus};
 use crate::torrent::metainfo::MetainfoSpec;
-use crate::torrent::range::{self, Range};
+use crate::torrent::range::{self, TorrentRange};
 
 use pipeline::{PipelineError, RangeJob, hash_range};
 use progress::RangeProgress;
 
-/// How a build ended, as an exit code (SPEC §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every log was processed (possibly with nothing new).
-    Success = 0,
-    /// At least one log failed; the others were processed and published.
-    LogFailed = 1,
-    /// Bad usage or configuration; nothing was written.
-    Usage = 2,
-    /// Another build holds the output directory's lock.
-    Locked = 3,
+/// Why a build run as a whole did not succeed (one log failing among
+/// others is a [`LogError`], logged as it happens and counted here).
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error("--log {name}: no such log in {} (it has: {known})", file.display())]
+    UnknownLog { name: String, file: PathBuf, known: String },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{} of {total} log{} failed: {}", failed.len(), if *total == 1 { "" } else { "s" }, failed.join(", "))]
+    LogsFailed { failed: Vec<String>, total: usize },
+    #[error(transparent)]
+    Site(#[from] SiteError),
 }
 
 /// Options of one build run.
@@ -72,31 +74,25 @@ pub enum LogError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error("{range}: {source}")]
-    Range { range: Range, source: PipelineError },
+    Range { range: TorrentRange, source: PipelineError },
     #[error(transparent)]
     Write(#[from] WriteError),
 }
 
-/// Runs a build and returns how it ended. Problems are logged as they happen.
-pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome {
+/// Runs a build. Each log's problems are logged as they happen; the result
+/// says whether any log failed.
+pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(), BuildError> {
     for name in &options.only {
         if !config.logs.iter().any(|log| &log.name == name) {
             let known: Vec<&str> = config.logs.iter().map(|log| log.name.as_str()).collect();
-            eprintln!("helio: --log {name}: no such log in {} (it has: {})", config.file.display(), known.join(", "));
-            return Outcome::Usage;
+            return Err(BuildError::UnknownLog {
+                name: name.clone(),
+                file: config.file.clone(),
+                known: known.join(", "),
+            });
         }
     }
-    let _lock = match BuildLock::acquire(&options.out_dir) {
-        Ok(lock) => lock,
-        Err(error @ LockError::Held { .. }) => {
-            tracing::error!("{error}");
-            return Outcome::Locked;
-        }
-        Err(error) => {
-            tracing::error!("{error}");
-            return Outcome::LogFailed;
-        }
-    };
+    let _lock = BuildLock::acquire(&options.out_dir)?;
     remove_stale_temporaries(&options.out_dir);
 
     if !config.ignored_keys.is_empty() {
@@ -121,7 +117,8 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
     let concurrency = selected.iter().map(|log| log.concurrency).max().unwrap_or(1);
     let agent = http_agent(config.contact.as_deref(), concurrency);
     let policy = RetryPolicy::from_env();
-    let mut failed = false;
+    let mut failed = Vec::new();
+    let total = selected.len();
     let mut runs: Vec<LogRun> =
         config.logs.iter().map(|log| LogRun { name: log.name.clone(), status: RunStatus::Skipped }).collect();
     for log in selected {
@@ -131,7 +128,7 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
             Ok(()) => RunStatus::Succeeded { at: now() },
             Err(error) => {
                 tracing::error!("log {}: {error}", log.name);
-                failed = true;
+                failed.push(log.name.clone());
                 RunStatus::Failed { at: now(), message: error.to_string() }
             }
         };
@@ -140,11 +137,8 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Outcome 
         }
     }
     // The site is regenerated even when a log failed, from what is published.
-    if let Err(error) = site::publish(config, &options.out_dir, &runs) {
-        tracing::error!("{error}");
-        failed = true;
-    }
-    if failed { Outcome::LogFailed } else { Outcome::Success }
+    site::publish(config, &options.out_dir, &runs)?;
+    if failed.is_empty() { Ok(()) } else { Err(BuildError::LogsFailed { failed, total }) }
 }
 
 /// Brings one log up to date. Each new torrent is listed on stdout as soon as
@@ -230,7 +224,7 @@ struct BuiltTorrent {
 fn build_torrent(
     log: &LogConfig,
     tree: &VerifiedTree,
-    range: Range,
+    range: TorrentRange,
     readme: &Bytes,
     output: &Output,
 ) -> Result<BuiltTorrent, PipelineError> {

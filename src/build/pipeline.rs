@@ -2,7 +2,7 @@
 //! overlapped and in parallel, without writing a tile to disk or holding more
 //! than a small window of them in memory.
 //!
-//! Content order puts the hash tiles first and the data tiles last, so the
+//! TorrentFile order puts the hash tiles first and the data tiles last, so the
 //! pipeline runs in two passes over the network: the range's level-0 tiles
 //! (checked against level 1), then its data tiles (parsed, leaf-hashed and
 //! checked against level 1 too). Workers fetch and verify; the main thread
@@ -21,7 +21,7 @@ use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::torrent::metainfo::FileEntry;
 use crate::torrent::piece_length::piece_length;
 use crate::torrent::pieces::{PieceHash, PieceHasher};
-use crate::torrent::range::{Content, Range};
+use crate::torrent::range::{TorrentFile, TorrentRange};
 
 use super::ordered::map_in_order;
 use super::progress::RangeProgress;
@@ -56,7 +56,7 @@ const FIRST_GUESS_TOLERANCE: f64 = 0.3;
 
 pub struct RangeJob<'a> {
     pub tree: &'a VerifiedTree,
-    pub range: Range,
+    pub range: TorrentRange,
     pub readme: Bytes,
     pub concurrency: usize,
     pub progress: &'a RangeProgress,
@@ -142,7 +142,7 @@ fn stream(job: &RangeJob<'_>, guess: Guess) -> Result<Streamed, PipelineError> {
     let mut hasher = PieceHasher::new(candidates);
     let mut files = Vec::with_capacity(content.len());
 
-    files.push(FileEntry { path: Content::Readme.path(), length: readme.len() as u64 });
+    files.push(FileEntry { path: TorrentFile::Readme.path(), length: readme.len() as u64 });
     hasher.push(readme.clone());
 
     let window = concurrency * 2;
@@ -230,11 +230,11 @@ fn fetch_data(tree: &VerifiedTree, index: u64, expected: &Hash) -> Result<(Bytes
     Ok((bytes, timestamp))
 }
 
-fn tiles_at(content: &[Content], level: Level) -> Vec<u64> {
+fn tiles_at(content: &[TorrentFile], level: Level) -> Vec<u64> {
     content
         .iter()
         .filter_map(|c| match c {
-            Content::Tile(tile) if tile.level == level => Some(tile.index),
+            TorrentFile::Tile(tile) if tile.level == level => Some(tile.index),
             _ => None,
         })
         .collect()
@@ -274,7 +274,7 @@ mod tests {
         let progress = RangeProgress::hidden();
         let job = RangeJob {
             tree: &tree,
-            range: Range { start: 1024, end: 2048 },
+            range: TorrentRange { start: 1024, end: 2048 },
             readme: Bytes::from_static(b"LOG_URL: x\n"),
             concurrency: 4,
             progress: &progress,
@@ -296,7 +296,7 @@ mod tests {
         let progress = RangeProgress::hidden();
         let job = RangeJob {
             tree: &tree,
-            range: Range { start: 0, end: 1024 },
+            range: TorrentRange { start: 0, end: 1024 },
             readme: Bytes::from_static(b"x"),
             concurrency: 2,
             progress: &progress,

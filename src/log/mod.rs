@@ -2,6 +2,8 @@
 //! checkpoint, tile paths, TileLeaf records and Merkle verification.
 
 pub mod checkpoint;
+pub mod host;
+pub mod http;
 pub mod merkle;
 pub mod note;
 pub mod source;

@@ -59,11 +59,11 @@ pub struct VerifiedTree {
     /// Entries of the right-edge tile of each level (empty when the level ends
     /// on a tile boundary).
     edge: Vec<Arc<Vec<Hash>>>,
-    cache: Mutex<TileCache>,
+    cache: Mutex<HashTileCache>,
 }
 
 #[derive(Default)]
-struct TileCache {
+struct HashTileCache {
     tiles: HashMap<(u8, u64), Arc<Vec<Hash>>>,
     level1_order: VecDeque<u64>,
 }
@@ -91,7 +91,7 @@ impl VerifiedTree {
                 computed: base64(&computed),
             });
         }
-        Ok(VerifiedTree { source, size, edge, cache: Mutex::new(TileCache::default()) })
+        Ok(VerifiedTree { source, size, edge, cache: Mutex::new(HashTileCache::default()) })
     }
 
     pub fn size(&self) -> u64 {

@@ -32,7 +32,7 @@ pub struct Tile {
 }
 
 /// What a fetch ends with: `None` while it runs.
-pub type Outcome = Option<Result<Tile, UpstreamError>>;
+pub type FlightResult = Option<Result<Tile, UpstreamError>>;
 
 /// Memory allowed for tiles beyond the cache itself, as a share of it…
 const HEADROOM_SHARE: u64 = 4;
@@ -44,7 +44,7 @@ pub enum Lookup {
     Hit(Tile),
     /// Wait for `result`; with a `flight`, this request must start the fetch.
     Wait {
-        result: watch::Receiver<Outcome>,
+        result: watch::Receiver<FlightResult>,
         flight: Option<Flight>,
     },
     /// Too many fetches for this log, or too much tile memory alive: 503.
@@ -73,7 +73,7 @@ pub struct TileCache {
 
 struct State {
     lru: Lru,
-    flights: HashMap<Key, watch::Receiver<Outcome>>,
+    flights: HashMap<Key, watch::Receiver<FlightResult>>,
     /// Fetches in flight per log.
     per_log: HashMap<usize, usize>,
 }
@@ -157,7 +157,7 @@ impl TileCache {
 pub struct Flight {
     cache: Arc<TileCache>,
     key: Key,
-    sender: Option<watch::Sender<Outcome>>,
+    sender: Option<watch::Sender<FlightResult>>,
 }
 
 impl Flight {

@@ -8,8 +8,8 @@
 //! accepting, lets every response under way finish, and exits 0; a second
 //! signal, or [`DRAIN_LIMIT`], cuts the wait short.
 
+pub mod byte_range;
 pub mod cache;
-pub mod range;
 pub mod response;
 pub mod routes;
 pub mod static_files;
@@ -19,6 +19,7 @@ pub mod upstream;
 use std::convert::Infallible;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,10 +29,10 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use crate::build::Outcome;
 use crate::config::Config;
 use crate::output::Output;
 use cache::TileCache;
@@ -47,48 +48,43 @@ const MAX_CONNECTIONS: u64 = 8192;
 /// A client gets this long to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why the server could not start (exit status 2; once it runs, it only
+/// stops at a signal).
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("no address to listen on: set http_port in {} or pass --listen ADDR:PORT", file.display())]
+    NoAddress { file: PathBuf },
+    #[error("cannot start the server's runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error("cannot handle signals: {0}")]
+    Signals(#[source] io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
 /// Runs the server until SIGINT or SIGTERM. Prints `listening on
 /// http://ADDR` on stdout once it accepts connections.
-pub fn run(config: &Config, listen: Option<SocketAddr>, _output: &Output) -> Outcome {
-    let Some(addr) = listen.or_else(|| config.http_port.map(|port| SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))))
-    else {
-        eprintln!(
-            "helio: no address to listen on: set http_port in {} or pass --listen ADDR:PORT",
-            config.file.display()
-        );
-        return Outcome::Usage;
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("helio-serve").build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("helio: cannot start the server's runtime: {error}");
-            return Outcome::Usage;
-        }
-    };
-    let outcome = runtime.block_on(serve(config, addr, listen.is_none()));
+pub fn run(config: &Config, listen: Option<SocketAddr>, output: &Output) -> Result<(), ServeError> {
+    let addr = listen
+        .or_else(|| config.http_port.map(|port| SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))))
+        .ok_or_else(|| ServeError::NoAddress { file: config.file.clone() })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("helio-serve")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let result = runtime.block_on(serve(config, addr, listen.is_none(), output));
     // Fetches still running on the blocking pool end by their own timeouts;
     // nobody is waiting for them any more.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    outcome
+    result
 }
 
-async fn serve(config: &Config, addr: SocketAddr, default_addr: bool) -> Outcome {
+async fn serve(config: &Config, addr: SocketAddr, default_addr: bool, output: &Output) -> Result<(), ServeError> {
     // Before anything is announced, so that a signal sent as soon as the
     // address is printed is handled, not fatal.
-    let mut signals = match Signals::new() {
-        Ok(signals) => signals,
-        Err(error) => {
-            eprintln!("helio: cannot handle signals: {error}");
-            return Outcome::Usage;
-        }
-    };
-    let listener = match bind(addr, default_addr) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("helio: cannot listen on {addr}: {error}");
-            return Outcome::Usage;
-        }
-    };
+    let mut signals = Signals::new().map_err(ServeError::Signals)?;
+    let listener = bind(addr, default_addr).map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     if config.https_port.is_some() || config.tls_cert.is_some() || config.tls_key.is_some() {
         tracing::info!(
@@ -110,7 +106,7 @@ async fn serve(config: &Config, addr: SocketAddr, default_addr: bool) -> Outcome
         config.cache_mb,
         config.torrent_dir.display()
     );
-    println!("listening on http://{local}");
+    output.result(&format!("listening on http://{local}"));
 
     let (shutdown, shutdown_seen) = watch::channel(false);
     let (open, mut drained) = mpsc::channel::<()>(1);
@@ -140,7 +136,7 @@ async fn serve(config: &Config, addr: SocketAddr, default_addr: bool) -> Outcome
         () = tokio::time::sleep(DRAIN_LIMIT) => tracing::warn!("stopped with responses still under way after {}s", DRAIN_LIMIT.as_secs()),
         () = signals.recv() => tracing::warn!("stopped at a second signal, with responses still under way"),
     }
-    Outcome::Success
+    Ok(())
 }
 
 /// The shared state of the server, from the config.

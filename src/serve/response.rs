@@ -16,7 +16,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::range::RangeReply;
+use super::byte_range::RangeReply;
 
 pub type Reply = Response<ServeBody>;
 
@@ -92,41 +92,41 @@ impl Body for ServeBody {
 
 /// The content of a representation.
 #[derive(Clone, Debug)]
-pub enum Content {
+pub enum Payload {
     Bytes(Bytes),
     Zeros(u64),
 }
 
-impl Content {
+impl Payload {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     pub fn len(&self) -> u64 {
         match self {
-            Content::Bytes(bytes) => bytes.len() as u64,
-            Content::Zeros(n) => *n,
+            Payload::Bytes(bytes) => bytes.len() as u64,
+            Payload::Zeros(n) => *n,
         }
     }
 
     fn slice(&self, start: u64, end_inclusive: u64) -> ServeBody {
         match self {
-            Content::Bytes(bytes) => ServeBody::bytes(bytes.slice(start as usize..=end_inclusive as usize)),
-            Content::Zeros(_) => ServeBody::zeros(end_inclusive + 1 - start),
+            Payload::Bytes(bytes) => ServeBody::bytes(bytes.slice(start as usize..=end_inclusive as usize)),
+            Payload::Zeros(_) => ServeBody::zeros(end_inclusive + 1 - start),
         }
     }
 
     fn whole(&self) -> ServeBody {
         match self {
-            Content::Bytes(bytes) => ServeBody::bytes(bytes.clone()),
-            Content::Zeros(n) => ServeBody::zeros(*n),
+            Payload::Bytes(bytes) => ServeBody::bytes(bytes.clone()),
+            Payload::Zeros(n) => ServeBody::zeros(*n),
         }
     }
 }
 
 /// What a route found: the bytes and the headers that describe them.
 pub struct Representation {
-    pub content: Content,
+    pub content: Payload,
     pub content_type: HeaderValue,
     pub cache_control: HeaderValue,
     /// A strong validator.
@@ -288,7 +288,7 @@ mod tests {
 
     fn rep(bytes: &'static [u8]) -> Representation {
         Representation {
-            content: Content::Bytes(Bytes::from_static(bytes)),
+            content: Payload::Bytes(Bytes::from_static(bytes)),
             content_type: OCTET_STREAM,
             cache_control: IMMUTABLE,
             etag: Some(HeaderValue::from_static("\"abc\"")),
@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn zeros_stream_in_blocks() {
         let rep = Representation {
-            content: Content::Zeros(200_000),
+            content: Payload::Zeros(200_000),
             content_type: OCTET_STREAM,
             cache_control: IMMUTABLE,
             etag: None,

@@ -17,7 +17,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
 use super::cache::{Lookup, TileCache};
-use super::response::{self, Content, IMMUTABLE, OCTET_STREAM, Reply, Representation};
+use super::response::{self, IMMUTABLE, OCTET_STREAM, Payload, Reply, Representation};
 use super::static_files::{Found, StaticFiles};
 use super::stats::{LogStats, Stats};
 use super::upstream::{Upstream, UpstreamError, etag_of};
@@ -254,7 +254,7 @@ impl App {
         let meter = Some(Arc::clone(&log.stats.bytes_served));
         let rep = match file {
             WebSeedFile::Readme => Representation {
-                content: Content::Bytes(log.readme.clone()),
+                content: Payload::Bytes(log.readme.clone()),
                 content_type: HeaderValue::from_static("text/markdown; charset=utf-8"),
                 // The config may change: cache it for a day, not forever.
                 cache_control: HeaderValue::from_static("public, max-age=86400"),
@@ -262,7 +262,7 @@ impl App {
                 last_modified: None,
             },
             WebSeedFile::Pad(n) => Representation {
-                content: Content::Zeros(n),
+                content: Payload::Zeros(n),
                 content_type: OCTET_STREAM,
                 cache_control: IMMUTABLE,
                 etag: Some(etag_of(format!("pad {n}").as_bytes())),
@@ -299,7 +299,7 @@ impl App {
             }
         };
         Ok(Representation {
-            content: Content::Bytes(found.bytes),
+            content: Payload::Bytes(found.bytes),
             content_type: OCTET_STREAM,
             cache_control: IMMUTABLE,
             etag: Some(found.etag),

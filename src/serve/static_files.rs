@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 
-use super::response::{Content, Representation};
+use super::response::{Payload, Representation};
 use crate::config::url_segment;
 
 /// Larger files are not served: nothing helio writes comes close.
@@ -96,7 +96,7 @@ fn read(path: &Path, dir: bool, last: Option<&str>) -> Found {
     let stamp = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
     let etag = format!("\"{:x}-{:x}-{:x}\"", stamp.as_secs(), stamp.subsec_nanos(), bytes.len());
     Found::File(Representation {
-        content: Content::Bytes(Bytes::from(bytes)),
+        content: Payload::Bytes(Bytes::from(bytes)),
         content_type: HeaderValue::from_static(content_type(&name)),
         cache_control: HeaderValue::from_static(if name.ends_with(".torrent") {
             // A range's torrent is never rebuilt.

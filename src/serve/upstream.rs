@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::sync::{Semaphore, watch};
 
-use super::cache::{Flight, Outcome, Tile, TileCache};
+use super::cache::{Flight, FlightResult, Tile, TileCache};
 use super::stats::LogStats;
 use crate::config::LogConfig;
 use crate::log::source::{BodyKind, FetchError, LogSource, RetryPolicy, http_agent_within};
@@ -64,16 +64,10 @@ impl UpstreamError {
         match error {
             FetchError::NotFound { .. } => UpstreamError::NotFound,
             FetchError::RetryAfterTooLong { wait, .. } => UpstreamError::RetryLater { message, after: wait },
-            FetchError::Network { message: cause, .. } if is_timeout(&cause) => UpstreamError::Timeout(message),
+            ref error if error.is_timeout() => UpstreamError::Timeout(message),
             _ => UpstreamError::Failed(message),
         }
     }
-}
-
-/// `ureq` reports timeouts as `timeout: <phase>`, the OS as `timed out`.
-fn is_timeout(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    message.contains("timeout") || message.contains("timed out")
 }
 
 /// One log's source and its share of upstream politeness.
@@ -138,7 +132,7 @@ impl Upstream {
     }
 
     /// Waits for a fetch to end, at most the retry budget plus a little.
-    pub async fn wait(&self, mut result: watch::Receiver<Outcome>) -> Result<Tile, UpstreamError> {
+    pub async fn wait(&self, mut result: watch::Receiver<FlightResult>) -> Result<Tile, UpstreamError> {
         let waited = tokio::time::timeout(self.wait, result.wait_for(Option::is_some)).await;
         match waited {
             Err(_) => Err(UpstreamError::Timeout(format!("no answer within {}s", self.wait.as_secs()))),
@@ -153,7 +147,12 @@ fn policy() -> RetryPolicy {
     if std::env::var_os("HELIO_RETRY_BUDGET").is_some() {
         return RetryPolicy::from_env();
     }
-    RetryPolicy { first_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(5), budget: SERVE_BUDGET }
+    RetryPolicy {
+        first_backoff: Duration::from_millis(250),
+        max_backoff: Duration::from_secs(5),
+        budget: SERVE_BUDGET,
+        unreachable_budget: SERVE_BUDGET,
+    }
 }
 
 /// Fetches, decodes and checks one full tile (blocking).
@@ -209,6 +208,7 @@ mod tests {
     fn timeouts_are_told_from_other_failures() {
         let timeout = FetchError::Network {
             url: "http://x/tile/data/000".into(),
+            kind: crate::log::http::NetworkKind::Timeout,
             message: "timeout: receive response".into(),
             attempts: 2,
             elapsed: Duration::from_secs(3),
@@ -216,6 +216,7 @@ mod tests {
         assert!(matches!(UpstreamError::from_fetch(timeout), UpstreamError::Timeout(m) if m.contains("http://x/")));
         let refused = FetchError::Network {
             url: "u".into(),
+            kind: crate::log::http::NetworkKind::Refused,
             message: "io: Connection refused".into(),
             attempts: 2,
             elapsed: Duration::ZERO,

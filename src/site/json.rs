@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::torrent::metainfo::Infohash;
-use crate::torrent::range::Range;
+use crate::torrent::range::TorrentRange;
 
 use super::links::LogLinks;
 use super::state::{LogState, PublishedTorrent};
@@ -75,7 +75,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         .into_iter()
         .map(|t| {
             let end = t.end_index.checked_add(1).ok_or_else(|| format!("end_index {} is too large", t.end_index))?;
-            let range = Range { start: t.start_index, end };
+            let range = TorrentRange { start: t.start_index, end };
             if range.start >= range.end {
                 return Err(format!("torrent {}-{} has an empty range", t.start_index, t.end_index));
             }
@@ -132,7 +132,7 @@ mod tests {
             name: "demo".into(),
             dir: "/x".into(),
             torrents: vec![PublishedTorrent {
-                range: Range { start: 0, end: 1024 },
+                range: TorrentRange { start: 0, end: 1024 },
                 infohash: Infohash([7; 20]),
                 data_size_bytes: 12345,
                 piece_length: 16384,

@@ -8,7 +8,7 @@
 use crate::config::{Config, LogConfig, url_segment};
 use crate::torrent::magnet::magnet;
 use crate::torrent::metainfo::Infohash;
-use crate::torrent::range::Range;
+use crate::torrent::range::TorrentRange;
 
 /// URLs for one log.
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ impl LogLinks {
         }
     }
 
-    pub fn torrent_url(&self, range: &Range) -> String {
+    pub fn torrent_url(&self, range: &TorrentRange) -> String {
         self.file_url(&range.file_name())
     }
 
@@ -46,7 +46,7 @@ impl LogLinks {
         self.file_url("feed.xml")
     }
 
-    pub fn magnet(&self, range: &Range, infohash: &Infohash) -> String {
+    pub fn magnet(&self, range: &TorrentRange, infohash: &Infohash) -> String {
         let torrent_url = self.folder.as_ref().map(|_| self.torrent_url(range));
         magnet(infohash, &range.torrent_name(&self.name), &self.trackers, &self.webseeds, torrent_url.as_deref())
     }

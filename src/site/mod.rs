@@ -183,7 +183,7 @@ mod tests {
 
     use super::*;
     use crate::torrent::metainfo::Infohash;
-    use crate::torrent::range::Range;
+    use crate::torrent::range::TorrentRange;
     use json::TorrentsJson;
     use state::PublishedTorrent;
 
@@ -203,7 +203,7 @@ mod tests {
         let dir = out.join(&log.name);
         let mut state = LogState::empty(&dir, &log.name);
         for k in 0..count {
-            let range = Range { start: k * 1024, end: (k + 1) * 1024 };
+            let range = TorrentRange { start: k * 1024, end: (k + 1) * 1024 };
             let mut hash = [0u8; 20];
             hash[..8].copy_from_slice(&k.to_be_bytes());
             state.torrents.push(PublishedTorrent {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::log::checkpoint::Checkpoint;
 use crate::torrent::metainfo::Infohash;
-use crate::torrent::range::Range;
+use crate::torrent::range::TorrentRange;
 
 use super::links::LogLinks;
 use super::pages::{CheckpointTime, LogPage};
@@ -51,7 +51,7 @@ pub fn demo_state() -> LogState {
         .map(|k| {
             let start = u64::from(k) * 1024;
             PublishedTorrent {
-                range: Range { start, end: start + 1024 },
+                range: TorrentRange { start, end: start + 1024 },
                 infohash: Infohash([0x10 + k; 20]),
                 data_size_bytes: 1_700_000 + u64::from(k),
                 piece_length: 16_384,

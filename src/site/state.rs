@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::torrent::metainfo::{Infohash, TorrentSummary};
-use crate::torrent::range::Range;
+use crate::torrent::range::TorrentRange;
 
 use super::json::{self, TorrentsJson};
 
@@ -22,7 +22,7 @@ pub const CHECKPOINT: &str = "checkpoint";
 /// One published torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedTorrent {
-    pub range: Range,
+    pub range: TorrentRange,
     pub infohash: Infohash,
     /// Bytes of content (tiles and README).
     pub data_size_bytes: u64,
@@ -97,11 +97,11 @@ impl LogState {
         }
 
         // The .torrent files present, with their sizes.
-        let mut on_disk: BTreeMap<Range, u64> = BTreeMap::new();
+        let mut on_disk: BTreeMap<TorrentRange, u64> = BTreeMap::new();
         for entry in fs::read_dir(dir).map_err(io(dir))? {
             let entry = entry.map_err(io(dir))?;
             let file_name = entry.file_name();
-            if let Some(range) = file_name.to_str().and_then(Range::from_file_name) {
+            if let Some(range) = file_name.to_str().and_then(TorrentRange::from_file_name) {
                 let size = entry.metadata().map_err(io(&entry.path()))?.len();
                 on_disk.insert(range, size);
             }
@@ -161,7 +161,7 @@ impl LogState {
         Ok(state)
     }
 
-    pub fn ranges(&self) -> Vec<Range> {
+    pub fn ranges(&self) -> Vec<TorrentRange> {
         self.torrents.iter().map(|t| t.range).collect()
     }
 

@@ -3,7 +3,10 @@
 //! HelioTorrent's keys keep their meaning, so its config files load unchanged;
 //! helio's own keys add verification, trackers, range size and profile.
 //! Unknown keys are errors that name the key, its line and the closest known
-//! key. This is the only module that knows about serde_yaml.
+//! key. Only [`yaml`] knows about serde_yaml, and it reads any file in
+//! bounded time and memory.
+
+mod yaml;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -11,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
+use yaml::Text;
 
 use crate::log::note::LogKey;
 use crate::log::source::Location;
@@ -37,7 +41,23 @@ pub const DEFAULT_TRACKERS: &[&str] = &[
 pub struct ConfigError {
     pub file: PathBuf,
     pub location: Option<(usize, usize)>,
+    pub kind: ConfigErrorKind,
     pub message: String,
+}
+
+/// What sort of problem a [`ConfigError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigErrorKind {
+    /// The file cannot be read.
+    Unreadable,
+    /// Not YAML, or not the shape of a config (unknown key, wrong type).
+    Syntax,
+    /// Too large, too deep or too repetitive to be a config.
+    TooComplex,
+    /// A value that is not acceptable.
+    Invalid,
+    /// `scraper_contact_email` is missing while a log is fetched over HTTP.
+    MissingContact,
 }
 
 impl fmt::Display for ConfigError {
@@ -93,20 +113,20 @@ pub struct LogConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    data_dir: Option<String>,
-    torrent_dir: Option<String>,
+    data_dir: Option<Text>,
+    torrent_dir: Option<Text>,
     http_port: Option<u16>,
     https_port: Option<u16>,
-    tls_cert: Option<String>,
-    tls_key: Option<String>,
-    feed_url_base: Option<String>,
-    scraper_contact_email: Option<String>,
+    tls_cert: Option<Text>,
+    tls_key: Option<Text>,
+    feed_url_base: Option<Text>,
+    scraper_contact_email: Option<Text>,
     frequency: Option<u64>,
     entry_limit: Option<u64>,
     delete_tiles: Option<bool>,
-    webseeds: Option<Vec<String>>,
+    webseeds: Option<Vec<Text>>,
     logs: Option<Vec<RawLog>>,
-    trackers: Option<Vec<String>>,
+    trackers: Option<Vec<Text>>,
     entries_per_torrent: Option<u64>,
     profile: Option<Profile>,
     concurrency: Option<usize>,
@@ -137,17 +157,17 @@ const GLOBAL_KEYS: &[&str] = &[
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLog {
-    name: Option<String>,
-    log_url: Option<String>,
-    feed_url: Option<String>,
-    webseeds: Option<Vec<String>>,
+    name: Option<Text>,
+    log_url: Option<Text>,
+    feed_url: Option<Text>,
+    webseeds: Option<Vec<Text>>,
     entry_limit: Option<u64>,
     frequency: Option<u64>,
     delete_tiles: Option<bool>,
-    key: Option<String>,
-    submission_url: Option<String>,
-    origin: Option<String>,
-    trackers: Option<Vec<String>>,
+    key: Option<Text>,
+    submission_url: Option<Text>,
+    origin: Option<Text>,
+    trackers: Option<Vec<Text>>,
     entries_per_torrent: Option<u64>,
     profile: Option<Profile>,
     concurrency: Option<usize>,
@@ -201,14 +221,20 @@ impl Config {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
             file: file.to_path_buf(),
             location: None,
+            kind: ConfigErrorKind::Unreadable,
             message: format!("cannot read the config file: {e}"),
         })?;
         Config::parse(file, &text)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let error = |message: String| ConfigError { file: file.to_path_buf(), location: None, message };
-        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
+        let error = |message: String| ConfigError {
+            file: file.to_path_buf(),
+            location: None,
+            kind: ConfigErrorKind::Invalid,
+            message,
+        };
+        let raw: RawConfig = yaml::read(file, text, GLOBAL_KEYS, LOG_KEYS)?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: &str| {
             let path = PathBuf::from(p);
@@ -237,11 +263,11 @@ impl Config {
         if let Some(url) = &feed_url_base {
             check_http_url(url).map_err(|why| error(format!("feed_url_base: {why}")))?;
         }
-        let global_webseeds = raw.webseeds.unwrap_or_default();
+        let global_webseeds = strings(raw.webseeds.unwrap_or_default());
         for (i, url) in global_webseeds.iter().enumerate() {
             check_http_url(url).map_err(|why| error(format!("webseeds[{i}]: {why}")))?;
         }
-        let global_trackers = raw.trackers;
+        let global_trackers = raw.trackers.map(strings);
         let global_entries = raw.entries_per_torrent;
         let global_profile = raw.profile;
         let global_concurrency = raw.concurrency;
@@ -260,18 +286,21 @@ impl Config {
             if log.delete_tiles.is_some() {
                 ignored_keys.insert("delete_tiles");
             }
-            let name = log.name.ok_or_else(|| at("name", "missing".into()))?;
+            let name = log.name.map(String::from).ok_or_else(|| at("name", "missing".into()))?;
             check_name(&name).map_err(|why| at("name", why))?;
             if !names.insert(name.clone()) {
                 return Err(at("name", format!("{name:?} is used by an earlier log")));
             }
-            let log_url = log.log_url.ok_or_else(|| at("log_url", "missing".into()))?;
+            let log_url = log.log_url.map(String::from).ok_or_else(|| at("log_url", "missing".into()))?;
             let location = Location::parse(&log_url, &base).map_err(|why| at("log_url", why))?;
             if matches!(location, Location::Http(_)) && contact.is_none() {
-                return Err(error(format!(
-                    "scraper_contact_email: required because logs[{i}] ({name}) is fetched over HTTP; \
-                     logs rate-limit anonymous clients"
-                )));
+                return Err(ConfigError {
+                    kind: ConfigErrorKind::MissingContact,
+                    ..error(format!(
+                        "scraper_contact_email: required because logs[{i}] ({name}) is fetched over HTTP; \
+                         logs rate-limit anonymous clients"
+                    ))
+                });
             }
             let entries_per_torrent = log.entries_per_torrent.or(global_entries).unwrap_or(DEFAULT_ENTRIES_PER_TORRENT);
             if entries_per_torrent == 0 || !entries_per_torrent.is_multiple_of(TILE_WIDTH) {
@@ -291,7 +320,7 @@ impl Config {
                 None => None,
             };
             let origin = match (&log.origin, &log.submission_url, &location) {
-                (Some(origin), _, _) => Some(origin.clone()),
+                (Some(origin), _, _) => Some(origin.to_string()),
                 (None, Some(url), _) => {
                     check_http_url(url).map_err(|why| at("submission_url", why))?;
                     Some(origin_of(url))
@@ -304,7 +333,7 @@ impl Config {
                     for (j, url) in own.iter().enumerate() {
                         check_http_url(url).map_err(|why| at(&format!("webseeds[{j}]"), why))?;
                     }
-                    own
+                    strings(own)
                 }
                 None => global_webseeds
                     .iter()
@@ -316,13 +345,14 @@ impl Config {
             }
             let trackers = log
                 .trackers
+                .map(strings)
                 .or_else(|| global_trackers.clone())
                 .unwrap_or_else(|| DEFAULT_TRACKERS.iter().map(|t| t.to_string()).collect());
             logs.push(LogConfig {
                 name,
                 log_url,
                 location,
-                feed_url: log.feed_url,
+                feed_url: log.feed_url.map(String::from),
                 webseeds,
                 entry_limit: log.entry_limit.or(raw.entry_limit).filter(|&limit| limit > 0),
                 key,
@@ -348,6 +378,10 @@ impl Config {
             ignored_keys,
         })
     }
+}
+
+fn strings(texts: Vec<Text>) -> Vec<String> {
+    texts.into_iter().map(String::from).collect()
 }
 
 /// The checkpoint origin a URL implies: no scheme, no trailing slash.
@@ -389,43 +423,6 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("{name:?} must not contain {c:?}"));
     }
     Ok(())
-}
-
-/// Rewrites serde_yaml's message into one that names the key, its line and,
-/// for an unknown key, the closest known one.
-fn yaml_error(file: &Path, error: &serde_yaml::Error) -> ConfigError {
-    let location = error.location().map(|l| (l.line(), l.column()));
-    let mut message = error.to_string();
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
-    // serde_yaml prefixes the path of the failing value: "logs[0].webseeds: …".
-    let (path, detail) = match message.split_once(": ") {
-        Some((path, detail))
-            if !path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || "_[].".contains(c)) =>
-        {
-            (Some(path.to_string()), detail.to_string())
-        }
-        _ => (None, message.clone()),
-    };
-    let message = if let Some(unknown) = detail.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-        let in_log = path.as_deref().is_some_and(|p| p.starts_with("logs["));
-        let known = if in_log { LOG_KEYS } else { GLOBAL_KEYS };
-        let place = path.map(|p| format!(" in {p}")).unwrap_or_default();
-        let suggestion = known
-            .iter()
-            .map(|k| (strsim::damerau_levenshtein(unknown, k), *k))
-            .min()
-            .filter(|(distance, _)| *distance <= 3.max(unknown.len() / 3))
-            .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-            .unwrap_or_default();
-        format!("unknown key `{unknown}`{place}{suggestion}")
-    } else if let Some(path) = path {
-        format!("{path}: {detail}")
-    } else {
-        detail
-    };
-    ConfigError { file: file.to_path_buf(), location, message }
 }
 
 #[cfg(test)]

@@ -1,0 +1,118 @@
+//! The crate's edge: every command ends in `Ok(())` or one [`Error`], which
+//! is printed once, as `helio: <what failed>`, and picks the exit status
+//! (SPEC §1). Problems that do not end a run (one log failing among many)
+//! are logged where they happen and summed up here.
+
+use std::io::Write;
+
+use thiserror::Error;
+
+use crate::build::BuildError;
+use crate::config::ConfigError;
+use crate::init::InitError;
+use crate::serve::ServeError;
+use crate::site::lock::LockError;
+
+/// How a command ended, as its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// Done (including "nothing new").
+    Success = 0,
+    /// At least one log failed; the others were processed and published.
+    LogFailed = 1,
+    /// Bad usage or configuration; nothing was written.
+    Usage = 2,
+    /// Another build holds the output's lock.
+    Locked = 3,
+}
+
+/// Why a command failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[cfg(feature = "fixture")]
+    #[error("{}: {source}", path.display())]
+    Fixture { path: std::path::PathBuf, source: std::io::Error },
+}
+
+impl Error {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Config(_) => ExitStatus::Usage,
+            Error::Build(error) => match error {
+                BuildError::UnknownLog { .. } => ExitStatus::Usage,
+                BuildError::Lock(LockError::Held { .. }) => ExitStatus::Locked,
+                BuildError::Lock(_) | BuildError::LogsFailed { .. } | BuildError::Site(_) => ExitStatus::LogFailed,
+            },
+            Error::Serve(_) => ExitStatus::Usage,
+            Error::Init(error) => match error {
+                InitError::Fetch(_) | InitError::Read { .. } | InitError::Write { .. } => ExitStatus::LogFailed,
+                _ => ExitStatus::Usage,
+            },
+            #[cfg(feature = "fixture")]
+            Error::Fixture { .. } => ExitStatus::LogFailed,
+        }
+    }
+}
+
+/// The one line an error becomes: its message, then each cause the message
+/// does not already include (Tera and serde hide the useful part in a cause).
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace('\n', " ")
+}
+
+/// Writes `helio: <error>` to `out`. A closed stream is no reason to fail.
+pub fn report(error: &Error, out: &mut dyn Write) {
+    let _ = writeln!(out, "helio: {}", one_line(error));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Error)]
+    #[error("cannot render page.html")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, Error)]
+    #[error("variable `x` not found")]
+    struct Inner;
+
+    #[derive(Debug, Error)]
+    #[error("cannot write out/feed.xml: {0}")]
+    struct Includes(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_added_once() {
+        assert_eq!(one_line(&Outer(Inner)), "cannot render page.html: variable `x` not found");
+        let io = std::io::Error::other("No space left on device");
+        assert_eq!(one_line(&Includes(io)), "cannot write out/feed.xml: No space left on device");
+    }
+
+    #[test]
+    fn the_lock_and_usage_pick_their_statuses() {
+        let held = Error::Build(BuildError::Lock(LockError::Held { dir: "out".into() }));
+        assert_eq!(held.exit_status(), ExitStatus::Locked);
+        let failed = Error::Build(BuildError::LogsFailed { failed: vec!["a".into()], total: 2 });
+        assert_eq!(failed.exit_status(), ExitStatus::LogFailed);
+        assert_eq!(held.exit_status() as u8, 3);
+    }
+}

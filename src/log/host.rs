@@ -1,0 +1,160 @@
+//! Politeness per host. Logs on one host (the shards of one operator, say)
+//! share its limit of simultaneous requests, whichever log asks: a
+//! [`HostGate`] is a counting semaphore held for one HTTP exchange (request
+//! and body), never during a backoff or while a tile is being verified.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+/// `scheme://host:port` of a URL, lower-cased: what one politeness limit covers.
+pub fn host_key(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_ascii_lowercase();
+    let scheme = scheme.to_ascii_lowercase();
+    let has_port = authority.rsplit_once(':').is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        && !authority.ends_with(']');
+    if has_port {
+        format!("{scheme}://{authority}")
+    } else {
+        let port = if scheme == "https" { 443 } else { 80 };
+        format!("{scheme}://{authority}:{port}")
+    }
+}
+
+/// At most `limit` requests at once to one host.
+#[derive(Debug)]
+pub struct HostGate {
+    key: String,
+    limit: usize,
+    busy: Mutex<usize>,
+    freed: Condvar,
+    peak: AtomicUsize,
+}
+
+/// Held while a request is in flight.
+pub struct HostPermit<'a> {
+    gate: &'a HostGate,
+}
+
+impl HostGate {
+    pub fn new(key: &str, limit: usize) -> HostGate {
+        HostGate {
+            key: key.to_string(),
+            limit: limit.max(1),
+            busy: Mutex::new(0),
+            freed: Condvar::new(),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The most requests ever in flight at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a free slot.
+    pub fn enter(&self) -> HostPermit<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy >= self.limit {
+            busy = self.freed.wait(busy).unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy += 1;
+        self.peak.fetch_max(*busy, Ordering::Relaxed);
+        HostPermit { gate: self }
+    }
+}
+
+impl Drop for HostPermit<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.gate.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        *busy -= 1;
+        self.gate.freed.notify_one();
+    }
+}
+
+/// The gates of a run, one per host. A host's limit is the smallest
+/// `concurrency` of the logs on it: the most polite wish wins.
+#[derive(Debug, Default)]
+pub struct Hosts {
+    gates: BTreeMap<String, Arc<HostGate>>,
+}
+
+impl Hosts {
+    /// Gates for `(url, concurrency)` pairs.
+    pub fn new<'a>(logs: impl IntoIterator<Item = (&'a str, usize)>) -> Hosts {
+        let mut limits: BTreeMap<String, usize> = BTreeMap::new();
+        for (url, concurrency) in logs {
+            let limit = limits.entry(host_key(url)).or_insert(concurrency);
+            *limit = (*limit).min(concurrency);
+        }
+        let gates =
+            limits.into_iter().map(|(key, limit)| (key.clone(), Arc::new(HostGate::new(&key, limit)))).collect();
+        Hosts { gates }
+    }
+
+    /// The gate of the host `url` is on.
+    pub fn gate(&self, url: &str) -> Option<Arc<HostGate>> {
+        self.gates.get(&host_key(url)).cloned()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<HostGate>> {
+        self.gates.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn host_keys_are_scheme_host_and_port() {
+        assert_eq!(host_key("https://Log.Example/2026h1/"), "https://log.example:443");
+        assert_eq!(host_key("http://log.example/a"), "http://log.example:80");
+        assert_eq!(host_key("http://127.0.0.1:8080/x/y"), "http://127.0.0.1:8080");
+        assert_eq!(host_key("http://[::1]:81/"), "http://[::1]:81");
+        assert_eq!(host_key("http://[::1]/"), "http://[::1]:80");
+        assert_eq!(host_key("https://user@log.example/"), "https://log.example:443");
+    }
+
+    #[test]
+    fn logs_on_one_host_share_the_smallest_limit() {
+        let hosts =
+            Hosts::new([("https://a.example/one/", 8), ("https://a.example/two/", 4), ("https://b.example/", 8)]);
+        assert_eq!(hosts.gate("https://a.example/three/").unwrap().limit(), 4);
+        assert_eq!(hosts.gate("https://b.example/x").unwrap().limit(), 8);
+        assert!(hosts.gate("https://c.example/").is_none());
+    }
+
+    #[test]
+    fn a_gate_never_lets_more_than_its_limit_in() {
+        let gate = Arc::new(HostGate::new("h", 3));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (gate, inside) = (Arc::clone(&gate), Arc::clone(&inside));
+                std::thread::spawn(move || {
+                    let _permit = gate.enter();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= 3, "{now} inside");
+                    std::thread::sleep(Duration::from_millis(5));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(gate.peak(), 3);
+    }
+}

@@ -1,0 +1,432 @@
+//! GET over HTTP(S) the way a polite log client does it: one shared `ureq`
+//! agent with a User-Agent naming the operator, timeouts, and retries with
+//! exponential backoff and jitter for network errors, 429 and 5xx, honouring
+//! `Retry-After` (seconds or HTTP-date). A 404 is an answer, not a reason to
+//! retry.
+//!
+//! Failures come in two kinds with two budgets ([`RetryPolicy`]): a log that
+//! answers but is busy or slow (429, 5xx, timeouts) is retried for the long
+//! budget; a host that does not answer as a log at all (its name does not
+//! resolve, the connection is refused or reset, TLS fails) only for the short
+//! one, so a dead log fails within a minute instead of five. Redirects are
+//! followed by hand, to http(s) URLs only.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::host::HostGate;
+use super::source::{FetchError, MAX_BODY};
+
+/// How many redirects one request follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// How hard to try before giving up on a URL.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Total time spent on one URL of a log that answers but is busy or slow.
+    pub budget: Duration,
+    /// Total time spent on one URL whose host does not answer at all.
+    pub unreachable_budget: Duration,
+}
+
+/// The default retry budget of `helio build`.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
+/// The default budget for hosts that do not answer (DNS, refused, reset).
+pub const DEFAULT_UNREACHABLE_BUDGET: Duration = Duration::from_secs(60);
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            budget: DEFAULT_BUDGET,
+            unreachable_budget: DEFAULT_UNREACHABLE_BUDGET,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy with these budgets (the unreachable one never longer than the other).
+    pub fn with_budgets(budget: Duration, unreachable_budget: Duration) -> RetryPolicy {
+        let unreachable_budget = unreachable_budget.min(budget);
+        let first_backoff = RetryPolicy::default().first_backoff.min(unreachable_budget / 8);
+        RetryPolicy { first_backoff, budget, unreachable_budget, ..RetryPolicy::default() }
+    }
+
+    /// `HELIO_RETRY_BUDGET` (seconds) caps both budgets, for impatient
+    /// operators and for tests.
+    pub fn capped_by_env(self) -> RetryPolicy {
+        match std::env::var("HELIO_RETRY_BUDGET").ok().and_then(|s| s.parse::<f64>().ok()) {
+            Some(secs) => {
+                let cap = Duration::from_secs_f64(secs.max(0.0));
+                RetryPolicy::with_budgets(self.budget.min(cap), self.unreachable_budget.min(cap))
+            }
+            None => self,
+        }
+    }
+
+    /// The default, capped by `HELIO_RETRY_BUDGET`.
+    pub fn from_env() -> RetryPolicy {
+        RetryPolicy::default().capped_by_env()
+    }
+}
+
+/// The User-Agent helio sends: its version and the operator's contact.
+pub fn user_agent(contact: Option<&str>) -> String {
+    match contact {
+        Some(contact) => format!("helio/{} (+{contact})", env!("CARGO_PKG_VERSION")),
+        None => format!("helio/{}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// The one HTTP agent of a run, shared by every log.
+pub fn http_agent(contact: Option<&str>, pool_per_host: usize) -> ureq::Agent {
+    http_agent_within(contact, pool_per_host, None)
+}
+
+/// Like [`http_agent`], with every phase of a request (connect, response,
+/// body) also bounded by `budget`, so that a hung log cannot hold a thread
+/// much past it (the WebSeed server's case).
+pub fn http_agent_within(contact: Option<&str>, pool_per_host: usize, budget: Option<Duration>) -> ureq::Agent {
+    let bounded = |limit: Duration| Some(budget.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))));
+    let pool = pool_per_host.max(1);
+    ureq::Agent::config_builder()
+        .user_agent(user_agent(contact))
+        .accept_encoding("gzip")
+        .http_status_as_error(false)
+        .timeout_connect(bounded(Duration::from_secs(10)))
+        .timeout_recv_response(bounded(Duration::from_secs(30)))
+        .timeout_recv_body(bounded(Duration::from_secs(60)))
+        .max_idle_connections_per_host(pool)
+        .max_idle_connections(pool * 4)
+        // Followed by hand, so that only http(s) targets are.
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// What went wrong below HTTP, read from `ureq`'s error value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// The host name does not resolve.
+    HostNotFound,
+    /// Nothing listens there.
+    Refused,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// A connect, response or body timeout.
+    Timeout,
+    /// TLS could not be set up.
+    Tls,
+    /// The peer does not speak HTTP/1.1 as expected.
+    Protocol,
+    Other,
+}
+
+impl NetworkKind {
+    pub fn of(error: &ureq::Error) -> NetworkKind {
+        use std::io::ErrorKind as Io;
+        match error {
+            ureq::Error::HostNotFound => NetworkKind::HostNotFound,
+            ureq::Error::Timeout(_) => NetworkKind::Timeout,
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => NetworkKind::Tls,
+            ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => NetworkKind::Protocol,
+            ureq::Error::ConnectionFailed => NetworkKind::Refused,
+            ureq::Error::Io(io) => match io.kind() {
+                Io::ConnectionRefused | Io::HostUnreachable | Io::NetworkUnreachable | Io::AddrNotAvailable => {
+                    NetworkKind::Refused
+                }
+                Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof => NetworkKind::Reset,
+                Io::TimedOut | Io::WouldBlock => NetworkKind::Timeout,
+                _ => NetworkKind::Other,
+            },
+            _ => NetworkKind::Other,
+        }
+    }
+
+    /// The host is not answering as a log does: retried only within the
+    /// short budget.
+    pub fn is_unreachable(self) -> bool {
+        matches!(
+            self,
+            NetworkKind::HostNotFound
+                | NetworkKind::Refused
+                | NetworkKind::Reset
+                | NetworkKind::Tls
+                | NetworkKind::Protocol
+        )
+    }
+}
+
+/// Says once, at the first failed attempt of any request of a log, what
+/// failed and until when it will be retried: an operator sees a log in
+/// trouble right away, not when its budget runs out.
+#[derive(Debug)]
+pub struct FailureNotice {
+    log: String,
+    said: AtomicBool,
+}
+
+impl FailureNotice {
+    pub fn new(log: &str) -> FailureNotice {
+        FailureNotice { log: log.to_string(), said: AtomicBool::new(false) }
+    }
+
+    fn say(&self, url: &str, problem: &str, until: SystemTime) {
+        if !self.said.swap(true, Ordering::Relaxed) {
+            tracing::warn!("log {}: {url}: {problem}; retrying until {}", self.log, clock_time(until));
+        }
+    }
+}
+
+/// `HH:MM:SS UTC` of a time.
+fn clock_time(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Who else a request answers to: the host's politeness limit and the log's
+/// failure notice.
+#[derive(Clone, Copy, Default)]
+pub struct Manners<'a> {
+    pub gate: Option<&'a HostGate>,
+    pub notice: Option<&'a FailureNotice>,
+}
+
+/// GET with retries. Returns the raw body and whether it is gzip-encoded.
+pub fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    policy: &RetryPolicy,
+    manners: Manners<'_>,
+) -> Result<(Bytes, bool), FetchError> {
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    let mut backoff = policy.first_backoff;
+    loop {
+        attempts += 1;
+        let outcome = {
+            let _permit = manners.gate.map(HostGate::enter);
+            attempt(agent, url)
+        };
+        let elapsed = started.elapsed();
+        let Attempt::Retry { status, retry_after, problem } = outcome else {
+            return match outcome {
+                Attempt::Done(body, gzip) => Ok((body, gzip)),
+                Attempt::NotFound => Err(FetchError::NotFound { url: url.to_string() }),
+                Attempt::Fatal(error) => Err(error),
+                Attempt::Retry { .. } => unreachable!("handled above"),
+            };
+        };
+        let budget = match &problem {
+            Problem::Network { kind, .. } if kind.is_unreachable() => policy.unreachable_budget,
+            _ => policy.budget,
+        };
+        let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+        backoff = (backoff * 2).min(policy.max_backoff);
+        let wait = retry_after.unwrap_or(jittered);
+        if let (Some(after), Some(status)) = (retry_after, status)
+            && elapsed + after > budget
+        {
+            return Err(FetchError::RetryAfterTooLong { url: url.to_string(), status, wait: after, budget });
+        }
+        if elapsed + wait > budget {
+            return Err(match problem {
+                Problem::Status(status) => FetchError::Status { url: url.to_string(), status, attempts, elapsed },
+                Problem::Network { kind, message } => {
+                    FetchError::Network { url: url.to_string(), kind, message, attempts, elapsed }
+                }
+            });
+        }
+        if let Some(notice) = manners.notice {
+            notice.say(url, &problem.to_string(), SystemTime::now() + budget.saturating_sub(elapsed));
+        }
+        tracing::debug!(url, attempts, %problem, elapsed = elapsed.as_secs_f64(), "retrying in {:.1}s", wait.as_secs_f64());
+        std::thread::sleep(wait);
+    }
+}
+
+enum Attempt {
+    Done(Bytes, bool),
+    NotFound,
+    Retry { status: Option<u16>, retry_after: Option<Duration>, problem: Problem },
+    Fatal(FetchError),
+}
+
+/// Why an attempt is worth another.
+enum Problem {
+    Status(u16),
+    Network { kind: NetworkKind, message: String },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Status(status) => write!(f, "HTTP {status}"),
+            Problem::Network { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+/// One request, following up to [`MAX_REDIRECTS`] redirects to http(s) URLs.
+fn attempt(agent: &ureq::Agent, url: &str) -> Attempt {
+    let mut target = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let mut response = match agent.get(&target).call() {
+            Ok(response) => response,
+            Err(error) => return network_error(url, error),
+        };
+        let status = response.status().as_u16();
+        match status {
+            200 => {}
+            301 | 302 | 303 | 307 | 308 => {
+                let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("");
+                match resolve_redirect(&target, location) {
+                    Some(next) => {
+                        target = next;
+                        continue;
+                    }
+                    None => {
+                        return Attempt::Fatal(FetchError::Redirect {
+                            url: url.to_string(),
+                            location: location.to_string(),
+                        });
+                    }
+                }
+            }
+            404 | 410 => return Attempt::NotFound,
+            429 | 500..=599 => {
+                let retry_after =
+                    response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                return Attempt::Retry { status: Some(status), retry_after, problem: Problem::Status(status) };
+            }
+            _ => {
+                return Attempt::Fatal(FetchError::Status {
+                    url: url.to_string(),
+                    status,
+                    attempts: 1,
+                    elapsed: Duration::ZERO,
+                });
+            }
+        }
+        let gzip = response
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip") || v.trim().eq_ignore_ascii_case("x-gzip"));
+        return match response.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
+            Ok(body) => Attempt::Done(Bytes::from(body), gzip),
+            Err(ureq::Error::BodyExceedsLimit(_)) => Attempt::Fatal(FetchError::TooLarge { url: url.to_string() }),
+            Err(error) => network_error(url, error),
+        };
+    }
+    Attempt::Fatal(FetchError::TooManyRedirects { url: url.to_string() })
+}
+
+/// The absolute http(s) URL a `Location` points at, or `None` for anything
+/// else (`file://`, `ftp://`, an empty header).
+fn resolve_redirect(from: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if location.is_empty() || location.chars().any(|c| c.is_control() || c == ' ') {
+        return None;
+    }
+    let (scheme, rest) = from.split_once("://")?;
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..authority_end]);
+    let lower = location.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        let host = location.split_once("://").map_or("", |(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""));
+        return (!host.is_empty()).then(|| location.to_string());
+    }
+    if let Some(network_path) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{network_path}"));
+    }
+    if location.contains(':') && !location.starts_with('/') && location.split(['/', '?']).next()?.contains(':') {
+        return None; // another scheme
+    }
+    if location.starts_with('/') {
+        return Some(format!("{origin}{location}"));
+    }
+    let path = &rest[authority_end..];
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    Some(format!("{origin}{dir}{location}"))
+}
+
+fn network_error(url: &str, error: ureq::Error) -> Attempt {
+    match error {
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => Attempt::Fatal(FetchError::Network {
+            url: url.to_string(),
+            kind: NetworkKind::Other,
+            message: error.to_string(),
+            attempts: 1,
+            elapsed: Duration::ZERO,
+        }),
+        other => Attempt::Retry {
+            status: None,
+            retry_after: None,
+            problem: Problem::Network { kind: NetworkKind::of(&other), message: other.to_string() },
+        },
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_and_http_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "a past date means now");
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let wait = parse_retry_after(&soon).unwrap();
+        assert!(wait > Duration::from_secs(27) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn user_agent_names_the_contact() {
+        assert_eq!(
+            user_agent(Some("ops@example.org")),
+            format!("helio/{} (+ops@example.org)", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn redirects_resolve_to_http_urls_only() {
+        let from = "https://log.example/2026/tile/data/000";
+        assert_eq!(resolve_redirect(from, "https://cdn.example/x").as_deref(), Some("https://cdn.example/x"));
+        assert_eq!(resolve_redirect(from, "//cdn.example/x").as_deref(), Some("https://cdn.example/x"));
+        assert_eq!(resolve_redirect(from, "/other/y").as_deref(), Some("https://log.example/other/y"));
+        assert_eq!(resolve_redirect(from, "001").as_deref(), Some("https://log.example/2026/tile/data/001"));
+        for refused in ["file:///etc/passwd", "FILE:///etc/passwd", "ftp://x/", "", "http://", "javascript:x"] {
+            assert_eq!(resolve_redirect(from, refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn budgets_never_make_the_short_one_longer() {
+        let policy = RetryPolicy::with_budgets(Duration::from_secs(10), Duration::from_secs(60));
+        assert_eq!(policy.unreachable_budget, Duration::from_secs(10));
+        assert!(policy.first_backoff <= Duration::from_secs(10) / 8);
+    }
+
+    #[test]
+    fn clock_times_are_utc() {
+        assert_eq!(clock_time(UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 3600 * 13 + 62)), "13:01:02 UTC");
+    }
+}
