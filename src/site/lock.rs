@@ -16,6 +16,8 @@ pub enum LockError {
     Held { dir: PathBuf },
     #[error("cannot lock {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("cannot write into {}: it is a file, not a folder", dir.display())]
+    NotAFolder { dir: PathBuf },
 }
 
 /// Held for the life of a build; the operating system releases it when the
@@ -29,6 +31,9 @@ impl BuildLock {
     pub fn acquire(dir: &Path) -> Result<BuildLock, LockError> {
         let path = dir.join(LOCK_FILE);
         let io_error = |source| LockError::Io { path: path.clone(), source };
+        if dir.exists() && !dir.is_dir() {
+            return Err(LockError::NotAFolder { dir: dir.to_path_buf() });
+        }
         std::fs::create_dir_all(dir).map_err(io_error)?;
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error)?;
         match file.try_lock() {
@@ -52,5 +57,14 @@ mod tests {
         assert!(error.to_string().contains("another helio build is running"));
         drop(first);
         BuildLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_place_of_the_folder_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passwd");
+        std::fs::write(&file, "root:x:0:0").unwrap();
+        let error = BuildLock::acquire(&file).unwrap_err().to_string();
+        assert_eq!(error, format!("cannot write into {}: it is a file, not a folder", file.display()));
     }
 }

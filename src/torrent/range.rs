@@ -97,13 +97,66 @@ impl fmt::Display for TorrentRange {
     }
 }
 
-/// The ranges `[k·E, (k+1)·E)` that end at or below `size` and are not in
-/// `published`, in order.
-pub fn missing(size: u64, entries_per_torrent: u64, published: &[TorrentRange]) -> Vec<TorrentRange> {
-    (0..size / entries_per_torrent)
-        .map(|k| TorrentRange { start: k * entries_per_torrent, end: (k + 1) * entries_per_torrent })
-        .filter(|range| !published.iter().any(|p| p.start < range.end && range.start < p.end))
-        .collect()
+/// The ranges `[k·E, (k+1)·E)` that end at or below `size` and overlap no
+/// published range, in order: a lazy walk whose cost grows with what is
+/// published, never with the size a checkpoint claims (2^63 entries is one
+/// line of text).
+#[derive(Clone, Debug)]
+pub struct Missing {
+    slots: u64,
+    entries_per_torrent: u64,
+    /// Slot intervals `[first, end)` taken by published ranges, sorted and merged.
+    taken: Vec<(u64, u64)>,
+    next: u64,
+}
+
+/// See [`Missing`].
+pub fn missing(size: u64, entries_per_torrent: u64, published: &[TorrentRange]) -> Missing {
+    let e = entries_per_torrent.max(1);
+    let mut taken: Vec<(u64, u64)> = published.iter().map(|p| (p.start / e, p.end.div_ceil(e))).collect();
+    taken.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(taken.len());
+    for (first, end) in taken {
+        match merged.last_mut() {
+            Some(last) if first <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((first, end)),
+        }
+    }
+    Missing { slots: size / e, entries_per_torrent: e, taken: merged, next: 0 }
+}
+
+impl Missing {
+    /// How many ranges are left to build, without walking them.
+    pub fn remaining(&self) -> u64 {
+        let taken: u64 =
+            self.taken.iter().map(|&(first, end)| end.min(self.slots).saturating_sub(first.max(self.next))).sum();
+        self.slots.saturating_sub(self.next).saturating_sub(taken)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+}
+
+impl Iterator for Missing {
+    type Item = TorrentRange;
+
+    fn next(&mut self) -> Option<TorrentRange> {
+        // The first interval that ends after `next`; skip it if `next` is inside.
+        let at = self.taken.partition_point(|&(_, end)| end <= self.next);
+        if let Some(&(first, end)) = self.taken.get(at)
+            && first <= self.next
+        {
+            self.next = end;
+        }
+        if self.next >= self.slots {
+            return None;
+        }
+        let k = self.next;
+        self.next += 1;
+        let e = self.entries_per_torrent;
+        Some(TorrentRange { start: k * e, end: (k + 1) * e })
+    }
 }
 
 #[cfg(test)]
@@ -173,15 +226,31 @@ mod tests {
     #[test]
     fn missing_ranges_end_at_or_below_the_size() {
         let e = 1024;
-        assert_eq!(missing(1023, e, &[]), []);
-        assert_eq!(missing(1024, e, &[]), [TorrentRange { start: 0, end: 1024 }]);
+        let list = |size, published: &[TorrentRange]| missing(size, e, published).collect::<Vec<_>>();
+        assert_eq!(list(1023, &[]), []);
+        assert_eq!(list(1024, &[]), [TorrentRange { start: 0, end: 1024 }]);
         let published = [TorrentRange { start: 0, end: 1024 }];
-        assert_eq!(missing(3000, e, &published), [TorrentRange { start: 1024, end: 2048 }]);
+        assert_eq!(list(3000, &published), [TorrentRange { start: 1024, end: 2048 }]);
         // A torrent made with another range size blocks the ranges it overlaps.
         let odd = [TorrentRange { start: 512, end: 1536 }];
         assert_eq!(
-            missing(4096, e, &odd),
+            list(4096, &odd),
             [TorrentRange { start: 2048, end: 3072 }, TorrentRange { start: 3072, end: 4096 }]
         );
+        assert_eq!(missing(4096, e, &odd).remaining(), 2);
+        let mut walk = missing(4096, e, &odd);
+        walk.next();
+        assert_eq!(walk.remaining(), 1);
+    }
+
+    #[test]
+    fn a_huge_claimed_size_costs_nothing_up_front() {
+        let published: Vec<TorrentRange> =
+            (0..1000).filter(|k| k % 3 != 1).map(|k| TorrentRange { start: k << 20, end: (k + 1) << 20 }).collect();
+        let mut walk = missing(1 << 63, 1 << 20, &published);
+        assert_eq!(walk.remaining(), (1 << 43) - published.len() as u64);
+        assert_eq!(walk.next(), Some(TorrentRange { start: 1 << 20, end: 2 << 20 }));
+        assert_eq!(walk.next(), Some(TorrentRange { start: 4 << 20, end: 5 << 20 }));
+        assert_eq!(missing(u64::MAX, 256, &[]).next(), Some(TorrentRange { start: 0, end: 256 }));
     }
 }
