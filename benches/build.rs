@@ -30,7 +30,8 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let size = ranges * entries + 1000;
     let log = bench_log(size);
-    let server = LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true }).unwrap();
+    let server =
+        LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap();
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("helio.yaml");
     std::fs::write(

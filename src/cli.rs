@@ -62,6 +62,19 @@ pub struct BuildArgs {
     /// Only this log (repeatable)
     #[arg(long = "log", value_name = "NAME")]
     pub logs: Vec<String>,
+
+    /// The run budget: no new range starts after this long (e.g. 50m, 5h30m);
+    /// the next run continues [default: the config's max_time, else none]
+    #[arg(long, value_name = "DURATION", value_parser = parse_run_budget)]
+    pub max_time: Option<std::time::Duration>,
+}
+
+fn parse_run_budget(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("must be longer than 0s".into()),
+        Err(error) => Err(format!("{error} (write e.g. 90s, 50m or 5h30m)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -110,4 +123,7 @@ pub struct FixtureServeArgs {
     /// Send every data tile gzip-compressed, whatever the client asks
     #[arg(long)]
     pub gzip: bool,
+    /// Wait this long before every answer (e.g. 50ms: a log across the internet)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub latency: std::time::Duration,
 }

@@ -48,7 +48,7 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         Command::Build(args) => {
             let config = load_config(cli.config)?;
             let out_dir = args.out_dir.unwrap_or_else(|| config.torrent_dir.clone());
-            Ok(build::run(&config, &BuildOptions { out_dir, only: args.logs }, output)?)
+            Ok(build::run(&config, &BuildOptions { out_dir, only: args.logs, max_time: args.max_time }, output)?)
         }
         Command::Serve(args) => {
             let config = load_config(cli.config)?;
@@ -110,7 +110,7 @@ fn fixture_command(args: &cli::FixtureArgs, output: &Output) -> Result<(), Error
 /// `listening on http://ADDR/` first.
 #[cfg(feature = "fixture")]
 fn fixture_serve(args: &cli::FixtureServeArgs, output: &Output) -> Result<(), Error> {
-    let options = fixture::server::ServerOptions { gzip_data_tiles: args.gzip };
+    let options = fixture::server::ServerOptions { gzip_data_tiles: args.gzip, latency: args.latency };
     let server = fixture::server::LogServer::start(&args.dir, options)
         .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
     output.result(&format!("listening on {}", server.url()));

@@ -1,7 +1,8 @@
 //! An ordered, bounded, parallel map: `workers` threads run `work` on the
 //! items, and `consume` sees the results in item order. At most `window`
 //! results exist at once, so a slow consumer holds memory flat and a fast one
-//! keeps every worker busy.
+//! keeps every worker busy. Items are drawn lazily from an iterator, on the
+//! consumer's thread, as room in the window frees up.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ type Job<I, T> = (I, SyncSender<T>);
 /// `consume` in order. Stops at the first error from either side, and returns
 /// it; results still in flight are dropped.
 pub fn map_in_order<I, T, E, W, C>(
-    items: Vec<I>,
+    items: impl IntoIterator<Item = I>,
     workers: usize,
     window: usize,
     work: W,
@@ -27,7 +28,7 @@ where
     C: FnMut(T) -> Result<(), E>,
     E: Send,
 {
-    let workers = workers.clamp(1, items.len().max(1));
+    let workers = workers.max(1);
     let window = window.max(workers);
     // Set when the consumer stops early, so queued jobs are skipped, not done.
     let stopped = AtomicBool::new(false);

@@ -1,14 +1,21 @@
-//! One range, from the log to a `.torrent`: fetch, decode, verify and hash,
-//! overlapped and in parallel, without writing a tile to disk or holding more
-//! than a small window of them in memory.
+//! A log's missing ranges, from the log to hashed torrent content: fetch,
+//! decode, verify and hash, overlapped and in parallel, without writing a
+//! tile to disk or holding more than a small window of them in memory.
 //!
-//! TorrentFile order puts the hash tiles first and the data tiles last, so the
-//! pipeline runs in two passes over the network: the range's level-0 tiles
-//! (checked against level 1), then its data tiles (parsed, leaf-hashed and
-//! checked against level 1 too). Workers fetch and verify; the main thread
-//! feeds the verified bytes, in order, to the piece hasher, whose blocks are
-//! hashed on the rayon pool.
+//! All the tiles of all the ranges of a log form one stream of fetches, so
+//! the window of requests in flight never drains: not between the hash-tile
+//! and data-tile parts of a range, nor between one range and the next (the
+//! next range's tiles are on their way while the current one is finished and
+//! published). Per range the stream asks for its level-1 tiles (authenticated
+//! up to the checkpoint by [`VerifiedTree`]), one data tile early (its size
+//! tells the piece-length candidates), its level-0 tiles, then the rest of its
+//! data tiles. Workers fetch, decode, parse and hash each tile; the consuming
+//! thread checks every tile hash against its authenticated entry in level 1,
+//! in order, and feeds the verified bytes in content order to the piece
+//! hasher, whose blocks are hashed on the rayon pool. Nothing reaches a
+//! torrent before it is verified, and ranges are handed on in order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -50,184 +57,374 @@ pub enum PipelineError {
     Unstable,
 }
 
+/// How a log's stream of ranges ended when nothing failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Every range was built and handed on.
+    Done,
+    /// The caller said to stop before this range started.
+    Stopped { next: TorrentRange },
+}
+
+/// Why a log's stream of ranges stopped early.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    /// A range could not be built (nothing of it was handed on).
+    Range { range: TorrentRange, source: PipelineError },
+    /// Handing a built range on failed.
+    Publish(E),
+}
+
 /// How far the size of a range may plausibly be from an early estimate: the
 /// hasher keeps every candidate piece length in this window.
 const FIRST_GUESS_TOLERANCE: f64 = 0.3;
 
-pub struct RangeJob<'a> {
+/// What every range of a log shares.
+pub struct LogStream<'a> {
     pub tree: &'a VerifiedTree,
-    pub range: TorrentRange,
     pub readme: Bytes,
+    /// Workers fetching at once (the host's politeness limit applies on top).
     pub concurrency: usize,
-    pub progress: &'a RangeProgress,
+    /// A progress bar for a range (hidden when nobody watches).
+    pub progress: &'a (dyn Fn(TorrentRange) -> RangeProgress + Sync),
 }
 
-/// Fetches, verifies and hashes a range. The piece length depends on the
-/// total size, known only at the end; in the rare case that it falls outside
-/// the candidates hashed, the range is streamed once more with the exact one.
-pub fn hash_range(job: &RangeJob<'_>) -> Result<HashedRange, PipelineError> {
-    hash_range_from(job, Guess::FirstDataTile)
+/// One fetch of the stream.
+#[derive(Clone, Copy, Debug)]
+enum Job {
+    /// A range begins: the moment to decide whether to start it.
+    Start(TorrentRange),
+    Level1(u64),
+    Level0(u64),
+    Data(u64),
+    /// Everything of the range has been asked for.
+    End(TorrentRange),
 }
 
-/// Which piece lengths the first pass hashes.
+/// A job's result, checked as far as a worker can without the level-1 tiles.
+enum Fetched {
+    Marker(Job),
+    Level1 { index: u64, entries: Arc<Vec<Hash>> },
+    Level0 { index: u64, bytes: Bytes, root: Hash },
+    Data { index: u64, bytes: Bytes, root: Hash, last_timestamp: u64 },
+}
+
+/// Why the consumer stops the stream.
+enum Flow<E> {
+    Failed(StreamError<E>),
+    Stop(TorrentRange),
+}
+
+/// Builds `ranges` in order, handing each to `publish` as soon as it is
+/// verified and hashed. Before each range starts, `keep_going` is asked; when
+/// it says no, the stream stops there (tiles already in flight for that range
+/// are dropped) and says which range was next.
+pub fn stream_ranges<E: Send>(
+    log: &LogStream<'_>,
+    ranges: impl Iterator<Item = TorrentRange>,
+    keep_going: &dyn Fn() -> bool,
+    publish: &mut dyn FnMut(TorrentRange, HashedRange) -> Result<(), E>,
+) -> Result<StreamEnd, StreamError<E>> {
+    let tree = log.tree;
+    let jobs = ranges.flat_map(|range| jobs_of(tree, range));
+    let mut building: Option<RangeBuild> = None;
+    let failed = |range, source: PipelineError| Flow::Failed(StreamError::Range { range, source });
+    let result = map_in_order(
+        jobs,
+        log.concurrency,
+        log.concurrency * 2,
+        // A worker's failure is the consumer's to attribute to its range.
+        |job| Ok::<_, Flow<E>>(fetch(tree, job)),
+        |fetched| -> Result<(), Flow<E>> {
+            match fetched {
+                Ok(Fetched::Marker(Job::Start(range))) => {
+                    if !keep_going() {
+                        return Err(Flow::Stop(range));
+                    }
+                    building = Some(RangeBuild::new(log, range, Guess::FirstDataTile));
+                    Ok(())
+                }
+                Ok(Fetched::Marker(Job::End(range))) => {
+                    let Some(build) = building.take() else { return Ok(()) };
+                    let hashed = build.finish(log).map_err(|source| failed(range, source))?;
+                    publish(range, hashed).map_err(|e| Flow::Failed(StreamError::Publish(e)))
+                }
+                Ok(other) => match building.as_mut() {
+                    Some(build) => build.take(tree, other).map_err(|source| failed(build.range, source.into())),
+                    None => Ok(()),
+                },
+                Err(error) => match &building {
+                    Some(build) => Err(failed(build.range, error.into())),
+                    None => Ok(()),
+                },
+            }
+        },
+    );
+    match result {
+        Ok(()) => Ok(StreamEnd::Done),
+        Err(Flow::Stop(next)) => Ok(StreamEnd::Stopped { next }),
+        Err(Flow::Failed(error)) => Err(error),
+    }
+}
+
+/// The jobs of one range, in the order the consumer needs them.
+fn jobs_of(tree: &VerifiedTree, range: TorrentRange) -> Vec<Job> {
+    let content = range.content();
+    let level0 = tiles_at(&content, Level::Hash(0));
+    let data = tiles_at(&content, Level::Data);
+    let span = TILE_WIDTH * TILE_WIDTH;
+    let level1 = range.start / span..=(range.end - 1) / span;
+    // The level-2 tiles above this range's level-1 tiles are fetched here,
+    // once, rather than by every worker that would miss them at once. A
+    // failure shows again, with its tile named, when a worker asks.
+    let _ = tree.node(2, *level1.start());
+    let _ = tree.node(2, *level1.end());
+
+    let mut jobs = Vec::with_capacity(3 + level0.len() + data.len() + 16);
+    jobs.push(Job::Start(range));
+    jobs.extend(level1.map(Job::Level1));
+    if let Some((&first, rest)) = data.split_first() {
+        jobs.push(Job::Data(first));
+        jobs.extend(level0.iter().map(|&index| Job::Level0(index)));
+        jobs.extend(rest.iter().map(|&index| Job::Data(index)));
+    }
+    jobs.push(Job::End(range));
+    jobs
+}
+
+/// A worker's part: fetch, decode, parse and hash one tile.
+fn fetch(tree: &VerifiedTree, job: Job) -> Result<Fetched, VerifyError> {
+    match job {
+        Job::Start(_) | Job::End(_) => Ok(Fetched::Marker(job)),
+        Job::Level1(index) => Ok(Fetched::Level1 { index, entries: tree.hash_tile(1, index)? }),
+        Job::Level0(index) => {
+            let bytes = tree.source().fetch(&TileId::hash(0, index).path(), BodyKind::Opaque)?;
+            let root = tree.level0_root(index, &bytes)?;
+            Ok(Fetched::Level0 { index, bytes, root })
+        }
+        Job::Data(index) => {
+            let bytes = tree.source().fetch(&TileId::data(index).path(), BodyKind::Sniffable)?;
+            let (root, last_timestamp) = tree.data_root(index, &bytes)?;
+            Ok(Fetched::Data { index, bytes, root, last_timestamp })
+        }
+    }
+}
+
+/// Which piece lengths a range's hasher works for.
 enum Guess {
     /// Those plausible for the size one data tile suggests.
     FirstDataTile,
-    /// These (tests force a wrong guess with it).
+    /// These, streaming again with the exact length if they miss (tests
+    /// force a wrong first guess with it).
     #[cfg_attr(not(test), allow(dead_code))]
-    Fixed(Vec<u64>),
+    Forced(Vec<u64>),
+    /// The exact length, on a second pass: a miss now is an error.
+    Exact(u64),
 }
 
-fn hash_range_from(job: &RangeJob<'_>, guess: Guess) -> Result<HashedRange, PipelineError> {
-    let piece_length = match stream(job, guess)? {
-        Streamed::Done(hashed) => return Ok(hashed),
-        Streamed::Missed { piece_length } => piece_length,
-    };
-    tracing::warn!(
-        "{}: its size fell outside the piece lengths hashed for it; streaming it again with {} KiB pieces",
-        job.range,
-        piece_length / 1024
-    );
-    job.progress.restart();
-    match stream(job, Guess::Fixed(vec![piece_length]))? {
-        Streamed::Done(hashed) => Ok(hashed),
-        // Verified tiles cannot change size between passes; if they do, say so.
-        Streamed::Missed { .. } => Err(PipelineError::Unstable),
-    }
+/// One range being consumed: its verified content goes to the hasher in
+/// content order (README, level 0, level 1 inside the range, data).
+struct RangeBuild {
+    range: TorrentRange,
+    guess: Guess,
+    readme: Bytes,
+    progress: RangeProgress,
+    /// Authenticated level-1 tiles over the range.
+    level1: BTreeMap<u64, Arc<Vec<Hash>>>,
+    level0_total: usize,
+    level0_seen: usize,
+    data_total: u64,
+    data_seen: u64,
+    data_bytes: u64,
+    hash_region: u64,
+    /// The data tile looked at early, verified, until its turn comes.
+    early: Option<Bytes>,
+    first_data: Option<u64>,
+    last_data: u64,
+    last_timestamp: u64,
+    hasher: Option<PieceHasher>,
+    files: Vec<FileEntry>,
 }
 
-enum Streamed {
-    Done(HashedRange),
-    Missed { piece_length: u64 },
-}
-
-fn stream(job: &RangeJob<'_>, guess: Guess) -> Result<Streamed, PipelineError> {
-    let RangeJob { tree, range, readme, concurrency, progress } = job;
-    let source = tree.source();
-
-    // The level-1 tiles above the range: they authenticate every tile below,
-    // and the ones inside the range are part of its content.
-    let span = TILE_WIDTH * TILE_WIDTH;
-    let first_level1 = range.start / span;
-    let level1: Vec<Arc<Vec<Hash>>> =
-        (first_level1..=(range.end - 1) / span).map(|t| tree.hash_tile(1, t)).collect::<Result<_, _>>()?;
-    let expected = |index: u64| -> Result<Hash, VerifyError> {
-        let tile = &level1[(index / TILE_WIDTH - first_level1) as usize];
-        tile.get((index % TILE_WIDTH) as usize)
-            .copied()
-            .ok_or_else(|| VerifyError::NotInTree { tile: TileId::hash(0, index).path(), size: tree.size() })
-    };
-
-    let content = range.content();
-    let level0: Vec<u64> = tiles_at(&content, Level::Hash(0));
-    let level1_inside: Vec<u64> = tiles_at(&content, Level::Hash(1));
-    let data: Vec<u64> = tiles_at(&content, Level::Data);
-    let hash_region = readme.len() as u64 + (level0.len() + level1_inside.len()) as u64 * FULL_HASH_TILE_BYTES as u64;
-
-    // An early look at one data tile sizes the range well enough to pick the
-    // candidate piece lengths; it is kept, not fetched twice.
-    let first_data = match (&guess, data.first()) {
-        (Guess::FirstDataTile, Some(&index)) => Some(fetch_data(tree, index, &expected(index)?)?),
-        _ => None,
-    };
-    let narrowing = matches!(guess, Guess::FirstDataTile);
-    let candidates = match (guess, &first_data) {
-        (Guess::Fixed(candidates), _) => candidates,
-        (Guess::FirstDataTile, Some((bytes, _))) => {
-            let estimate = hash_region + bytes.len() as u64 * data.len() as u64;
-            candidate_window(estimate, FIRST_GUESS_TOLERANCE)
+impl RangeBuild {
+    fn new(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> RangeBuild {
+        let tiles = range.entries() / TILE_WIDTH;
+        let level1_inside = range.level1_indexes().count() as u64;
+        let hash_region = log.readme.len() as u64 + (tiles + level1_inside) * FULL_HASH_TILE_BYTES as u64;
+        RangeBuild {
+            range,
+            guess,
+            readme: log.readme.clone(),
+            progress: (log.progress)(range),
+            level1: BTreeMap::new(),
+            level0_total: tiles as usize,
+            level0_seen: 0,
+            data_total: tiles,
+            data_seen: 0,
+            data_bytes: 0,
+            hash_region,
+            early: None,
+            first_data: None,
+            last_data: range.end / TILE_WIDTH - 1,
+            last_timestamp: 0,
+            hasher: None,
+            files: Vec::with_capacity(1 + 2 * tiles as usize + level1_inside as usize),
         }
-        (Guess::FirstDataTile, None) => vec![piece_length(hash_region)],
-    };
-    let mut hasher = PieceHasher::new(candidates);
-    let mut files = Vec::with_capacity(content.len());
-
-    files.push(FileEntry { path: TorrentFile::Readme.path(), length: readme.len() as u64 });
-    hasher.push(readme.clone());
-
-    let window = concurrency * 2;
-    map_in_order(
-        level0,
-        *concurrency,
-        window,
-        |index| -> Result<(u64, Bytes), VerifyError> {
-            let tile = TileId::hash(0, index);
-            let bytes = source.fetch(&tile.path(), BodyKind::Opaque)?;
-            tree.check_level0_tile(index, &bytes, &expected(index)?)?;
-            Ok((index, bytes))
-        },
-        |(index, bytes)| {
-            files.push(FileEntry { path: TileId::hash(0, index).path(), length: bytes.len() as u64 });
-            progress.tile(bytes.len());
-            hasher.push(bytes);
-            Ok(())
-        },
-    )?;
-
-    for &index in &level1_inside {
-        let entries = &level1[(index - first_level1) as usize];
-        let bytes = Bytes::from(entries.concat());
-        files.push(FileEntry { path: TileId::hash(1, index).path(), length: bytes.len() as u64 });
-        hasher.push(bytes);
     }
 
-    let last_index = range.end / TILE_WIDTH - 1;
-    let mut last_timestamp = 0;
-    // The tile looked at early is handed to the pipeline instead of refetched.
-    let preloaded = std::sync::Mutex::new(first_data.map(|(bytes, timestamp)| (data[0], bytes, timestamp)));
-    let data_count = data.len() as u64;
-    let mut data_bytes = 0u64;
-    let mut data_seen = 0u64;
-    map_in_order(
-        data,
-        *concurrency,
-        window,
-        |index| -> Result<(u64, Bytes, u64), VerifyError> {
-            if let Ok(mut preloaded) = preloaded.lock()
-                && preloaded.as_ref().is_some_and(|(i, ..)| *i == index)
-                && let Some(tile) = preloaded.take()
-            {
-                return Ok(tile);
-            }
-            let (bytes, timestamp) = fetch_data(tree, index, &expected(index)?)?;
-            Ok((index, bytes, timestamp))
-        },
-        |(index, bytes, timestamp)| {
-            if index == last_index {
-                last_timestamp = timestamp;
-            }
-            files.push(FileEntry { path: TileId::data(index).path(), length: bytes.len() as u64 });
-            progress.tile(bytes.len());
-            data_bytes += bytes.len() as u64;
-            data_seen += 1;
-            hasher.push(bytes);
-            if narrowing && hasher.candidates().len() > 1 {
-                // Narrow the candidates as the estimate firms up; a wrong guess
-                // only costs a second pass, never a wrong torrent.
-                let projected = hash_region + data_bytes + (data_count - data_seen) * (data_bytes / data_seen);
-                let tolerance = (FIRST_GUESS_TOLERANCE / (data_seen as f64).sqrt()).max(0.05);
-                let window = candidate_window(projected, tolerance);
-                let floor = piece_length(hasher.len());
-                let min = window.first().copied().unwrap_or(floor).max(floor);
-                let max = window.last().copied().unwrap_or(min).max(min);
-                hasher.retain_candidates(min, max);
-            }
-            Ok(())
-        },
-    )?;
+    /// The authenticated level-1 entry of level-0 or data tile `index`.
+    fn expected(&self, tree: &VerifiedTree, index: u64) -> Result<Hash, VerifyError> {
+        let tile = self.level1.get(&(index / TILE_WIDTH));
+        tile.and_then(|tile| tile.get((index % TILE_WIDTH) as usize).copied())
+            .ok_or_else(|| VerifyError::NotInTree { tile: TileId::hash(0, index).path(), size: tree.size() })
+    }
 
-    let total = hasher.len();
-    let piece_length = piece_length(total);
-    match hasher.finish(piece_length) {
-        Some(pieces) => Ok(Streamed::Done(HashedRange { files, piece_length, pieces, last_timestamp })),
-        None => Ok(Streamed::Missed { piece_length }),
+    fn take(&mut self, tree: &VerifiedTree, fetched: Fetched) -> Result<(), VerifyError> {
+        match fetched {
+            Fetched::Marker(_) => {}
+            Fetched::Level1 { index, entries } => {
+                self.level1.insert(index, entries);
+            }
+            Fetched::Level0 { index, bytes, root } => {
+                if root != self.expected(tree, index)? {
+                    return Err(tree.level0_mismatch(index));
+                }
+                self.progress.tile(bytes.len());
+                self.push(TileId::hash(0, index).path(), bytes);
+                self.level0_seen += 1;
+                if self.level0_seen == self.level0_total {
+                    self.after_level0();
+                }
+            }
+            Fetched::Data { index, bytes, root, last_timestamp } => {
+                if root != self.expected(tree, index)? {
+                    return Err(tree.data_mismatch(index));
+                }
+                if index == self.last_data {
+                    self.last_timestamp = last_timestamp;
+                }
+                self.progress.tile(bytes.len());
+                if self.first_data.is_none() {
+                    // The early look: size the range, start the hasher, and
+                    // keep the tile until the hash tiles before it are in.
+                    self.first_data = Some(index);
+                    self.start_hasher(bytes.len() as u64);
+                    self.early = Some(bytes);
+                } else {
+                    self.push_data(index, bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_hasher(&mut self, first_tile: u64) {
+        let candidates = match &self.guess {
+            Guess::Forced(candidates) => candidates.clone(),
+            Guess::Exact(piece_length) => vec![*piece_length],
+            Guess::FirstDataTile => {
+                candidate_window(self.hash_region + first_tile * self.data_total, FIRST_GUESS_TOLERANCE)
+            }
+        };
+        let mut hasher = PieceHasher::new(candidates);
+        self.files.push(FileEntry { path: TorrentFile::Readme.path(), length: self.readme.len() as u64 });
+        hasher.push(self.readme.clone());
+        self.hasher = Some(hasher);
+    }
+
+    fn push(&mut self, path: String, bytes: Bytes) {
+        self.files.push(FileEntry { path, length: bytes.len() as u64 });
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.push(bytes);
+        }
+    }
+
+    /// After the last level-0 tile: the level-1 tiles inside the range, then
+    /// the data tile looked at early.
+    fn after_level0(&mut self) {
+        let inside: Vec<u64> = self.range.level1_indexes().collect();
+        for index in inside {
+            if let Some(entries) = self.level1.get(&index) {
+                let bytes = Bytes::from(entries.concat());
+                self.push(TileId::hash(1, index).path(), bytes);
+            }
+        }
+        if let (Some(index), Some(bytes)) = (self.first_data, self.early.take()) {
+            self.push_data(index, bytes);
+        }
+    }
+
+    fn push_data(&mut self, index: u64, bytes: Bytes) {
+        self.data_bytes += bytes.len() as u64;
+        self.data_seen += 1;
+        self.push(TileId::data(index).path(), bytes);
+        let narrowing = matches!(self.guess, Guess::FirstDataTile);
+        let Some(hasher) = self.hasher.as_mut() else { return };
+        if narrowing && hasher.candidates().len() > 1 {
+            // Narrow the candidates as the estimate firms up; a wrong guess
+            // only costs a second pass, never a wrong torrent.
+            let projected = self.hash_region
+                + self.data_bytes
+                + (self.data_total - self.data_seen) * (self.data_bytes / self.data_seen);
+            let tolerance = (FIRST_GUESS_TOLERANCE / (self.data_seen as f64).sqrt()).max(0.05);
+            let window = candidate_window(projected, tolerance);
+            let floor = piece_length(hasher.len());
+            let min = window.first().copied().unwrap_or(floor).max(floor);
+            let max = window.last().copied().unwrap_or(min).max(min);
+            hasher.retain_candidates(min, max);
+        }
+    }
+
+    /// The hashed range, streaming it once more with the exact piece length
+    /// in the rare case that its size fell outside the candidates.
+    fn finish(self, log: &LogStream<'_>) -> Result<HashedRange, PipelineError> {
+        let RangeBuild { range, files, last_timestamp, hasher, progress, guess, .. } = self;
+        let Some(hasher) = hasher else { return Err(PipelineError::Unstable) };
+        let total = hasher.len();
+        let piece_length = piece_length(total);
+        if let Some(pieces) = hasher.finish(piece_length) {
+            progress.finish();
+            return Ok(HashedRange { files, piece_length, pieces, last_timestamp });
+        }
+        if matches!(guess, Guess::Exact(_)) {
+            // Verified tiles cannot change size between passes; if they do, say so.
+            return Err(PipelineError::Unstable);
+        }
+        tracing::warn!(
+            "{range}: its size fell outside the piece lengths hashed for it; streaming it again with {} KiB pieces",
+            piece_length / 1024
+        );
+        progress.finish();
+        stream_one(log, range, Guess::Exact(piece_length))
     }
 }
 
-fn fetch_data(tree: &VerifiedTree, index: u64, expected: &Hash) -> Result<(Bytes, u64), VerifyError> {
-    let bytes = tree.source().fetch(&TileId::data(index).path(), BodyKind::Sniffable)?;
-    let timestamp = tree.check_data_tile(index, &bytes, expected)?;
-    Ok((bytes, timestamp))
+/// Streams one range on its own.
+fn stream_one(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> Result<HashedRange, PipelineError> {
+    let tree = log.tree;
+    let mut building = Some(RangeBuild::new(log, range, guess));
+    let mut hashed = None;
+    map_in_order(
+        jobs_of(tree, range),
+        log.concurrency,
+        log.concurrency * 2,
+        |job| fetch(tree, job).map_err(PipelineError::from),
+        |fetched| -> Result<(), PipelineError> {
+            match fetched {
+                Fetched::Marker(Job::End(_)) => {
+                    if let Some(build) = building.take() {
+                        hashed = Some(build.finish(log)?);
+                    }
+                    Ok(())
+                }
+                other => match building.as_mut() {
+                    Some(build) => Ok(build.take(tree, other)?),
+                    None => Ok(()),
+                },
+            }
+        },
+    )?;
+    hashed.ok_or(PipelineError::Unstable)
 }
 
 fn tiles_at(content: &[TorrentFile], level: Level) -> Vec<u64> {
@@ -256,57 +453,100 @@ mod tests {
     use crate::fixture::server::{LogServer, ServerOptions};
     use crate::log::checkpoint::Checkpoint;
     use crate::log::source::{Location, LogSource, RetryPolicy, http_agent};
+    use crate::torrent::range;
 
     fn served_log(size: u64) -> (tempfile::TempDir, LogServer, VerifiedTree) {
         let dir = tempfile::tempdir().unwrap();
         let spec = LogSpec { origin: "pipeline.test".into(), seed: 3, size, gzip_data_tiles: true };
         write_log(dir.path(), &spec).unwrap();
-        let server = LogServer::start(dir.path(), ServerOptions { gzip_data_tiles: true }).unwrap();
+        let server =
+            LogServer::start(dir.path(), ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap();
         let source = LogSource::new(&Location::Http(server.url()), &http_agent(None, 4), RetryPolicy::default());
         let checkpoint = Checkpoint::parse(&std::fs::read(dir.path().join("checkpoint")).unwrap()).unwrap();
         let tree = VerifiedTree::open(source, &checkpoint).unwrap();
         (dir, server, tree)
     }
 
-    #[test]
-    fn a_wrong_guess_streams_the_range_again_and_gets_it_right() {
-        let (_dir, server, tree) = served_log(2048 + 17);
-        let progress = RangeProgress::hidden();
-        let job = RangeJob {
-            tree: &tree,
-            range: TorrentRange { start: 1024, end: 2048 },
-            readme: Bytes::from_static(b"LOG_URL: x\n"),
-            concurrency: 4,
-            progress: &progress,
-        };
-        let right = hash_range(&job).unwrap();
-        assert_eq!(server.hits("tile/data/004"), 1, "fetched once when the guess is right");
-        let after_wrong = hash_range_from(&job, Guess::Fixed(vec![1 << 22])).unwrap();
-        assert_eq!(server.hits("tile/data/004"), 3, "fetched again for the second pass");
-        assert_eq!(after_wrong.piece_length, right.piece_length);
-        assert_eq!(after_wrong.pieces, right.pieces);
-        assert_eq!(after_wrong.files, right.files);
-        assert_eq!(after_wrong.last_timestamp, right.last_timestamp);
-        assert!(right.last_timestamp > 0);
+    fn hidden(_: TorrentRange) -> RangeProgress {
+        RangeProgress::hidden()
+    }
+
+    fn stream<'a>(tree: &'a VerifiedTree, concurrency: usize) -> LogStream<'a> {
+        LogStream { tree, readme: Bytes::from_static(b"LOG_URL: x\n"), concurrency, progress: &hidden }
+    }
+
+    fn build_all(log: &LogStream<'_>, ranges: Vec<TorrentRange>) -> Vec<(TorrentRange, HashedRange)> {
+        let mut built = Vec::new();
+        let end = stream_ranges::<()>(log, ranges.into_iter(), &|| true, &mut |range, hashed| {
+            built.push((range, hashed));
+            Ok(())
+        })
+        .map_err(|e| match e {
+            StreamError::Range { range, source } => format!("{range}: {source}"),
+            StreamError::Publish(()) => "publish".into(),
+        })
+        .unwrap();
+        assert_eq!(end, StreamEnd::Done);
+        built
     }
 
     #[test]
-    fn the_first_data_tile_looked_at_early_is_not_fetched_twice() {
-        let (_dir, server, tree) = served_log(1024);
-        let progress = RangeProgress::hidden();
-        let job = RangeJob {
-            tree: &tree,
-            range: TorrentRange { start: 0, end: 1024 },
-            readme: Bytes::from_static(b"x"),
-            concurrency: 2,
-            progress: &progress,
-        };
-        let hashed = hash_range(&job).unwrap();
-        assert_eq!(hashed.files.len(), 9);
-        for n in 0..4 {
-            assert_eq!(server.hits(&format!("tile/data/00{n}")), 1);
-            assert_eq!(server.hits(&format!("tile/0/00{n}")), 1);
+    fn a_wrong_guess_streams_the_range_again_and_gets_it_right() {
+        let (_dir, server, tree) = served_log(2048 + 17);
+        let log = stream(&tree, 4);
+        let range = TorrentRange { start: 1024, end: 2048 };
+        let right = build_all(&log, vec![range]).pop().unwrap().1;
+        assert_eq!(server.hits("tile/data/004"), 1, "fetched once when the guess is right");
+        let again = stream_one(&log, range, Guess::Forced(vec![1 << 22])).unwrap();
+        assert_eq!(server.hits("tile/data/004"), 3, "fetched again for the second pass");
+        assert_eq!(again.piece_length, right.piece_length);
+        assert_eq!(again.pieces, right.pieces);
+        assert_eq!(again.files, right.files);
+        assert_eq!(again.last_timestamp, right.last_timestamp);
+        assert!(right.last_timestamp > 0);
+        let exact = stream_one(&log, range, Guess::Exact(1 << 22)).err().unwrap();
+        assert!(matches!(exact, PipelineError::Unstable), "a miss on the second pass is an error");
+    }
+
+    #[test]
+    fn every_tile_is_fetched_once_across_consecutive_ranges() {
+        let (_dir, server, tree) = served_log(4096 + 5);
+        let log = stream(&tree, 3);
+        let ranges: Vec<TorrentRange> = range::missing(4096, 1024, &[]).collect();
+        let built = build_all(&log, ranges);
+        assert_eq!(built.len(), 4);
+        for (k, (range, hashed)) in built.iter().enumerate() {
+            assert_eq!(range.start, k as u64 * 1024, "in order");
+            assert_eq!(hashed.files.len(), 9);
         }
+        for n in 0..16 {
+            assert_eq!(server.hits(&format!("tile/data/{n:03}")), 1, "data {n}");
+            assert_eq!(server.hits(&format!("tile/0/{n:03}")), 1, "level 0 {n}");
+        }
+    }
+
+    #[test]
+    fn asked_to_stop_it_stops_before_a_range_and_says_which() {
+        let (_dir, _server, tree) = served_log(4096);
+        let log = stream(&tree, 2);
+        let started = std::cell::Cell::new(0);
+        let mut built = 0;
+        let end = stream_ranges::<()>(
+            &log,
+            range::missing(4096, 1024, &[]),
+            &|| {
+                started.set(started.get() + 1);
+                started.get() <= 2
+            },
+            &mut |_, _| {
+                built += 1;
+                Ok(())
+            },
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(built, 2);
+        assert_eq!(end, StreamEnd::Stopped { next: TorrentRange { start: 2048, end: 3072 } });
     }
 
     #[test]

@@ -11,11 +11,13 @@ mod yaml;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 use yaml::Text;
 
+use crate::log::http::{DEFAULT_BUDGET, DEFAULT_UNREACHABLE_BUDGET};
 use crate::log::note::LogKey;
 use crate::log::source::Location;
 use crate::log::tile::TILE_WIDTH;
@@ -26,6 +28,8 @@ pub const DEFAULT_ENTRIES_PER_TORRENT: u64 = 1 << 20;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_CACHE_MB: u64 = 512;
 pub const MAX_CONCURRENCY: usize = 64;
+pub const DEFAULT_PARALLEL_LOGS: usize = 8;
+pub const MAX_PARALLEL_LOGS: usize = 256;
 
 /// Long-lived public trackers announced when the config names none.
 pub const DEFAULT_TRACKERS: &[&str] = &[
@@ -84,6 +88,14 @@ pub struct Config {
     pub feed_url_base: Option<String>,
     pub contact: Option<String>,
     pub cache_mb: u64,
+    /// How many logs build ranges at once (their checkpoints are all fetched at once).
+    pub parallel_logs: usize,
+    /// The run budget: no range starts after it.
+    pub max_time: Option<Duration>,
+    /// How long one URL is retried while the log answers but is busy or slow.
+    pub retry_budget: Duration,
+    /// How long one URL is retried while its host does not answer at all.
+    pub unreachable_budget: Duration,
     pub logs: Vec<LogConfig>,
     /// Keys that were set but mean nothing to a one-shot build.
     pub ignored_keys: BTreeSet<&'static str>,
@@ -131,6 +143,28 @@ struct RawConfig {
     profile: Option<Profile>,
     concurrency: Option<usize>,
     cache_mb: Option<u64>,
+    parallel_logs: Option<usize>,
+    max_time: Option<RawDuration>,
+    retry_budget: Option<RawDuration>,
+    unreachable_budget: Option<RawDuration>,
+}
+
+/// A duration as written: seconds, or text such as `90s`, `5m`, `1h 30m`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(Text),
+}
+
+impl RawDuration {
+    fn parse(self, key: &str) -> Result<Duration, String> {
+        match self {
+            RawDuration::Seconds(secs) => Ok(Duration::from_secs(secs)),
+            RawDuration::Text(text) => humantime::parse_duration(text.trim())
+                .map_err(|e| format!("{key}: {:?} is not a duration such as 90s, 5m or 1h ({e})", text.as_str())),
+        }
+    }
 }
 
 const GLOBAL_KEYS: &[&str] = &[
@@ -152,6 +186,10 @@ const GLOBAL_KEYS: &[&str] = &[
     "profile",
     "concurrency",
     "cache_mb",
+    "parallel_logs",
+    "max_time",
+    "retry_budget",
+    "unreachable_budget",
 ];
 
 #[derive(Deserialize)]
@@ -271,6 +309,18 @@ impl Config {
         let global_entries = raw.entries_per_torrent;
         let global_profile = raw.profile;
         let global_concurrency = raw.concurrency;
+        let parallel_logs = raw.parallel_logs.unwrap_or(DEFAULT_PARALLEL_LOGS);
+        if !(1..=MAX_PARALLEL_LOGS).contains(&parallel_logs) {
+            return Err(error(format!("parallel_logs: {parallel_logs} is not between 1 and {MAX_PARALLEL_LOGS}")));
+        }
+        let duration = |raw: Option<RawDuration>, key: &str| raw.map(|d| d.parse(key).map_err(&error)).transpose();
+        let max_time = duration(raw.max_time, "max_time")?;
+        let retry_budget = duration(raw.retry_budget, "retry_budget")?.unwrap_or(DEFAULT_BUDGET);
+        let unreachable_budget =
+            duration(raw.unreachable_budget, "unreachable_budget")?.unwrap_or(DEFAULT_UNREACHABLE_BUDGET);
+        if max_time.is_some_and(|t| t.is_zero()) {
+            return Err(error("max_time: must be longer than 0s".into()));
+        }
 
         let raw_logs = raw.logs.unwrap_or_default();
         if raw_logs.is_empty() {
@@ -374,6 +424,10 @@ impl Config {
             feed_url_base,
             contact,
             cache_mb: raw.cache_mb.unwrap_or(DEFAULT_CACHE_MB),
+            parallel_logs,
+            max_time,
+            retry_budget,
+            unreachable_budget,
             logs,
             ignored_keys,
         })

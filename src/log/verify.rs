@@ -69,18 +69,23 @@ struct HashTileCache {
 }
 
 impl VerifiedTree {
-    /// Fetches the right edge of the tree and checks it against the root.
+    /// Fetches the right edge of the tree (every level at once) and checks
+    /// it against the root.
     pub fn open(source: LogSource, checkpoint: &Checkpoint) -> Result<VerifiedTree, VerifyError> {
         let size = checkpoint.size;
-        let mut edge = Vec::new();
-        let mut level = 0u8;
-        while size >> (8 * u32::from(level)) > 0 {
+        let levels: Vec<u8> = (0u8..8).take_while(|&level| size >> (8 * u32::from(level)) > 0).collect();
+        let fetch_level = |level: u8| -> Result<Vec<Hash>, VerifyError> {
             let count = size >> (8 * u32::from(level));
             let width = (count % TILE_WIDTH) as u16;
-            let entries =
-                if width == 0 { Vec::new() } else { fetch_edge_tile(&source, level, count / TILE_WIDTH, width)? };
-            edge.push(Arc::new(entries));
-            level += 1;
+            if width == 0 { Ok(Vec::new()) } else { fetch_edge_tile(&source, level, count / TILE_WIDTH, width) }
+        };
+        let fetched: Vec<Result<Vec<Hash>, VerifyError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = levels.iter().map(|&level| scope.spawn(move || fetch_level(level))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new()))).collect()
+        });
+        let mut edge = Vec::with_capacity(fetched.len());
+        for entries in fetched {
+            edge.push(Arc::new(entries?));
         }
         let slices: Vec<&[Hash]> = edge.iter().map(|e| e.as_slice()).collect();
         let computed = root_from_right_edge(&slices);
@@ -167,16 +172,44 @@ impl VerifiedTree {
         Ok(())
     }
 
+    /// The tree hash of a full level-0 tile (what its entry in level 1 must be).
+    pub fn level0_root(&self, index: u64, bytes: &[u8]) -> Result<Hash, VerifyError> {
+        Ok(perfect_root(&hashes_of(&self.source, TileId::hash(0, index), bytes)?))
+    }
+
+    /// Parses a full data tile and checks each entry's leaf index; returns the
+    /// tree hash of its leaf hashes (what its entry in level 1 must be) and the
+    /// timestamp of its last entry.
+    pub fn data_root(&self, index: u64, bytes: &[u8]) -> Result<(Hash, u64), VerifyError> {
+        let tile = TileId::data(index);
+        let read = leaf_hashes(bytes, index * TILE_WIDTH, TILE_WIDTH as usize)
+            .map_err(|source| VerifyError::DataTile { url: self.source.describe(&tile.path()), source })?;
+        Ok((perfect_root(&read.hashes), read.last_timestamp))
+    }
+
+    /// The error for a level-0 tile whose tree hash is not its entry in level 1.
+    pub fn level0_mismatch(&self, index: u64) -> VerifyError {
+        VerifyError::TileMismatch {
+            url: self.source.describe(&TileId::hash(0, index).path()),
+            parent: self.parent_path(1, index),
+            entry: index % TILE_WIDTH,
+        }
+    }
+
+    /// The error for a data tile whose leaf hashes do not hash to its entry in level 1.
+    pub fn data_mismatch(&self, index: u64) -> VerifyError {
+        VerifyError::LeafHashes {
+            url: self.source.describe(&TileId::data(index).path()),
+            level0: TileId::hash(0, index).path(),
+            parent: self.parent_path(1, index),
+            entry: index % TILE_WIDTH,
+        }
+    }
+
     /// Checks a full level-0 tile's bytes against `expected`, its entry in level 1.
     pub fn check_level0_tile(&self, index: u64, bytes: &[u8], expected: &Hash) -> Result<(), VerifyError> {
-        let tile = TileId::hash(0, index);
-        let entries = hashes_of(&self.source, tile, bytes)?;
-        if perfect_root(&entries) != *expected {
-            return Err(VerifyError::TileMismatch {
-                url: self.source.describe(&tile.path()),
-                parent: self.parent_path(1, index),
-                entry: index % TILE_WIDTH,
-            });
+        if self.level0_root(index, bytes)? != *expected {
+            return Err(self.level0_mismatch(index));
         }
         Ok(())
     }
@@ -185,18 +218,11 @@ impl VerifiedTree {
     /// leaf hashes against `expected`, the tile's entry in level 1. Returns the
     /// timestamp of its last entry.
     pub fn check_data_tile(&self, index: u64, bytes: &[u8], expected: &Hash) -> Result<u64, VerifyError> {
-        let tile = TileId::data(index);
-        let read = leaf_hashes(bytes, index * TILE_WIDTH, TILE_WIDTH as usize)
-            .map_err(|source| VerifyError::DataTile { url: self.source.describe(&tile.path()), source })?;
-        if perfect_root(&read.hashes) != *expected {
-            return Err(VerifyError::LeafHashes {
-                url: self.source.describe(&tile.path()),
-                level0: TileId::hash(0, index).path(),
-                parent: self.parent_path(1, index),
-                entry: index % TILE_WIDTH,
-            });
+        let (root, last_timestamp) = self.data_root(index, bytes)?;
+        if root != *expected {
+            return Err(self.data_mismatch(index));
         }
-        Ok(read.last_timestamp)
+        Ok(last_timestamp)
     }
 
     /// The path of the tile at `level` holding entry `index`, as it was read

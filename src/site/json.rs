@@ -105,7 +105,12 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
 }
 
 /// Now, in Unix seconds.
+/// The time recorded in the site: Unix seconds now, or `SOURCE_DATE_EPOCH`
+/// when set (reproducible builds: the same inputs give byte-identical output).
 pub fn now() -> u64 {
+    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()) {
+        return epoch;
+    }
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 

@@ -96,31 +96,45 @@ impl Published<'_> {
     }
 }
 
+/// What regenerating the site found worth telling.
+#[derive(Debug, Default)]
+pub struct PublishReport {
+    /// Logs whose feed was written with relative torrent URLs (no
+    /// `feed_url_base` or `feed_url`), which feed readers cannot fetch.
+    pub relative_feeds: Vec<String>,
+}
+
 /// Regenerates every file derived from the logs' published state: for each
 /// configured log (built, skipped, failed, or not yet started) its
 /// `torrents.json`, `feed.xml`, page and status, then the root page and the
 /// stylesheet. Files whose bytes would not change are left alone.
-pub fn publish(config: &Config, out_dir: &Path, runs: &[LogRun]) -> Result<(), SiteError> {
+pub fn publish(config: &Config, out_dir: &Path, runs: &[LogRun]) -> Result<PublishReport, SiteError> {
     let pages = Pages::new()?;
     let mut logs = Vec::with_capacity(config.logs.len());
+    let mut report = PublishReport::default();
     for log in &config.logs {
         let run = runs.iter().find(|run| run.name == log.name).map_or(&RunStatus::Skipped, |run| &run.status);
-        logs.push(publish_log(config, log, out_dir, run, &pages)?);
+        let (published, relative_feed) = publish_log(config, log, out_dir, run, &pages)?;
+        if relative_feed {
+            report.relative_feeds.push(log.name.clone());
+        }
+        logs.push(published);
     }
     let pages_of: Vec<LogPage> = logs.iter().map(Published::page).collect();
     write_if_changed(&out_dir.join(INDEX_HTML), pages.root(&pages_of)?.as_bytes())?;
     write_if_changed(&out_dir.join(STYLE_CSS), STYLESHEET.as_bytes())?;
-    Ok(())
+    Ok(report)
 }
 
-/// Writes one log's files and returns what the root page needs of it.
+/// Writes one log's files and returns what the root page needs of it, and
+/// whether its feed was written with relative links.
 fn publish_log<'a>(
     config: &Config,
     log: &'a LogConfig,
     out_dir: &Path,
     run: &RunStatus,
     pages: &Pages,
-) -> Result<Published<'a>, SiteError> {
+) -> Result<(Published<'a>, bool), SiteError> {
     let dir = out_dir.join(&log.name);
     let links = LogLinks::new(config, log);
     let failure = status::record(&dir, &log.name, run)?;
@@ -140,23 +154,17 @@ fn publish_log<'a>(
     let checkpoint_time = state.checkpoint.as_ref().and_then(|checkpoint| checkpoint_time(log, &dir, checkpoint));
     let published = Published { log, links, state, unreadable, failure, checkpoint_time };
 
+    let mut relative_feed = false;
     if published.unreadable.is_none() {
         write_if_changed(&dir.join(TORRENTS_JSON), &published.state.torrents_json(&published.links))?;
         let feed_path = dir.join(FEED_XML);
         let feed = Feed { log, state: &published.state, links: &published.links }
             .render()
             .map_err(|source| SiteError::Feed { path: feed_path.clone(), source })?;
-        if write_if_changed(&feed_path, &feed)? && published.links.folder.is_none() {
-            tracing::warn!(
-                "log {}: {} links its torrents by relative URLs, which feed readers cannot fetch: \
-                 set feed_url_base (or logs[].feed_url) to where the site is served",
-                log.name,
-                feed_path.display()
-            );
-        }
+        relative_feed = write_if_changed(&feed_path, &feed)? && published.links.folder.is_none();
     }
     write_if_changed(&dir.join(INDEX_HTML), pages.log(&published.page())?.as_bytes())?;
-    Ok(published)
+    Ok((published, relative_feed))
 }
 
 /// The signed time of the newest checkpoint when the log's key is configured

@@ -155,7 +155,8 @@ impl LogState {
                 creation_time: summary.creation_date.unwrap_or(0).max(0) as u64,
                 torrent_size: size,
             });
-            state.last_updated = None;
+            // The list changes now: it gains a torrent it did not know.
+            state.last_updated = Some(super::json::now());
         }
         state.torrents.sort_by_key(|t| t.range);
         Ok(state)

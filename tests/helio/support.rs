@@ -43,7 +43,7 @@ impl TestLog {
 
     /// Serves it over loopback, gzipping data tiles whatever the client asks for.
     pub fn serve(&self) -> LogServer {
-        LogServer::start(self.path(), ServerOptions { gzip_data_tiles: true }).unwrap()
+        LogServer::start(self.path(), ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap()
     }
 }
 

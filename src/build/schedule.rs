@@ -1,0 +1,234 @@
+//! The one scheduler of a build: every selected log runs on its own thread,
+//! so a log whose host is slow or down never holds another back.
+//!
+//! - Every log's checkpoint is fetched at once (one request each), so a dead
+//!   host costs its own log its short retry budget and nobody else anything.
+//! - Building ranges takes one of `parallel_logs` slots, handed out in config
+//!   order, which bounds memory and threads; each log's range pipeline fills
+//!   its own fetch window.
+//! - Politeness is per host, not per log: every request of every log passes
+//!   its host's [`HostGate`](crate::log::host::HostGate).
+//! - The run budget: once it has passed, no range starts (ranges under way
+//!   finish and are published), and logs still waiting for a slot give up
+//!   theirs, counting what they leave for the next run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Instant;
+
+use crate::config::{Config, LogConfig};
+use crate::log::host::Hosts;
+use crate::log::source::{Location, LogSource, RetryPolicy, http_agent};
+use crate::output::Output;
+use crate::site::RunStatus;
+use crate::site::json::now;
+use crate::site::links::LogLinks;
+
+use super::update::{Built, LogError, probe};
+
+/// How one log's part of the run ended.
+pub struct LogOutcome {
+    pub name: String,
+    pub status: RunStatus,
+    /// Ranges left for the next run because the run budget ran out.
+    pub left: u64,
+}
+
+/// Runs logs concurrently within the run's limits.
+pub struct Schedule<'a> {
+    pub config: &'a Config,
+    pub out_dir: &'a Path,
+    pub output: &'a Output,
+    /// No range starts after this.
+    pub deadline: Option<Instant>,
+}
+
+impl Schedule<'_> {
+    /// Brings `logs` up to date; outcomes in the same order.
+    pub fn run(&self, logs: &[&LogConfig]) -> Vec<LogOutcome> {
+        let widest = logs.iter().map(|log| log.concurrency).max().unwrap_or(1);
+        let agent = http_agent(self.config.contact.as_deref(), widest);
+        let policy =
+            RetryPolicy::with_budgets(self.config.retry_budget, self.config.unreachable_budget).capped_by_env();
+        let hosts = Hosts::new(logs.iter().filter_map(|log| match &log.location {
+            Location::Http(url) => Some((url.as_str(), log.concurrency)),
+            Location::Dir(_) => None,
+        }));
+        let slots = Slots::new(self.config.parallel_logs);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = logs
+                .iter()
+                .enumerate()
+                .map(|(order, &log)| {
+                    let gate = match &log.location {
+                        Location::Http(url) => hosts.gate(url),
+                        Location::Dir(_) => None,
+                    };
+                    let source = LogSource::new(&log.location, &agent, policy).with_gate(gate).with_notice(&log.name);
+                    let slots = &slots;
+                    let thread = std::thread::Builder::new().name(format!("log {}", log.name));
+                    (log, thread.spawn_scoped(scope, move || self.one(order, log, &source, slots)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(log, handle)| {
+                    let result = match handle {
+                        Ok(handle) => handle.join().unwrap_or(Err(Failure::Panicked)),
+                        Err(error) => Err(Failure::Spawn(error)),
+                    };
+                    self.outcome(log, result)
+                })
+                .collect()
+        })
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    fn one(&self, order: usize, log: &LogConfig, source: &LogSource, slots: &Slots) -> Result<Built, Failure> {
+        let probed = probe(log, source, self.out_dir)?;
+        let links = LogLinks::new(self.config, log);
+        let keep_going = || !self.out_of_time();
+        if probed.missing() == 0 {
+            return Ok(probed.build(&links, self.output, &keep_going)?);
+        }
+        let _slot = slots.acquire(order, self.deadline);
+        // Without a slot the deadline passed while waiting: the checkpoint is
+        // still recorded, and every range is left for the next run.
+        Ok(probed.build(&links, self.output, &keep_going)?)
+    }
+
+    fn outcome(&self, log: &LogConfig, result: Result<Built, Failure>) -> LogOutcome {
+        match result {
+            Ok(built) => {
+                LogOutcome { name: log.name.clone(), status: RunStatus::Succeeded { at: now() }, left: built.left }
+            }
+            Err(error) => {
+                tracing::error!("log {}: {error}", log.name);
+                LogOutcome {
+                    name: log.name.clone(),
+                    status: RunStatus::Failed { at: now(), message: crate::error::one_line(&error) },
+                    left: 0,
+                }
+            }
+        }
+    }
+}
+
+/// Why a log's thread gave no result of its own.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("cannot start a thread for the log: {0}")]
+    Spawn(std::io::Error),
+    #[error("the log's build stopped on an internal error (a bug in helio)")]
+    Panicked,
+}
+
+/// `parallel_logs` slots for building ranges, handed out in config order.
+struct Slots {
+    state: Mutex<SlotState>,
+    freed: Condvar,
+}
+
+struct SlotState {
+    free: usize,
+    waiting: BTreeSet<usize>,
+}
+
+/// A slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(count: usize) -> Slots {
+        Slots { state: Mutex::new(SlotState { free: count.max(1), waiting: BTreeSet::new() }), freed: Condvar::new() }
+    }
+
+    /// Waits for a slot, first come in config order; `None` once `deadline` passes.
+    fn acquire(&self, order: usize, deadline: Option<Instant>) -> Option<Slot<'_>> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.waiting.insert(order);
+        loop {
+            if state.free > 0 && state.waiting.first() == Some(&order) {
+                state.waiting.remove(&order);
+                state.free -= 1;
+                // Another slot may be free for the next in line.
+                self.freed.notify_all();
+                return Some(Slot(self));
+            }
+            state = match deadline {
+                None => self.freed.wait(state).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        state.waiting.remove(&order);
+                        self.freed.notify_all();
+                        return None;
+                    };
+                    self.freed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0
+                }
+            };
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.free += 1;
+        self.0.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn slots_bound_the_logs_building_at_once_and_go_in_config_order() {
+        let slots = Arc::new(Slots::new(2));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = slots.acquire(100, None).unwrap();
+        let second = slots.acquire(101, None).unwrap();
+        let handles: Vec<_> = (0..6)
+            .rev()
+            .map(|i| {
+                let (slots, busy, order) = (Arc::clone(&slots), Arc::clone(&busy), Arc::clone(&order));
+                let handle = std::thread::spawn(move || {
+                    let _slot = slots.acquire(i, None).unwrap();
+                    let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= 2, "{now} building at once");
+                    order.lock().unwrap().push(i);
+                    std::thread::sleep(Duration::from_millis(5));
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                });
+                std::thread::sleep(Duration::from_millis(5));
+                handle
+            })
+            .collect();
+        drop(first);
+        drop(second);
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order[..2].iter().collect::<BTreeSet<_>>(), [0, 1].iter().collect(), "{order:?}");
+    }
+
+    #[test]
+    fn a_passed_deadline_gives_no_slot() {
+        let slots = Slots::new(1);
+        let _held = slots.acquire(0, None).unwrap();
+        let started = Instant::now();
+        assert!(slots.acquire(1, Some(Instant::now() + Duration::from_millis(50))).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(slots.state.lock().unwrap().waiting.is_empty());
+    }
+}

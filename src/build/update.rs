@@ -1,0 +1,233 @@
+//! Bringing one log up to date, in two steps the scheduler runs apart:
+//!
+//! 1. [`probe`]: read what was published, fetch and verify the newest
+//!    checkpoint (signature, origin, no shrinking, no fork at the same size),
+//!    and when it changed or ranges are missing, open the tree and check that
+//!    it contains the checkpoint verified before. One request when nothing
+//!    changed.
+//! 2. [`Probed::build`]: stream the missing ranges, publishing each torrent
+//!    as soon as it is verified and hashed, until done or told to stop; then
+//!    record the checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::config::LogConfig;
+use crate::log::checkpoint::{Checkpoint, CheckpointError};
+use crate::log::source::{BodyKind, FetchError, LogSource};
+use crate::log::verify::{VerifiedTree, VerifyError};
+use crate::output::Output;
+use crate::site::atomic::{WriteError, remove_stale_temporaries, write_atomic, write_if_changed};
+use crate::site::json::now;
+use crate::site::links::LogLinks;
+use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
+use crate::torrent::metainfo::MetainfoSpec;
+use crate::torrent::range::{self, Missing, TorrentRange};
+
+use super::pipeline::{HashedRange, LogStream, PipelineError, StreamEnd, StreamError, stream_ranges};
+use super::progress::RangeProgress;
+
+/// Why one log could not be brought up to date. Messages name the URL or tile.
+#[derive(Debug, Error)]
+pub enum LogError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{url}: {source}")]
+    Checkpoint { url: String, source: CheckpointError },
+    #[error("{url}: origin is {found:?} but the config expects {expected:?}")]
+    Origin { url: String, found: String, expected: String },
+    #[error("{url}: tree size went backwards from {old} (verified earlier) to {new}")]
+    Regressed { url: String, old: u64, new: u64 },
+    #[error(
+        "{url}: tree of size {size} has root {new} but helio verified root {old} for that size before: \
+         the log forked or rewrote its history"
+    )]
+    Forked { url: String, size: u64, old: String, new: String },
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("{range}: {source}")]
+    Range { range: TorrentRange, source: PipelineError },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// A log whose checkpoint is verified, with what is left to build.
+pub struct Probed<'a> {
+    log: &'a LogConfig,
+    dir: PathBuf,
+    state: LogState,
+    checkpoint: Checkpoint,
+    /// Open when ranges are missing or the checkpoint changed.
+    tree: Option<VerifiedTree>,
+    missing: Missing,
+}
+
+/// How a log's build ended when nothing failed.
+pub struct Built {
+    /// Ranges left for a later run (the run budget ran out).
+    pub left: u64,
+}
+
+/// Step 1: reads the published state and verifies the newest checkpoint.
+pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, out_dir: &Path) -> Result<Probed<'a>, LogError> {
+    let dir = out_dir.join(&log.name);
+    // We hold the lock, so any temporary file here is a crashed build's.
+    remove_stale_temporaries(&dir);
+    let state = LogState::load(&dir, &log.name)?;
+    for note in &state.notes {
+        tracing::warn!("log {}: {note}", log.name);
+    }
+
+    let checkpoint = fetch_checkpoint(log, source)?;
+    let url = source.describe("checkpoint");
+    let changed = state.checkpoint.as_ref().is_none_or(|old| old.text != checkpoint.text);
+    if let Some(old) = &state.checkpoint {
+        if checkpoint.size < old.size {
+            return Err(LogError::Regressed { url, old: old.size, new: checkpoint.size });
+        }
+        if checkpoint.size == old.size && checkpoint.root != old.root {
+            return Err(LogError::Forked {
+                url,
+                size: old.size,
+                old: old.root_base64(),
+                new: checkpoint.root_base64(),
+            });
+        }
+    }
+
+    let usable = log.entry_limit.map_or(checkpoint.size, |limit| limit.min(checkpoint.size));
+    let missing = range::missing(usable, log.entries_per_torrent, &state.ranges());
+    let tree = if changed || !missing.is_empty() {
+        let tree = VerifiedTree::open(source.clone(), &checkpoint)?;
+        if let Some(old) = state.checkpoint.as_ref().filter(|old| old.size != checkpoint.size) {
+            tree.check_consistency(old)?;
+        }
+        Some(tree)
+    } else {
+        None
+    };
+    Ok(Probed { log, dir, state, checkpoint, tree, missing })
+}
+
+impl Probed<'_> {
+    /// Ranges to build.
+    pub fn missing(&self) -> u64 {
+        self.missing.remaining()
+    }
+
+    /// Step 2: builds the missing ranges in order, each published as soon as
+    /// it is done, as long as `keep_going` says so before each; then records
+    /// the checkpoint. Each new torrent is listed on stdout.
+    pub fn build(self, links: &LogLinks, output: &Output, keep_going: &dyn Fn() -> bool) -> Result<Built, LogError> {
+        let Probed { log, dir, mut state, checkpoint, tree, missing } = self;
+        let mut left = 0;
+        if let Some(tree) = &tree
+            && !missing.is_empty()
+        {
+            let readme = Bytes::from(log.profile.readme(&log.log_url));
+            let progress = |range: TorrentRange| {
+                let label = format!("{} {}", log.name, range.file_name());
+                let bar =
+                    RangeProgress::new(&output.progress, label, 2 * range.entries() / crate::log::tile::TILE_WIDTH);
+                tracing::info!("log {}: building {} ({range})", log.name, range.file_name());
+                bar
+            };
+            let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress };
+            let remaining = missing.clone();
+            let mut built = 0u64;
+            let mut publish = |range: TorrentRange, hashed: HashedRange| -> Result<(), LogError> {
+                let torrent = metainfo(log, range, hashed);
+                write_atomic(&dir.join(range.file_name()), &torrent.bytes)?;
+                let infohash = torrent.published.infohash;
+                state.add(torrent.published, now());
+                write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
+                output.result(&format!("{}/{} {infohash}", log.name, range.file_name()));
+                built += 1;
+                Ok(())
+            };
+            let end = stream_ranges(&stream, missing, keep_going, &mut publish).map_err(|error| match error {
+                StreamError::Range { range, source } => LogError::Range { range, source },
+                StreamError::Publish(error) => error,
+            })?;
+            if let StreamEnd::Stopped { .. } = end {
+                left = remaining.remaining() - built;
+            }
+        }
+        // torrents.json of a list reconciled from files, the feeds and pages
+        // all follow from the state in site::publish, after every log.
+        if tree.is_some() {
+            write_if_changed(&dir.join(CHECKPOINT), checkpoint.text.as_bytes())?;
+        }
+        Ok(Built { left })
+    }
+}
+
+/// Fetches the checkpoint and checks its signature and origin.
+fn fetch_checkpoint(log: &LogConfig, source: &LogSource) -> Result<Checkpoint, LogError> {
+    let url = source.describe("checkpoint");
+    let text = source.fetch("checkpoint", BodyKind::Sniffable)?;
+    let checkpoint = match &log.key {
+        Some(key) => Checkpoint::verify(&text, key, log.origin.as_deref()),
+        None => Checkpoint::parse(&text),
+    }
+    .map_err(|source| LogError::Checkpoint { url: url.clone(), source })?;
+    if let Some(expected) = &log.origin
+        && &checkpoint.origin != expected
+    {
+        return Err(LogError::Origin { url, found: checkpoint.origin, expected: expected.clone() });
+    }
+    Ok(checkpoint)
+}
+
+struct BuiltTorrent {
+    bytes: Vec<u8>,
+    published: PublishedTorrent,
+}
+
+/// The `.torrent` of a hashed range.
+fn metainfo(log: &LogConfig, range: TorrentRange, hashed: HashedRange) -> BuiltTorrent {
+    let started = Instant::now();
+    let name = range.torrent_name(&log.name);
+    let creation_date = (hashed.last_timestamp / 1000) as i64;
+    let metainfo = MetainfoSpec {
+        name: &name,
+        files: &hashed.files,
+        piece_length: hashed.piece_length,
+        pieces: &hashed.pieces,
+        private: log.profile.private(),
+        trackers: &log.trackers,
+        webseeds: &log.webseeds,
+        created_by: concat!("helio ", env!("CARGO_PKG_VERSION")),
+        creation_date,
+    }
+    .write();
+    let size = hashed.content_length();
+    tracing::info!(
+        "log {}: wrote {} ({:.1} MB in {} files, {} pieces of {} KiB, {:.2}s to encode), infohash {}",
+        log.name,
+        range.file_name(),
+        size as f64 / 1e6,
+        hashed.files.len(),
+        hashed.pieces.len(),
+        hashed.piece_length / 1024,
+        started.elapsed().as_secs_f64(),
+        metainfo.infohash
+    );
+    BuiltTorrent {
+        published: PublishedTorrent {
+            range,
+            infohash: metainfo.infohash,
+            data_size_bytes: size,
+            piece_length: hashed.piece_length,
+            file_count: hashed.files.len(),
+            creation_time: creation_date.max(0) as u64,
+            torrent_size: metainfo.bytes.len() as u64,
+        },
+        bytes: metainfo.bytes,
+    }
+}
