@@ -9,7 +9,8 @@
 //!
 //! Environment: `HELIO_BENCH_RANGES` (default 4) ranges of
 //! `HELIO_BENCH_ENTRIES` (default 1,048,576) entries. The log is generated
-//! once into `target/bench/` and reused.
+//! once into `target/bench/` and reused. Then many logs over a slow network
+//! (see [`wan_bench`]); `HELIO_BENCH_ONLY=wan` runs only that part.
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,6 +29,9 @@ fn main() {
     let ranges: u64 = env("HELIO_BENCH_RANGES", 4);
     let entries: u64 = env("HELIO_BENCH_ENTRIES", 1 << 20);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if std::env::var("HELIO_BENCH_ONLY").is_ok_and(|only| only == "wan") {
+        return wan_bench(cores);
+    }
     let size = ranges * entries + 1000;
     let log = bench_log(size);
     let server =
@@ -95,6 +99,117 @@ fn main() {
         if build.peak_rss < 200_000_000 { "under" } else { "OVER" },
         if site.first < Duration::from_millis(500) { "under" } else { "OVER" },
     );
+    drop(server);
+    wan_bench(cores);
+}
+
+/// Many logs across a real network: `HELIO_BENCH_WAN_LOGS` (default 4) logs,
+/// each on its own loopback port answering every request after
+/// `HELIO_BENCH_RTT_MS` (default 50) ms, with `HELIO_BENCH_WAN_RANGES` (4)
+/// ranges of `HELIO_BENCH_WAN_ENTRIES` (16,384) entries, data tiles gzipped.
+/// The build is set against the two floors it cannot beat, measured in the
+/// same run: latency (the busiest host's requests × RTT / its concurrency)
+/// and CPU (the same build over loopback with no delay). Then a build that
+/// finds nothing new over 59 logs at the same RTT.
+fn wan_bench(cores: usize) {
+    let logs = env("HELIO_BENCH_WAN_LOGS", 4);
+    let ranges = env("HELIO_BENCH_WAN_RANGES", 4);
+    let entries = env("HELIO_BENCH_WAN_ENTRIES", 16_384);
+    let rtt = Duration::from_millis(env("HELIO_BENCH_RTT_MS", 50));
+    let concurrency = 8;
+    println!();
+    println!(
+        "WAN: {logs} logs on {logs} hosts, {} ms per request, {ranges} ranges of {entries} entries each, \
+         concurrency {concurrency}, {cores} cores",
+        rtt.as_millis()
+    );
+    let fixtures: Vec<FixtureLog> = (0..logs).map(|i| wan_log(i, ranges * entries + 100)).collect();
+    let build_over = |latency: Duration| {
+        let servers: Vec<LogServer> = fixtures
+            .iter()
+            .map(|log| LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, latency }).unwrap())
+            .collect();
+        let work = tempfile::tempdir().unwrap();
+        let mut yaml = format!(
+            "scraper_contact_email: bench@helio.invalid\nentries_per_torrent: {entries}\ntrackers: []\n\
+             feed_url_base: https://feeds.example.org/ct\nconcurrency: {concurrency}\nlogs:\n"
+        );
+        for (i, (server, log)) in servers.iter().zip(&fixtures).enumerate() {
+            yaml.push_str(&format!(
+                "  - {{name: wan{i}, log_url: '{}', origin: {ORIGIN}, key: '{}'}}\n",
+                server.url(),
+                log.key
+            ));
+        }
+        let config = work.path().join("helio.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let run = measure(
+            Command::new(env!("CARGO_BIN_EXE_helio"))
+                .args(["build", "-q", "-c"])
+                .arg(&config)
+                .arg(work.path().join("out")),
+        );
+        assert!(run.success, "WAN build failed");
+        let busiest = servers.iter().map(LogServer::total_hits).max().unwrap_or(0);
+        (run, busiest)
+    };
+    let (cpu, _) = build_over(Duration::ZERO);
+    let (wan, busiest) = build_over(rtt);
+    let latency_floor = rtt.mul_f64(busiest as f64 / concurrency as f64);
+    let floor = latency_floor.max(cpu.wall);
+    let ratio = wan.wall.as_secs_f64() / floor.as_secs_f64();
+    let row = |name: &str, value: String, note: String| println!("  {name:<34} {value:>14}   {note}");
+    row("helio build over the WAN, wall", secs(wan.wall), format!("{ratio:.2} × the larger floor; target ≤ 1.25"));
+    row("  latency floor", secs(latency_floor), format!("busiest host: {busiest} requests × RTT / {concurrency}"));
+    row("  CPU floor (same build, no delay)", secs(cpu.wall), String::new());
+    row("  peak RSS over the WAN", format!("{:.0} MB", wan.peak_rss as f64 / 1e6), format!("{logs} logs at once"));
+
+    let (first, again) = nothing_new_many(59, rtt);
+    row("59 logs, first build", secs(first), String::new());
+    row("59 logs, nothing new", secs(again), "target < 1 s".into());
+    println!();
+    println!(
+        "verdict: WAN wall {} 1.25 × the floor; nothing new over 59 logs {} 1 s",
+        if ratio <= 1.25 { "within" } else { "OVER" },
+        if again < Duration::from_secs(1) { "under" } else { "OVER" },
+    );
+}
+
+fn wan_log(index: u64, size: u64) -> FixtureLog {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench/wan/log-{index}-{size}"));
+    if !dir.join("checkpoint").exists() {
+        eprintln!("generating WAN log {index} ({size} entries) in {} (once)…", dir.display());
+    }
+    write_log(&dir, &LogSpec { origin: ORIGIN.into(), seed: 100 + index, size, gzip_data_tiles: true }).unwrap()
+}
+
+/// `count` small logs, each on its own host at `rtt`: a first build, then the
+/// wall time of a build that finds nothing new.
+fn nothing_new_many(count: u64, rtt: Duration) -> (Duration, Duration) {
+    let fixtures: Vec<FixtureLog> = (0..count).map(|i| wan_log(1000 + i, 1100)).collect();
+    let servers: Vec<LogServer> = fixtures
+        .iter()
+        .map(|log| LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, latency: rtt }).unwrap())
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let mut yaml = "scraper_contact_email: bench@helio.invalid\nentries_per_torrent: 1024\ntrackers: []\n\
+                    feed_url_base: https://feeds.example.org/ct\nlogs:\n"
+        .to_string();
+    for (i, (server, log)) in servers.iter().zip(&fixtures).enumerate() {
+        yaml.push_str(&format!(
+            "  - {{name: many{i}, log_url: '{}', origin: {ORIGIN}, key: '{}'}}\n",
+            server.url(),
+            log.key
+        ));
+    }
+    let config = work.path().join("helio.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = work.path().join("out");
+    let first = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    assert!(first.success, "first build of {count} logs failed");
+    let again = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    assert!(again.success, "nothing-new build of {count} logs failed");
+    (first.wall, again.wall)
 }
 
 struct SiteTimes {

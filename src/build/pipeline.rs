@@ -83,7 +83,9 @@ const FIRST_GUESS_TOLERANCE: f64 = 0.3;
 pub struct LogStream<'a> {
     pub tree: &'a VerifiedTree,
     pub readme: Bytes,
-    /// Workers fetching at once (the host's politeness limit applies on top).
+    /// Requests the log's host allows at once. Twice as many workers run, so
+    /// that while some inflate and hash a tile, others hold every request slot
+    /// of the host (its gate keeps them to the limit).
     pub concurrency: usize,
     /// A progress bar for a range (hidden when nobody watches).
     pub progress: &'a (dyn Fn(TorrentRange) -> RangeProgress + Sync),
@@ -131,8 +133,8 @@ pub fn stream_ranges<E: Send>(
     let failed = |range, source: PipelineError| Flow::Failed(StreamError::Range { range, source });
     let result = map_in_order(
         jobs,
-        log.concurrency,
         log.concurrency * 2,
+        log.concurrency * 4,
         // A worker's failure is the consumer's to attribute to its range.
         |job| Ok::<_, Flow<E>>(fetch(tree, job)),
         |fetched| -> Result<(), Flow<E>> {
@@ -406,8 +408,8 @@ fn stream_one(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> Result<
     let mut hashed = None;
     map_in_order(
         jobs_of(tree, range),
-        log.concurrency,
         log.concurrency * 2,
+        log.concurrency * 4,
         |job| fetch(tree, job).map_err(PipelineError::from),
         |fetched| -> Result<(), PipelineError> {
             match fetched {

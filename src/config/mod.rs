@@ -637,6 +637,43 @@ logs:
     }
 
     #[test]
+    fn run_settings_take_seconds_or_durations() {
+        let config = parse(
+            "parallel_logs: 3\nmax_time: 5h 30m\nretry_budget: 120\nunreachable_budget: 20s\n\
+             logs:\n- {name: x, log_url: /x}\n",
+        )
+        .unwrap();
+        assert_eq!(config.parallel_logs, 3);
+        assert_eq!(config.max_time, Some(Duration::from_secs(5 * 3600 + 1800)));
+        assert_eq!(config.retry_budget, Duration::from_secs(120));
+        assert_eq!(config.unreachable_budget, Duration::from_secs(20));
+        let defaults = parse("logs:\n- {name: x, log_url: /x}\n").unwrap();
+        assert_eq!((defaults.parallel_logs, defaults.max_time), (DEFAULT_PARALLEL_LOGS, None));
+        assert_eq!(defaults.unreachable_budget, Duration::from_secs(60));
+        for (text, expected) in [
+            ("parallel_logs: 0\n", "parallel_logs: 0 is not between 1 and 256"),
+            ("max_time: 0s\n", "max_time: must be longer than 0s"),
+            ("retry_budget: forever\n", "retry_budget: \"forever\" is not a duration"),
+        ] {
+            let message = error(&format!("{text}logs:\n- {{name: x, log_url: /x}}\n"));
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn hostile_yaml_is_refused_fast_with_one_line() {
+        // The alias bomb runs in the integration tests, under a memory limit.
+        let started = std::time::Instant::now();
+        let deep = format!("logs: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let message = error(&deep);
+        assert!(message.contains(":1:71: collections nested more than 64 deep"), "{message}");
+        let huge = format!("# {}\nlogs: []\n", "x".repeat(5 << 20));
+        assert!(error(&huge).contains("a config is at most 4 MiB"));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(parse(&deep).unwrap_err().kind, ConfigErrorKind::TooComplex);
+    }
+
+    #[test]
     fn keys_from_the_log_list_and_signed_note_verifiers_parse() {
         let sycamore = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfEEe0JZknA91/c6eNl1aexgeKzuGQUMvRCXPXg9L227O5I4Pi++Abcpq6qxlVUKPYafAJelAnMfGzv3lHCc8gA==";
         let tessera = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";

@@ -228,13 +228,12 @@ pub fn get(
         };
         let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
         backoff = (backoff * 2).min(policy.max_backoff);
-        let wait = retry_after.unwrap_or(jittered);
         if let (Some(after), Some(status)) = (retry_after, status)
             && elapsed + after > budget
         {
             return Err(FetchError::RetryAfterTooLong { url: url.to_string(), status, wait: after, budget });
         }
-        if elapsed + wait > budget {
+        if elapsed >= budget {
             return Err(match problem {
                 Problem::Status(status) => FetchError::Status { url: url.to_string(), status, attempts, elapsed },
                 Problem::Network { kind, message } => {
@@ -242,6 +241,8 @@ pub fn get(
                 }
             });
         }
+        // The last wait ends with the budget, for one last attempt.
+        let wait = retry_after.unwrap_or(jittered).min(budget - elapsed);
         if let Some(notice) = manners.notice {
             notice.say(url, &problem.to_string(), SystemTime::now() + budget.saturating_sub(elapsed));
         }

@@ -6,6 +6,8 @@
 
 mod build;
 mod demo;
+mod hostile;
+mod schedule;
 mod serve;
 mod site;
 mod support;
