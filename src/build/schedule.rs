@@ -213,6 +213,9 @@ mod tests {
                 handle
             })
             .collect();
+        while slots.state.lock().unwrap().waiting.len() < 6 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         drop(first);
         drop(second);
         for handle in handles {

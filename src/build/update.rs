@@ -24,8 +24,9 @@ use crate::site::atomic::{WriteError, remove_stale_temporaries, write_atomic, wr
 use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
-use crate::torrent::metainfo::MetainfoSpec;
+use crate::torrent::metainfo::{MetainfoSpec, TorrentSummary};
 use crate::torrent::range::{self, Missing, TorrentRange};
+use crate::torrent::sources::{NotATorrent, Sources, with_sources};
 
 use super::pipeline::{HashedRange, LogStream, PipelineError, StreamEnd, StreamError, stream_ranges};
 use super::progress::RangeProgress;
@@ -54,6 +55,10 @@ pub enum LogError {
     Range { range: TorrentRange, source: PipelineError },
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}; delete it and helio builds it again", path.display())]
+    Torrent { path: PathBuf, source: NotATorrent },
 }
 
 /// A log whose checkpoint is verified, with what is left to build.
@@ -125,6 +130,9 @@ impl Probed<'_> {
     /// the checkpoint. Each new torrent is listed on stdout.
     pub fn build(self, links: &LogLinks, output: &Output, keep_going: &dyn Fn() -> bool) -> Result<Built, LogError> {
         let Probed { log, dir, mut state, checkpoint, tree, missing } = self;
+        if follow_sources(log, &dir, &mut state)? {
+            write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
+        }
         let mut left = 0;
         if let Some(tree) = &tree
             && !missing.is_empty()
@@ -165,6 +173,45 @@ impl Probed<'_> {
         }
         Ok(Built { left })
     }
+}
+
+/// Points every published torrent at the config's trackers and web seeds
+/// if they changed: only the sources outside the info dictionary are
+/// rewritten, so infohashes stay. Returns whether the state changed.
+fn follow_sources(log: &LogConfig, dir: &Path, state: &mut LogState) -> Result<bool, LogError> {
+    let wanted = Sources { trackers: log.trackers.clone(), webseeds: log.webseeds.clone() };
+    let read = |path: &Path| std::fs::read(path).map_err(|source| LogError::Read { path: path.to_path_buf(), source });
+    let current = match (&state.sources, state.torrents.last()) {
+        (Some(sources), _) => sources.clone(),
+        (None, None) => wanted.clone(),
+        // Published before helio recorded sources: ask the newest torrent.
+        (None, Some(newest)) => {
+            let path = dir.join(newest.range.file_name());
+            let summary = TorrentSummary::read(&read(&path)?)
+                .map_err(|_| LogError::Torrent { path: path.clone(), source: NotATorrent })?;
+            Sources { trackers: summary.trackers, webseeds: summary.webseeds }
+        }
+    };
+    let changed = state.sources.as_ref() != Some(&wanted);
+    if current != wanted {
+        for torrent in &mut state.torrents {
+            let path = dir.join(torrent.range.file_name());
+            let rewritten = with_sources(&read(&path)?, &wanted)
+                .map_err(|source| LogError::Torrent { path: path.clone(), source })?;
+            write_if_changed(&path, &rewritten)?;
+            torrent.torrent_size = rewritten.len() as u64;
+        }
+        // The feed's items change (magnets, enclosure lengths).
+        state.last_updated = Some(now());
+        tracing::info!(
+            "log {}: pointed {} published torrent{} at the configured trackers and web seeds (infohashes unchanged)",
+            log.name,
+            state.torrents.len(),
+            if state.torrents.len() == 1 { "" } else { "s" }
+        );
+    }
+    state.sources = Some(wanted);
+    Ok(changed)
 }
 
 /// Fetches the checkpoint and checks its signature and origin.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::torrent::metainfo::Infohash;
 use crate::torrent::range::TorrentRange;
+use crate::torrent::sources::Sources;
 
 use super::links::LogLinks;
 use super::state::{LogState, PublishedTorrent};
@@ -17,6 +18,12 @@ pub struct TorrentsJson {
     pub log_name: String,
     pub last_updated: String,
     pub torrents: Vec<TorrentJson>,
+    /// The trackers and web seeds the published `.torrent` files carry (a
+    /// build rewrites them when the config's change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trackers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webseeds: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +44,7 @@ pub struct TorrentJson {
 pub struct Parsed {
     pub last_updated: u64,
     pub torrents: Vec<PublishedTorrent>,
+    pub sources: Option<Sources>,
 }
 
 impl TorrentsJson {
@@ -59,6 +67,8 @@ impl TorrentsJson {
                     file_count: t.file_count,
                 })
                 .collect(),
+            trackers: state.sources.as_ref().map(|s| s.trackers.clone()),
+            webseeds: state.sources.as_ref().map(|s| s.webseeds.clone()),
         };
         let mut bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
         bytes.push(b'\n');
@@ -90,7 +100,11 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
             })
         })
         .collect::<Result<_, String>>()?;
-    Ok(Parsed { last_updated, torrents })
+    let sources = match (document.trackers, document.webseeds) {
+        (Some(trackers), Some(webseeds)) => Some(Sources { trackers, webseeds }),
+        _ => None,
+    };
+    Ok(Parsed { last_updated, torrents, sources })
 }
 
 /// Unix seconds as `2026-11-21T05:59:00Z`.
@@ -147,6 +161,7 @@ mod tests {
             }],
             last_updated: Some(1_795_000_100),
             checkpoint: None,
+            sources: None,
             notes: vec![],
         };
         let bytes = TorrentsJson::render(&state, &links);

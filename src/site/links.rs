@@ -9,6 +9,7 @@ use crate::config::{Config, LogConfig, url_segment};
 use crate::torrent::magnet::magnet;
 use crate::torrent::metainfo::Infohash;
 use crate::torrent::range::TorrentRange;
+use crate::torrent::sources::Sources;
 
 /// URLs for one log.
 #[derive(Clone, Debug)]
@@ -28,6 +29,17 @@ impl LogLinks {
             (None, None) => None,
         };
         LogLinks { name: log.name.clone(), folder, trackers: log.trackers.clone(), webseeds: log.webseeds.clone() }
+    }
+
+    /// These links with the trackers and web seeds the published torrents
+    /// carry, when known (magnets then match the files).
+    pub fn following(&self, sources: Option<&Sources>) -> LogLinks {
+        let mut links = self.clone();
+        if let Some(sources) = sources {
+            links.trackers = sources.trackers.clone();
+            links.webseeds = sources.webseeds.clone();
+        }
+        links
     }
 
     /// A file in the log's folder: absolute when the folder's URL is known.

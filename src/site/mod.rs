@@ -152,6 +152,7 @@ fn publish_log<'a>(
         state.last_updated = Some(json::now());
     }
     let checkpoint_time = state.checkpoint.as_ref().and_then(|checkpoint| checkpoint_time(log, &dir, checkpoint));
+    let links = links.following(state.sources.as_ref());
     let published = Published { log, links, state, unreadable, failure, checkpoint_time };
 
     let mut relative_feed = false;

@@ -67,6 +67,7 @@ pub fn demo_state() -> LogState {
         torrents,
         last_updated: Some(1_795_010_000),
         checkpoint: Some(checkpoint("demo.example.org/log", 3300)),
+        sources: None,
         notes: vec![],
     }
 }
@@ -79,6 +80,7 @@ pub fn hostile_state() -> LogState {
         torrents: vec![],
         last_updated: None,
         checkpoint: Some(checkpoint("hostile.example.org", 300)),
+        sources: None,
         notes: vec![],
     }
 }

@@ -13,6 +13,7 @@ use thiserror::Error;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::torrent::metainfo::{Infohash, TorrentSummary};
 use crate::torrent::range::TorrentRange;
+use crate::torrent::sources::Sources;
 
 use super::json::{self, TorrentsJson};
 
@@ -45,6 +46,8 @@ pub struct LogState {
     pub last_updated: Option<u64>,
     /// The newest checkpoint a build verified.
     pub checkpoint: Option<Checkpoint>,
+    /// The trackers and web seeds the published torrents carry, when known.
+    pub sources: Option<Sources>,
     /// What reconciling the folder found, worth telling the operator.
     pub notes: Vec<String>,
 }
@@ -70,6 +73,7 @@ impl LogState {
             torrents: Vec::new(),
             last_updated: None,
             checkpoint: None,
+            sources: None,
             notes: Vec::new(),
         }
     }
@@ -113,6 +117,7 @@ impl LogState {
                 let parsed =
                     json::parse(&bytes).map_err(|message| StateError::Json { path: json_path.clone(), message })?;
                 state.last_updated = Some(parsed.last_updated);
+                state.sources = parsed.sources;
                 parsed.torrents
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

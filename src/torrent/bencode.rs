@@ -95,29 +95,92 @@ fn string_contents(data: &[u8], pos: usize) -> Option<&[u8]> {
     data.get(colon + 1..colon + 1 + len)
 }
 
-/// The end of the value starting at `pos`.
+/// Deepest nesting of lists and dictionaries read: a torrent needs five or
+/// so; a file from the web nested thousands deep must not exhaust the stack
+/// of whatever parses it next.
+pub const MAX_DEPTH: usize = 64;
+
+/// The end of the value starting at `pos`, walked without recursion.
 fn skip(data: &[u8], pos: usize) -> Option<usize> {
-    match *data.get(pos)? {
-        b'i' => Some(pos + data.get(pos..)?.iter().position(|&b| b == b'e')? + 1),
-        b'l' | b'd' => {
-            let mut at = pos + 1;
-            while *data.get(at)? != b'e' {
-                at = skip(data, at)?;
+    let mut depth = 0usize;
+    let mut at = pos;
+    loop {
+        match *data.get(at)? {
+            b'i' => at += data.get(at..)?.iter().position(|&b| b == b'e')? + 1,
+            b'l' | b'd' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+                at += 1;
+                continue;
             }
-            Some(at + 1)
+            b'e' if depth > 0 => {
+                depth -= 1;
+                at += 1;
+            }
+            b'0'..=b'9' => {
+                let contents = string_contents(data, at)?;
+                let start = contents.as_ptr() as usize - data.as_ptr() as usize;
+                at = start + contents.len();
+            }
+            _ => return None,
         }
-        b'0'..=b'9' => {
-            let contents = string_contents(data, pos)?;
-            let start = contents.as_ptr() as usize - data.as_ptr() as usize;
-            Some(start + contents.len())
+        if depth == 0 {
+            return Some(at);
         }
-        _ => None,
     }
+}
+
+/// Whether `data` is exactly one well-formed bencoded value nested at most
+/// [`MAX_DEPTH`] deep (checked before a recursive parser sees it).
+pub fn is_well_formed(data: &[u8]) -> bool {
+    skip(data, 0) == Some(data.len())
+}
+
+/// The entries of the top-level dictionary of `data`, each key with the raw
+/// bytes of its value, in file order.
+pub fn top_level_entries(data: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    if data.first() != Some(&b'd') || !is_well_formed(data) {
+        return None;
+    }
+    let mut entries = Vec::new();
+    let mut pos = 1;
+    while data.get(pos)? != &b'e' {
+        let key_end = skip(data, pos)?;
+        let key = string_contents(data, pos)?;
+        let value_end = skip(data, key_end)?;
+        entries.push((key, &data[key_end..value_end]));
+        pos = value_end;
+    }
+    Some(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        let mut deep = vec![b'l'; 1_000_000];
+        deep.extend(vec![b'e'; 1_000_000]);
+        assert!(!is_well_formed(&deep));
+        let mut ok = vec![b'l'; MAX_DEPTH];
+        ok.extend(vec![b'e'; MAX_DEPTH]);
+        assert!(is_well_formed(&ok));
+        assert!(!is_well_formed(b"d1:ai1ee trailing"));
+        assert!(find_value_span(&[b"d4:infol".as_slice(), &deep].concat(), b"info").is_none());
+    }
+
+    #[test]
+    fn top_level_entries_keep_the_raw_bytes() {
+        let data = b"d8:announce3:abc4:infod4:name1:xe8:url-listl1:uee";
+        let entries = top_level_entries(data).unwrap();
+        let keys: Vec<&[u8]> = entries.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [b"announce".as_slice(), b"info", b"url-list"]);
+        assert_eq!(entries[1].1, b"d4:name1:xe");
+        assert!(top_level_entries(b"l1:ae").is_none());
+    }
 
     #[test]
     fn keys_are_sorted_by_raw_bytes() {

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::bencode::{Value, dict, find_value_span};
 use super::pieces::PieceHash;
+use super::sources::Sources;
 
 /// SHA-1 of the bencoded info dictionary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,14 +94,9 @@ impl MetainfoSpec<'_> {
             ("info", Value::Encoded(info)),
         ]);
         if let Value::Dict(entries) = &mut outer {
-            if let Some(first) = self.trackers.first() {
-                entries.insert(b"announce".to_vec(), Value::str(first));
-                let tiers = self.trackers.iter().map(|t| Value::List(vec![Value::str(t)])).collect();
-                entries.insert(b"announce-list".to_vec(), Value::List(tiers));
-            }
-            if !self.webseeds.is_empty() {
-                let urls = self.webseeds.iter().map(|u| Value::str(u)).collect();
-                entries.insert(b"url-list".to_vec(), Value::List(urls));
+            let sources = Sources { trackers: self.trackers.to_vec(), webseeds: self.webseeds.to_vec() };
+            for (key, value) in sources.entries() {
+                entries.insert(key.to_vec(), value);
             }
         }
         Metainfo { bytes: outer.encode(), infohash }
@@ -126,6 +122,8 @@ pub enum ReadError {
     Decode(#[from] serde_bencode::Error),
     #[error("not a torrent: no info dictionary")]
     NoInfo,
+    #[error("not a torrent: not one well-formed bencoded value nested at most 64 deep")]
+    Malformed,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +152,9 @@ struct RawFile {
 
 impl TorrentSummary {
     pub fn read(bytes: &[u8]) -> Result<TorrentSummary, ReadError> {
+        if !super::bencode::is_well_formed(bytes) {
+            return Err(ReadError::Malformed);
+        }
         let span = find_value_span(bytes, b"info").ok_or(ReadError::NoInfo)?;
         let raw: RawTorrent = serde_bencode::from_bytes(bytes)?;
         Ok(TorrentSummary {

@@ -8,3 +8,4 @@ pub mod piece_length;
 pub mod pieces;
 pub mod profile;
 pub mod range;
+pub mod sources;

@@ -582,3 +582,49 @@ fn a_full_disk_fails_the_log_naming_the_file_and_keeps_earlier_output() {
     helio(&args).ok();
     assert!(out.join("test/L01-1024-2048.torrent").exists(), "the next build with room publishes it");
 }
+
+#[test]
+fn new_web_seeds_and_trackers_reach_every_published_torrent_with_the_same_infohashes() {
+    let (_log, server, site) = served(3 * 1024, "");
+    site.build().ok();
+    let before: Vec<Vec<u8>> = (0..3).map(|k| site.torrent("test", k * 1024, (k + 1) * 1024)).collect();
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let moved = config
+        .replace("webseeds: [http://127.0.0.1:9/webseed/]", "webseeds: [https://new-seed.helio.invalid/ws/]")
+        .replace(
+            "trackers: [udp://tracker.helio.invalid:1337/announce]",
+            "trackers: [udp://a.invalid:1/announce, udp://b.invalid:2/announce]",
+        );
+    assert_ne!(moved, config);
+    site.write_config(&moved);
+    let run = site.build();
+    run.ok();
+    assert_eq!(run.stdout, "", "no new torrent");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.out().join("test/torrents.json")).unwrap()).unwrap();
+    let feed = std::fs::read_to_string(site.out().join("test/feed.xml")).unwrap();
+    for (k, old) in before.iter().enumerate() {
+        let (start, end) = (k as u64 * 1024, (k as u64 + 1) * 1024);
+        let new = site.torrent("test", start, end);
+        assert_eq!(infohash(&new), infohash(old), "same infohash");
+        let torrent = decode(&new);
+        assert_eq!(torrent.url_list, Some(vec!["https://new-seed.helio.invalid/ws/test/".to_string()]));
+        assert_eq!(torrent.announce.as_deref(), Some("udp://a.invalid:1/announce"));
+        assert_eq!(
+            torrent.announce_list,
+            Some(vec![vec!["udp://a.invalid:1/announce".to_string()], vec!["udp://b.invalid:2/announce".to_string()]])
+        );
+        assert!(
+            feed.contains(&format!("test/L01-{start}-{end}.torrent\" length=\"{}\"", new.len())),
+            "the enclosure length follows the file: {feed}"
+        );
+        let magnet = json["torrents"][k]["magnet"].as_str().unwrap();
+        assert!(magnet.contains("ws=https%3A%2F%2Fnew-seed.helio.invalid%2Fws%2Ftest%2F"), "{magnet}");
+        assert!(magnet.contains("tr=udp%3A%2F%2Fb.invalid%3A2%2Fannounce"), "{magnet}");
+    }
+    assert_eq!(json["webseeds"][0], "https://new-seed.helio.invalid/ws/test/");
+    let settled = site.snapshot();
+    site.build().ok();
+    assert_eq!(site.snapshot(), settled, "a nothing-changed build writes nothing");
+    assert!(server.total_hits() > 0);
+}
