@@ -77,6 +77,8 @@ pub enum LogError {
     Range { range: TorrentRange, source: PipelineError },
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Proof(#[from] site::proof::ProofError),
 }
 
 /// Runs a build. Each log's problems are logged as they happen; the result
@@ -176,15 +178,15 @@ fn update_log(
 
     let usable = log.entry_limit.map_or(checkpoint.size, |limit| limit.min(checkpoint.size));
     let missing = range::missing(usable, log.entries_per_torrent, &state.ranges());
-    if !missing.is_empty() {
-        let tree = VerifiedTree::open(source.clone(), &checkpoint)?;
+    let tree = if missing.is_empty() { None } else { Some(VerifiedTree::open(source.clone(), &checkpoint)?) };
+    if let Some(tree) = &tree {
         if let Some(old) = &state.checkpoint {
             tree.check_consistency(old)?;
         }
         let readme = Bytes::from(log.profile.readme(&log.log_url));
         for range in missing {
-            let torrent = build_torrent(log, &tree, range, &readme, output)
-                .map_err(|source| LogError::Range { range, source })?;
+            let torrent =
+                build_torrent(log, tree, range, &readme, output).map_err(|source| LogError::Range { range, source })?;
             let path = dir.join(range.file_name());
             write_atomic(&path, &torrent.bytes)?;
             let infohash = torrent.published.infohash;
@@ -195,6 +197,9 @@ fn update_log(
     }
     // torrents.json of a list reconciled from files, the feeds and pages all
     // follow from the state in site::publish, after every log.
+    // Issue 9: the hash tiles proving every published range against this
+    // checkpoint, written before it (site::proof).
+    site::proof::publish(&dir, &checkpoint, &state.ranges(), tree.as_ref(), source)?;
     write_if_changed(&dir.join(CHECKPOINT), checkpoint.text.as_bytes())?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! <out>/<log>/feed.xml          RSS (feed.rs)
 //! <out>/<log>/index.html        the log's torrents (pages.rs)
 //! <out>/<log>/checkpoint        the newest verified checkpoint
+//! <out>/<log>/tile/…            the hash tiles that prove the ranges against it (proof.rs)
 //! <out>/<log>/status.json       only while the log's builds fail (status.rs)
 //! ```
 //!
@@ -24,6 +25,7 @@ pub mod json;
 pub mod links;
 pub mod lock;
 pub mod pages;
+pub mod proof;
 #[cfg(test)]
 mod sample;
 pub mod state;

@@ -9,3 +9,4 @@ mod demo;
 mod serve;
 mod site;
 mod support;
+mod verify;
