@@ -282,3 +282,23 @@ fn read(path: &Path) -> Result<Vec<u8>, RangeVerifyError> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_of_tile_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = read(&dir.path().join("tile/0/000")).unwrap_err().to_string();
+        assert!(missing.ends_with("tile/0/000: missing (an incomplete download?)"), "{missing}");
+        let folder = read(dir.path()).unwrap_err().to_string();
+        assert!(folder.ends_with(": not a regular file"), "{folder}");
+        let big = dir.path().join("big");
+        std::fs::File::create(&big).unwrap().set_len(MAX_BODY + 1).unwrap();
+        let error = read(&big).unwrap_err().to_string();
+        assert!(error.contains("big: larger than 16777216 bytes, which no tile is"), "{error}");
+        let short = hashes(Path::new("tile/1/000"), &[0; 100]).unwrap_err().to_string();
+        assert_eq!(short, "tile/1/000: 100 bytes, but a full hash tile has 8192");
+    }
+}
