@@ -13,7 +13,7 @@
 //! <out>/<log>/status.json       only while the log's builds fail (status.rs)
 //! ```
 //!
-//! [`publish`] regenerates everything but the torrents and checkpoints from
+//! [`publish`] regenerates everything but the torrents, checkpoints and proof tiles from
 //! that state after every build, even one where logs failed. It reads no
 //! `.torrent` file (one stat each) and leaves alone every file whose bytes
 //! would not change, so a build with nothing new changes nothing.
