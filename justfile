@@ -18,7 +18,7 @@ lint:
 demo:
     cargo run --release -- build -c fixtures/demo.yaml out/
 
-# Benchmark helio build against the single-core floor (gzip -dc, sha1, sha256).
+# Benchmark helio build against the single-core floor (gzip -dc, sha1, sha256), then helio verify.
 bench:
     cargo bench --bench build
 

@@ -7,6 +7,10 @@
 //! can avoid: `gzip -dc` of the data tiles, and `openssl dgst -sha1` and
 //! `-sha256` of the uncompressed tiles. Target: wall ≤ 1.5 × (their sum) / cores.
 //!
+//! A second section times `helio verify` of the first range, laid out as a
+//! BitTorrent client saves it, against the site just built, beside the
+//! single-core `openssl dgst -sha256` of the same bytes.
+//!
 //! Environment: `HELIO_BENCH_RANGES` (default 4) ranges of
 //! `HELIO_BENCH_ENTRIES` (default 1,048,576) entries. The log is generated
 //! once into `target/bench/` and reused. Then many logs over a slow network
@@ -99,6 +103,7 @@ fn main() {
         if build.peak_rss < 200_000_000 { "under" } else { "OVER" },
         if site.first < Duration::from_millis(500) { "under" } else { "OVER" },
     );
+    verify_bench(&log, &server.url(), &out.join("bench"), entries, cores);
     drop(server);
     wan_bench(cores);
 }
@@ -212,6 +217,78 @@ fn nothing_new_many(count: u64, rtt: Duration) -> (Duration, Duration) {
     (first.wall, again.wall)
 }
 
+/// `helio verify` of the first range, laid out as a BitTorrent client saves
+/// it, against the site just built; beside it, on the same bytes, the
+/// single-core SHA-256 floor (`openssl dgst -sha256`).
+fn verify_bench(log: &FixtureLog, log_url: &str, site: &Path, entries: u64, cores: usize) {
+    use helio::torrent::range::{TorrentFile, TorrentRange};
+
+    let scratch = log.dir.parent().unwrap().join("scratch");
+    let range = TorrentRange { start: 0, end: entries };
+    let folder = scratch.join(range.torrent_name("bench"));
+    let concatenated = scratch.join("range.raw");
+    let _ = std::fs::remove_dir_all(&folder);
+    let mut all = std::io::BufWriter::new(std::fs::File::create(&concatenated).unwrap());
+    let readme = helio::torrent::profile::Profile::Spec.readme(log_url);
+    let mut bytes = 0u64;
+    for file in range.content() {
+        let content = match &file {
+            TorrentFile::Readme => readme.clone(),
+            TorrentFile::Tile(tile) => {
+                let raw = std::fs::read(log.dir.join(tile.path())).unwrap();
+                // Data tiles are stored gzipped; a hash tile may start with the magic by chance.
+                if tile.level == helio::log::tile::Level::Data && raw.starts_with(&[0x1f, 0x8b]) {
+                    let mut out = Vec::new();
+                    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&raw[..]), &mut out).unwrap();
+                    out
+                } else {
+                    raw
+                }
+            }
+        };
+        let path = folder.join(file.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &content).unwrap();
+        all.write_all(&content).unwrap();
+        bytes += content.len() as u64;
+    }
+    all.flush().unwrap();
+    drop(all);
+
+    // Best of three, with the files in the page cache as after a download.
+    let verify = || {
+        measure(
+            Command::new(env!("CARGO_BIN_EXE_helio"))
+                .args(["verify", "-q", "--key", &log.key, "--site"])
+                .arg(site)
+                .arg(&folder),
+        )
+    };
+    let runs: Vec<Measured> = (0..3).map(|_| verify()).collect();
+    assert!(runs.iter().all(|run| run.success), "helio verify failed");
+    let best = runs.iter().min_by_key(|run| run.wall).unwrap();
+    let sha256 = (0..3)
+        .map(|_| time_shell(&format!("openssl dgst -sha256 {} > /dev/null", concatenated.display())))
+        .min()
+        .unwrap();
+    let _ = std::fs::remove_file(&concatenated);
+    let _ = std::fs::remove_dir_all(&folder);
+
+    let gb = bytes as f64 / 1e9;
+    let row = |name: &str, value: String, note: String| println!("  {name:<34} {value:>14}   {note}");
+    println!();
+    println!("helio verify benchmark: one range of {entries} entries laid out on disk, {cores} cores, best of 3");
+    row("range content", format!("{:.0} MB", bytes as f64 / 1e6), String::new());
+    row("helio verify, wall", secs(best.wall), format!("{:.2} GB/s", gb / best.wall.as_secs_f64()));
+    row("helio verify, peak RSS", format!("{:.0} MB", best.peak_rss as f64 / 1e6), String::new());
+    row("  openssl dgst -sha256 (1 core)", secs(sha256), format!("{:.2} GB/s", gb / sha256.as_secs_f64()));
+    println!();
+    println!(
+        "verdict: helio verify runs at {:.2}× the single-core SHA-256 floor on {cores} cores",
+        sha256.as_secs_f64() / best.wall.as_secs_f64()
+    );
+}
+
 struct SiteTimes {
     first: Duration,
     again: Duration,
@@ -274,6 +351,13 @@ fn site_bench(count: u64) -> SiteTimes {
     }
     std::fs::write(dir.join("torrents.json"), state.torrents_json(&LogLinks::new(&config, &config.logs[0]))).unwrap();
     std::fs::write(dir.join("checkpoint"), &checkpoint).unwrap();
+    // The proof tiles the build that published these wrote: a build finds
+    // them present (one stat each) and reads nothing more.
+    for tile in helio::log::proof::proof_tiles(size, &state.ranges()) {
+        let path = dir.join(tile.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, vec![0u8; usize::from(tile.width) * 32]).unwrap();
+    }
 
     let runs = [LogRun { name: "big".into(), status: RunStatus::Succeeded { at: 1_795_000_000 } }];
     let started = Instant::now();

@@ -42,6 +42,14 @@ pub enum Command {
     /// every Static CT log of a CT log list.
     Init(InitArgs),
 
+    /// Prove downloaded ranges against the log's checkpoint on the published site.
+    ///
+    /// Each PATH is a range as a BitTorrent client saves it
+    /// (`<log>-L01-<start>-<end>/`), or a folder holding some. Exit status: 0
+    /// every range verified, 1 a file, tile or checkpoint did not verify (the
+    /// message names it), 2 bad usage.
+    Verify(VerifyArgs),
+
     /// Generate a valid Static CT log for demos, tests and benchmarks.
     #[cfg(feature = "fixture")]
     #[command(hide = true)]
@@ -94,6 +102,28 @@ pub struct InitArgs {
     /// Ask for the contact, URLs and which logs to keep
     #[arg(long)]
     pub interactive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A downloaded range's folder, or a folder of them
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The log's folder on the published site (where feed.xml, checkpoint and
+    /// the proof tiles are), as a URL or a local path
+    #[arg(long, value_name = "URL_OR_DIR")]
+    pub site: String,
+
+    /// The log's public key: base64 DER SubjectPublicKeyInfo as in the CT log
+    /// list, or a signed-note verifier key. Without it the checkpoint's
+    /// signature is not checked
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// The checkpoint origin to expect [default: the checkpoint's first line]
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
 }
 
 #[cfg(feature = "fixture")]

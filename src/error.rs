@@ -12,6 +12,7 @@ use crate::config::ConfigError;
 use crate::init::InitError;
 use crate::serve::ServeError;
 use crate::site::lock::LockError;
+use crate::subscribe::verify::RangeVerifyError;
 
 /// How a command ended, as its exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +20,8 @@ use crate::site::lock::LockError;
 pub enum ExitStatus {
     /// Done (including "nothing new").
     Success = 0,
-    /// At least one log failed; the others were processed and published.
+    /// At least one log failed; the others were processed and published
+    /// (`helio verify`: a range or its proof did not verify).
     LogFailed = 1,
     /// Bad usage or configuration; nothing was written.
     Usage = 2,
@@ -38,6 +40,8 @@ pub enum Error {
     Serve(#[from] ServeError),
     #[error(transparent)]
     Init(#[from] InitError),
+    #[error(transparent)]
+    Verify(#[from] RangeVerifyError),
     #[cfg(feature = "fixture")]
     #[error("{}: {source}", path.display())]
     Fixture { path: std::path::PathBuf, source: std::io::Error },
@@ -57,6 +61,8 @@ impl Error {
                 InitError::Fetch(_) | InitError::Read { .. } | InitError::Write { .. } => ExitStatus::LogFailed,
                 _ => ExitStatus::Usage,
             },
+            Error::Verify(error) if error.is_usage() => ExitStatus::Usage,
+            Error::Verify(_) => ExitStatus::LogFailed,
             #[cfg(feature = "fixture")]
             Error::Fixture { .. } => ExitStatus::LogFailed,
         }

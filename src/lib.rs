@@ -1,9 +1,11 @@
 //! helio publishes Static Certificate Transparency logs over BitTorrent.
 //!
 //! `helio build` turns a log's verified tiles into BitTorrent v1 torrents,
-//! feeds and pages; `helio serve` is the WebSeed that hands clients the bytes.
+//! feeds and pages; `helio serve` is the WebSeed that hands clients the bytes;
+//! `helio verify` proves downloaded ranges against the published checkpoint.
 //! The modules follow the data: `config` → `log` (fetch, verify) → `torrent`
-//! (hash, encode) → `site` (write), strung together by `build`.
+//! (hash, encode) → `site` (write), strung together by `build`; `subscribe`
+//! is the other end.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ pub mod log;
 pub mod output;
 pub mod serve;
 pub mod site;
+pub mod subscribe;
 pub mod torrent;
 
 use std::path::PathBuf;
@@ -55,6 +58,15 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
             Ok(serve::run(&config, args.listen, output)?)
         }
         Command::Init(args) => init_command(cli.config, &args, output),
+        Command::Verify(args) => {
+            let options = subscribe::verify::VerifyOptions {
+                paths: args.paths,
+                site: args.site,
+                key: args.key,
+                origin: args.origin,
+            };
+            Ok(subscribe::verify::run(&options, output)?)
+        }
         #[cfg(feature = "fixture")]
         Command::Fixture(args) => fixture_command(&args, output),
         #[cfg(feature = "fixture")]

@@ -23,6 +23,7 @@ use crate::output::Output;
 use crate::site::atomic::{WriteError, remove_stale_temporaries, write_atomic, write_if_changed};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
+use crate::site::proof::{self, ProofError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
 use crate::torrent::metainfo::{MetainfoSpec, TorrentSummary};
 use crate::torrent::range::{self, Missing, TorrentRange};
@@ -59,11 +60,14 @@ pub enum LogError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}; delete it and helio builds it again", path.display())]
     Torrent { path: PathBuf, source: NotATorrent },
+    #[error(transparent)]
+    Proof(#[from] ProofError),
 }
 
 /// A log whose checkpoint is verified, with what is left to build.
 pub struct Probed<'a> {
     log: &'a LogConfig,
+    source: LogSource,
     dir: PathBuf,
     state: LogState,
     checkpoint: Checkpoint,
@@ -116,7 +120,7 @@ pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, out_dir: &Path) -> Resu
     } else {
         None
     };
-    Ok(Probed { log, dir, state, checkpoint, tree, missing })
+    Ok(Probed { log, source: source.clone(), dir, state, checkpoint, tree, missing })
 }
 
 impl Probed<'_> {
@@ -129,7 +133,7 @@ impl Probed<'_> {
     /// it is done, as long as `keep_going` says so before each; then records
     /// the checkpoint. Each new torrent is listed on stdout.
     pub fn build(self, links: &LogLinks, output: &Output, keep_going: &dyn Fn() -> bool) -> Result<Built, LogError> {
-        let Probed { log, dir, mut state, checkpoint, tree, missing } = self;
+        let Probed { log, source, dir, mut state, checkpoint, tree, missing } = self;
         if follow_sources(log, &dir, &mut state)? {
             write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
         }
@@ -166,6 +170,9 @@ impl Probed<'_> {
                 left = remaining.remaining() - built;
             }
         }
+        // The hash tiles proving every published range against this
+        // checkpoint go first, so a reader who sees it finds them.
+        proof::publish(&dir, &checkpoint, &state.ranges(), tree.as_ref(), &source)?;
         // torrents.json of a list reconciled from files, the feeds and pages
         // all follow from the state in site::publish, after every log.
         if tree.is_some() {

@@ -1,11 +1,13 @@
 //! Talking to a Static CT log: where its bytes come from, its signed
-//! checkpoint, tile paths, TileLeaf records and Merkle verification.
+//! checkpoint, tile paths, TileLeaf records, Merkle verification, and the
+//! proof tiles that let a subscriber verify a range against a checkpoint.
 
 pub mod checkpoint;
 pub mod host;
 pub mod http;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 pub mod source;
 pub mod tile;
 pub mod tile_leaf;

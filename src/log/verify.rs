@@ -227,7 +227,7 @@ impl VerifiedTree {
 
     /// The path of the tile at `level` holding entry `index`, as it was read
     /// (partial when it is the right edge).
-    fn parent_path(&self, level: u8, index: u64) -> String {
+    pub fn parent_path(&self, level: u8, index: u64) -> String {
         let count = self.size.checked_shr(8 * u32::from(level)).unwrap_or(0);
         let tile = TileId::hash(level, index / TILE_WIDTH);
         if index / TILE_WIDTH == count / TILE_WIDTH {

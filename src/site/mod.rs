@@ -9,10 +9,11 @@
 //! <out>/<log>/feed.xml          RSS (feed.rs)
 //! <out>/<log>/index.html        the log's torrents (pages.rs)
 //! <out>/<log>/checkpoint        the newest verified checkpoint
+//! <out>/<log>/tile/…            the hash tiles that prove the ranges against it (proof.rs)
 //! <out>/<log>/status.json       only while the log's builds fail (status.rs)
 //! ```
 //!
-//! [`publish`] regenerates everything but the torrents and checkpoints from
+//! [`publish`] regenerates everything but the torrents, checkpoints and proof tiles from
 //! that state after every build, even one where logs failed. It reads no
 //! `.torrent` file (one stat each) and leaves alone every file whose bytes
 //! would not change, so a build with nothing new changes nothing.
@@ -24,6 +25,7 @@ pub mod json;
 pub mod links;
 pub mod lock;
 pub mod pages;
+pub mod proof;
 #[cfg(test)]
 mod sample;
 pub mod state;

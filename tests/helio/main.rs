@@ -11,3 +11,4 @@ mod schedule;
 mod serve;
 mod site;
 mod support;
+mod verify;

@@ -727,6 +727,20 @@ fn libtorrent_downloads_every_torrent_through_the_webseed_alone() {
     assert_eq!(code, 0, "libtorrent failed:\n{out}\n{err}");
     assert_eq!(out.matches("pieces verified").count(), 4, "{out}");
     published.assert_downloaded(downloads.path());
+
+    // What a subscriber does next: prove each log's downloads against the
+    // checkpoint and proof tiles of the site that `helio serve` publishes.
+    for name in ["spec log", "helio & torrent ü"] {
+        let folders: Vec<String> = ["0-1024", "1024-2048"]
+            .iter()
+            .map(|range| downloads.path().join(format!("{name}-L01-{range}")).to_str().unwrap().to_string())
+            .collect();
+        let site = format!("{}torrents/{}/", published.served.url(), helio::config::url_segment(name));
+        let run = helio(&["verify", &folders[0], &folders[1], "--site", &site, "--key", &published.log.log.key]);
+        run.ok();
+        assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+        assert!(run.stdout.starts_with(&format!("{name}-L01-0-1024 ok: entries 0..1024, 8 tiles, ")), "{}", run.stdout);
+    }
     drop(published.site);
 }
 

@@ -238,7 +238,8 @@ pub fn lay_out(log_dir: &Path, torrent: &[u8], readme: &[u8], dir: &Path) -> Pat
             readme.to_vec()
         } else {
             let raw = std::fs::read(log_dir.join(&relative)).unwrap();
-            if raw.starts_with(&[0x1f, 0x8b]) {
+            // Only data tiles may be stored gzipped; a hash tile can start with the magic by chance.
+            if relative.starts_with("tile/data/") && raw.starts_with(&[0x1f, 0x8b]) {
                 let mut out = Vec::new();
                 std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
                 out
