@@ -6,6 +6,7 @@
 
 mod build;
 mod demo;
+mod hybrid;
 mod serve;
 mod site;
 mod support;
