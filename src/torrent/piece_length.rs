@@ -9,10 +9,11 @@
 //! from `entries_per_torrent` alone, so it is known before the first byte and
 //! each tile is hashed on its own as it arrives. Every file starts on a piece
 //! boundary there (BEP 47 pad files), and the v1 piece hashes cover the pad's
-//! zeros: a range holds thousands of 8 KiB hash tiles, so a 2 MiB piece would
-//! mean SHA-1 over ~8 GB of zeros per range. Pieces of E/16 bytes (64 KiB for
-//! the default 1,048,576 entries) keep that padding small and the `.torrent`
-//! a few MB, and stay a power of two ≥ 16 KiB as BEP 52 requires.
+//! zeros: a range holds thousands of 8 KiB hash tiles, so 2 MiB pieces would
+//! mean SHA-1 over ~15 GB of zeros per default range. Pieces of E/16 bytes
+//! (64 KiB for the default 1,048,576 entries) hold the zeros to about a
+//! quarter of the content and the `.torrent` to about 3 MB (measured: 23 %,
+//! 3.1 MB), and stay a power of two ≥ 16 KiB as BEP 52 requires.
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
