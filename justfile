@@ -22,6 +22,10 @@ demo:
 bench:
     cargo bench --bench build
 
+# Hashing cost of a hybrid (v1 + v2) range next to a v1 range, and .torrent sizes.
+bench-hybrid:
+    cargo bench --bench hybrid
+
 # Benchmark helio serve with wrk.
 bench-serve:
     bash benches/serve.sh

@@ -1,13 +1,16 @@
 //! Magnet links (BEP 9, with BEP 19 `ws` webseeds and an `xs` source for the
-//! `.torrent` file itself).
+//! `.torrent` file itself). A hybrid torrent's link carries both infohashes
+//! (BEP 52): `xt=urn:btih:<v1 hex>&xt=urn:btmh:1220<v2 hex>`, the v2 one as a
+//! multihash (0x12 SHA2-256, 0x20 = 32 bytes).
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::metainfo::Infohash;
+use super::metainfo::{Infohash, InfohashV2};
 
 /// Everything but unreserved characters is escaped in a magnet parameter.
 const PARAM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
+/// The magnet link of a v1 torrent.
 pub fn magnet(
     infohash: &Infohash,
     name: &str,
@@ -15,7 +18,24 @@ pub fn magnet(
     webseeds: &[String],
     torrent_url: Option<&str>,
 ) -> String {
-    let mut link = format!("magnet:?xt=urn:btih:{infohash}&dn={}", utf8_percent_encode(name, PARAM));
+    magnet_with_v2(infohash, None, name, trackers, webseeds, torrent_url)
+}
+
+/// The magnet link of a v1 torrent, or of a hybrid one when `infohash_v2` is given.
+pub fn magnet_with_v2(
+    infohash: &Infohash,
+    infohash_v2: Option<&InfohashV2>,
+    name: &str,
+    trackers: &[String],
+    webseeds: &[String],
+    torrent_url: Option<&str>,
+) -> String {
+    let mut link = format!("magnet:?xt=urn:btih:{infohash}");
+    if let Some(v2) = infohash_v2 {
+        link.push_str(&format!("&xt=urn:btmh:1220{v2}"));
+    }
+    link.push_str("&dn=");
+    link.extend(utf8_percent_encode(name, PARAM));
     for tracker in trackers {
         link.push_str("&tr=");
         link.extend(utf8_percent_encode(tracker, PARAM));
@@ -52,5 +72,21 @@ mod tests {
                 "ab".repeat(20)
             )
         );
+    }
+
+    #[test]
+    fn hybrid_links_carry_both_infohashes() {
+        let v1 = Infohash([0x01; 20]);
+        let v2 = InfohashV2([0xcd; 32]);
+        let link = magnet_with_v2(&v1, Some(&v2), "n", &[], &["http://ws/".into()], None);
+        assert_eq!(
+            link,
+            format!(
+                "magnet:?xt=urn:btih:{}&xt=urn:btmh:1220{}&dn=n&ws=http%3A%2F%2Fws%2F",
+                "01".repeat(20),
+                "cd".repeat(32)
+            )
+        );
+        assert_eq!(magnet_with_v2(&v1, None, "n", &[], &[], None), magnet(&v1, "n", &[], &[], None));
     }
 }

@@ -1,10 +1,13 @@
 //! BitTorrent v1 metainfo (BEP 3, BEP 12 announce-list, BEP 19 url-list),
 //! written as canonical bencode, and read back when helio's state is rebuilt.
+//! Hybrid v1 + v2 torrents (BEP 52) share the outer dictionary and the reader
+//! here; their info dictionary is written by [`super::hybrid`].
 
 use std::fmt;
 
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 use thiserror::Error;
 
 use super::bencode::{Value, dict, find_value_span};
@@ -34,6 +37,33 @@ impl Infohash {
             *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
         }
         Some(Infohash(out))
+    }
+}
+
+/// SHA-256 of the bencoded info dictionary of a v2 or hybrid torrent (BEP 52),
+/// shown as 64 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InfohashV2(pub [u8; 32]);
+
+impl fmt::Display for InfohashV2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl InfohashV2 {
+    pub fn from_hex(text: &str) -> Option<InfohashV2> {
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(InfohashV2(out))
     }
 }
 
@@ -87,7 +117,28 @@ impl MetainfoSpec<'_> {
         }
         let info = info.encode();
         let infohash = Infohash(Sha1::digest(&info).into());
+        let outer = Outer {
+            trackers: self.trackers,
+            webseeds: self.webseeds,
+            created_by: self.created_by,
+            creation_date: self.creation_date,
+        };
+        Metainfo { bytes: outer.write(info, None), infohash }
+    }
+}
 
+/// The keys around the info dictionary, shared by v1 and hybrid torrents.
+pub(super) struct Outer<'a> {
+    pub trackers: &'a [String],
+    pub webseeds: &'a [String],
+    pub created_by: &'a str,
+    pub creation_date: i64,
+}
+
+impl Outer<'_> {
+    /// The whole `.torrent`, with `info` embedded exactly as given (its hashes
+    /// are over these bytes) and, for hybrid torrents, the `piece layers`.
+    pub(super) fn write(&self, info: Vec<u8>, piece_layers: Option<Value>) -> Vec<u8> {
         let mut outer = dict([
             ("created by", Value::str(self.created_by)),
             ("creation date", Value::Int(self.creation_date)),
@@ -98,8 +149,11 @@ impl MetainfoSpec<'_> {
             for (key, value) in sources.entries() {
                 entries.insert(key.to_vec(), value);
             }
+            if let Some(layers) = piece_layers {
+                entries.insert(b"piece layers".to_vec(), layers);
+            }
         }
-        Metainfo { bytes: outer.encode(), infohash }
+        outer.encode()
     }
 }
 
@@ -108,8 +162,12 @@ impl MetainfoSpec<'_> {
 pub struct TorrentSummary {
     pub name: String,
     pub infohash: Infohash,
+    /// Present for hybrid torrents (`meta version` 2).
+    pub infohash_v2: Option<InfohashV2>,
     pub piece_length: u64,
+    /// Bytes of the files, BEP 47 pad files not counted.
     pub content_length: u64,
+    /// Files, pad files not counted.
     pub file_count: usize,
     pub creation_date: Option<i64>,
     pub webseeds: Vec<String>,
@@ -143,11 +201,21 @@ struct RawInfo {
     #[serde(rename = "piece length")]
     piece_length: u64,
     files: Vec<RawFile>,
+    #[serde(rename = "meta version")]
+    meta_version: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct RawFile {
     length: u64,
+    attr: Option<serde_bytes::ByteBuf>,
+}
+
+impl RawFile {
+    /// A BEP 47 pad file: zeros that align the next file to a piece boundary.
+    fn is_pad(&self) -> bool {
+        self.attr.as_ref().is_some_and(|attr| attr.contains(&b'p'))
+    }
 }
 
 impl TorrentSummary {
@@ -157,12 +225,15 @@ impl TorrentSummary {
         }
         let span = find_value_span(bytes, b"info").ok_or(ReadError::NoInfo)?;
         let raw: RawTorrent = serde_bencode::from_bytes(bytes)?;
+        let info = &bytes[span];
+        let files = || raw.info.files.iter().filter(|f| !f.is_pad());
         Ok(TorrentSummary {
-            name: raw.info.name,
-            infohash: Infohash(Sha1::digest(&bytes[span]).into()),
+            infohash: Infohash(Sha1::digest(info).into()),
+            infohash_v2: (raw.info.meta_version == Some(2)).then(|| InfohashV2(Sha256::digest(info).into())),
             piece_length: raw.info.piece_length,
-            content_length: raw.info.files.iter().map(|f| f.length).sum(),
-            file_count: raw.info.files.len(),
+            content_length: files().map(|f| f.length).sum(),
+            file_count: files().count(),
+            name: raw.info.name,
             creation_date: raw.creation_date,
             webseeds: raw.url_list,
             trackers: raw.announce_list.into_iter().flatten().collect(),
@@ -244,6 +315,7 @@ mod tests {
         let written = spec(&files, &[[1; 20]], &trackers, &webseeds).write();
         let summary = TorrentSummary::read(&written.bytes).unwrap();
         assert_eq!(summary.infohash, written.infohash);
+        assert_eq!(summary.infohash_v2, None);
         assert_eq!(summary.content_length, 105);
         assert_eq!(summary.file_count, 2);
         assert_eq!(summary.name, "demo-L01-0-256");
@@ -259,5 +331,9 @@ mod tests {
         assert_eq!(hash.to_string(), "0f".repeat(20));
         assert_eq!(Infohash::from_hex(&hash.to_string()), Some(hash));
         assert_eq!(Infohash::from_hex("zz"), None);
+        let v2 = InfohashV2([0xa5; 32]);
+        assert_eq!(v2.to_string(), "a5".repeat(32));
+        assert_eq!(InfohashV2::from_hex(&v2.to_string()), Some(v2));
+        assert_eq!(InfohashV2::from_hex(&"a5".repeat(20)), None);
     }
 }

@@ -1,5 +1,19 @@
-//! The piece-length rule (SPEC §4.3): a power of two chosen from the content
-//! size, so that every publisher of a range picks the same one.
+//! The piece-length rules: every publisher of a range must pick the same
+//! piece length, so it is a function of what they all know.
+//!
+//! v1 torrents (SPEC §4.3): a power of two chosen from the content size, known
+//! only once the last tile has arrived (hence the candidate lengths of
+//! [`super::pieces::PieceHasher`]).
+//!
+//! Hybrid v1 + v2 torrents (BEP 52, docs/hybrid.md): a power of two chosen
+//! from `entries_per_torrent` alone, so it is known before the first byte and
+//! each tile is hashed on its own as it arrives. Every file starts on a piece
+//! boundary there (BEP 47 pad files), and the v1 piece hashes cover the pad's
+//! zeros: a range holds thousands of 8 KiB hash tiles, so 2 MiB pieces would
+//! mean SHA-1 over ~15 GB of zeros per default range. Pieces of E/16 bytes
+//! (64 KiB for the default 1,048,576 entries) hold the zeros to about a
+//! quarter of the content and the `.torrent` to about 3 MB (measured: 23 %,
+//! 3.1 MB), and stay a power of two ≥ 16 KiB as BEP 52 requires.
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -21,6 +35,12 @@ pub fn piece_length(content_size: u64) -> u64 {
     // ceil(size/max_pieces), so integer arithmetic gives the exact answer.
     let target = content_size.div_ceil(max_pieces).max(1);
     target.next_power_of_two().clamp(MIN_PIECE_LENGTH, MAX_PIECE_LENGTH)
+}
+
+/// The piece length of a hybrid torrent of `entries_per_torrent` entries:
+/// `max(16 KiB, next_power_of_two(entries_per_torrent / 16))` bytes.
+pub fn hybrid_piece_length(entries_per_torrent: u64) -> u64 {
+    (entries_per_torrent / 16).next_power_of_two().max(MIN_PIECE_LENGTH)
 }
 
 #[cfg(test)]
@@ -61,5 +81,20 @@ mod tests {
     fn default_range_is_two_mebibytes() {
         // 4096 data tiles of ~450 KB plus 4112 hash tiles.
         assert_eq!(piece_length(4096 * 450_000 + 4112 * 8192 + 60), 2 * MIB);
+    }
+
+    #[test]
+    fn hybrid_piece_length_follows_entries_per_torrent() {
+        assert_eq!(hybrid_piece_length(1 << 20), 64 * KIB);
+        assert_eq!(hybrid_piece_length((1 << 20) + 256), 128 * KIB);
+        assert_eq!(hybrid_piece_length(1 << 21), 128 * KIB);
+        assert_eq!(hybrid_piece_length(65536), 16 * KIB);
+        assert_eq!(hybrid_piece_length(256), 16 * KIB);
+        assert_eq!(hybrid_piece_length(0), 16 * KIB);
+        assert_eq!(hybrid_piece_length(1 << 28), 16 * MIB);
+        for e in [256u64, 1024, 300_000, 1 << 20, 1 << 30] {
+            let piece = hybrid_piece_length(e);
+            assert!(piece.is_power_of_two() && piece >= MIN_PIECE_LENGTH, "{e}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod build;
 mod demo;
 mod hostile;
+mod hybrid;
 mod schedule;
 mod serve;
 mod site;

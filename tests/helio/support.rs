@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use helio::fixture::generate::{FixtureLog, LogSpec, write_log};
 use helio::fixture::server::{LogServer, ServerOptions};
+use helio::torrent::range::TorrentRange;
 use tempfile::TempDir;
 
 pub const ORIGIN: &str = "test.helio.invalid/2026";
@@ -231,25 +232,38 @@ pub fn lay_out(log_dir: &Path, torrent: &[u8], readme: &[u8], dir: &Path) -> Pat
     let raw: Raw = serde_bencode::from_bytes(torrent).unwrap();
     let root = dir.join(&raw.info.name);
     for file in raw.info.files {
-        let relative = file.path.join("/");
-        let target = root.join(&relative);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        let bytes = if relative == "README.md" {
-            readme.to_vec()
-        } else {
-            let raw = std::fs::read(log_dir.join(&relative)).unwrap();
-            // Only data tiles may be stored gzipped; a hash tile can start with the magic by chance.
-            if relative.starts_with("tile/data/") && raw.starts_with(&[0x1f, 0x8b]) {
-                let mut out = Vec::new();
-                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
-                out
-            } else {
-                raw
-            }
-        };
-        std::fs::write(target, bytes).unwrap();
+        lay_out_file(log_dir, &file.path.join("/"), readme, &root);
     }
     root
+}
+
+/// Lays out the files of `range` as helio's torrent of it has them, under
+/// `dir/<name>/`, without a torrent to read the list from.
+pub fn lay_out_range(log_dir: &Path, range: TorrentRange, readme: &[u8], dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join(name);
+    for file in range.content() {
+        lay_out_file(log_dir, &file.path(), readme, &root);
+    }
+    root
+}
+
+fn lay_out_file(log_dir: &Path, relative: &str, readme: &[u8], root: &Path) {
+    let target = root.join(relative);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let bytes = if relative == "README.md" {
+        readme.to_vec()
+    } else {
+        let raw = std::fs::read(log_dir.join(relative)).unwrap();
+        // Only data tiles may be stored gzipped; a hash tile can start with the magic by chance.
+        if relative.starts_with("tile/data/") && raw.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+            out
+        } else {
+            raw
+        }
+    };
+    std::fs::write(target, bytes).unwrap();
 }
 
 /// Runs aria2c's own piece check (`--hash-check-only`) of `torrent` against the
