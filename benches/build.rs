@@ -340,6 +340,7 @@ fn site_bench(count: u64) -> SiteTimes {
             PublishedTorrent {
                 range,
                 infohash: Infohash(infohash),
+                infohash_v2: None,
                 data_size_bytes: 1_900_000_000 + k,
                 piece_length: 2 << 20,
                 file_count: 8209,

@@ -25,6 +25,8 @@ use crate::log::merkle::Hash;
 use crate::log::source::BodyKind;
 use crate::log::tile::{FULL_HASH_TILE_BYTES, Level, TILE_WIDTH, TileId};
 use crate::log::verify::{VerifiedTree, VerifyError};
+use crate::torrent::file_hashes::FileHashes;
+use crate::torrent::hybrid::{HybridError, HybridFile};
 use crate::torrent::metainfo::FileEntry;
 use crate::torrent::piece_length::piece_length;
 use crate::torrent::pieces::{PieceHash, PieceHasher};
@@ -36,11 +38,26 @@ use super::progress::RangeProgress;
 /// The verified, hashed content of a range.
 pub struct HashedRange {
     pub files: Vec<FileEntry>,
-    pub piece_length: u64,
-    pub pieces: Vec<PieceHash>,
+    pub hashes: RangeHashes,
     /// Timestamp (ms) of the range's last entry: the torrent's creation date,
     /// the same for every publisher.
     pub last_timestamp: u64,
+}
+
+/// A range's pieces, for the torrent's format.
+pub enum RangeHashes {
+    /// v1: SHA-1 pieces across file boundaries.
+    V1 { piece_length: u64, pieces: Vec<PieceHash> },
+    /// Hybrid: each file's v1 pieces (padded) and v2 Merkle tree.
+    Hybrid { piece_length: u64, files: Vec<HybridFile> },
+}
+
+impl RangeHashes {
+    pub fn piece_length(&self) -> u64 {
+        match self {
+            RangeHashes::V1 { piece_length, .. } | RangeHashes::Hybrid { piece_length, .. } => *piece_length,
+        }
+    }
 }
 
 impl HashedRange {
@@ -55,6 +72,8 @@ pub enum PipelineError {
     Verify(#[from] VerifyError),
     #[error("the range's verified content changed size between two passes")]
     Unstable,
+    #[error(transparent)]
+    Hybrid(#[from] HybridError),
 }
 
 /// How a log's stream of ranges ended when nothing failed.
@@ -89,6 +108,8 @@ pub struct LogStream<'a> {
     pub concurrency: usize,
     /// A progress bar for a range (hidden when nobody watches).
     pub progress: &'a (dyn Fn(TorrentRange) -> RangeProgress + Sync),
+    /// The piece length of hybrid torrents, known before the first byte; `None` for v1.
+    pub hybrid: Option<u64>,
 }
 
 /// One fetch of the stream.
@@ -107,8 +128,8 @@ enum Job {
 enum Fetched {
     Marker(Job),
     Level1 { index: u64, entries: Arc<Vec<Hash>> },
-    Level0 { index: u64, bytes: Bytes, root: Hash },
-    Data { index: u64, bytes: Bytes, root: Hash, last_timestamp: u64 },
+    Level0 { index: u64, bytes: Bytes, root: Hash, hashes: Option<FileHashes> },
+    Data { index: u64, bytes: Bytes, root: Hash, last_timestamp: u64, hashes: Option<FileHashes> },
 }
 
 /// Why the consumer stops the stream.
@@ -136,7 +157,7 @@ pub fn stream_ranges<E: Send>(
         log.concurrency * 2,
         log.concurrency * 4,
         // A worker's failure is the consumer's to attribute to its range.
-        |job| Ok::<_, Flow<E>>(fetch(tree, job)),
+        |job| Ok::<_, Flow<E>>(fetch(tree, job, log.hybrid)),
         |fetched| -> Result<(), Flow<E>> {
             match fetched {
                 Ok(Fetched::Marker(Job::Start(range))) => {
@@ -194,20 +215,24 @@ fn jobs_of(tree: &VerifiedTree, range: TorrentRange) -> Vec<Job> {
     jobs
 }
 
-/// A worker's part: fetch, decode, parse and hash one tile.
-fn fetch(tree: &VerifiedTree, job: Job) -> Result<Fetched, VerifyError> {
+/// A worker's part: fetch, decode, parse and hash one tile (and for a
+/// hybrid torrent, its file hashes too: they depend on that file alone).
+fn fetch(tree: &VerifiedTree, job: Job, hybrid: Option<u64>) -> Result<Fetched, VerifyError> {
+    let file_hashes = |bytes: &Bytes| hybrid.map(|piece_length| FileHashes::compute(bytes, piece_length));
     match job {
         Job::Start(_) | Job::End(_) => Ok(Fetched::Marker(job)),
         Job::Level1(index) => Ok(Fetched::Level1 { index, entries: tree.hash_tile(1, index)? }),
         Job::Level0(index) => {
             let bytes = tree.source().fetch(&TileId::hash(0, index).path(), BodyKind::Opaque)?;
             let root = tree.level0_root(index, &bytes)?;
-            Ok(Fetched::Level0 { index, bytes, root })
+            let hashes = file_hashes(&bytes);
+            Ok(Fetched::Level0 { index, bytes, root, hashes })
         }
         Job::Data(index) => {
             let bytes = tree.source().fetch(&TileId::data(index).path(), BodyKind::Sniffable)?;
             let (root, last_timestamp) = tree.data_root(index, &bytes)?;
-            Ok(Fetched::Data { index, bytes, root, last_timestamp })
+            let hashes = file_hashes(&bytes);
+            Ok(Fetched::Data { index, bytes, root, last_timestamp, hashes })
         }
     }
 }
@@ -240,12 +265,25 @@ struct RangeBuild {
     data_bytes: u64,
     hash_region: u64,
     /// The data tile looked at early, verified, until its turn comes.
-    early: Option<Bytes>,
+    early: Option<(Bytes, Option<FileHashes>)>,
     first_data: Option<u64>,
     last_data: u64,
     last_timestamp: u64,
-    hasher: Option<PieceHasher>,
+    hashing: Hashing,
     files: Vec<FileEntry>,
+}
+
+/// Where a range's verified bytes go.
+enum Hashing {
+    /// Before the first data tile has sized the range.
+    NotStarted {
+        hybrid: Option<u64>,
+    },
+    V1(PieceHasher),
+    Hybrid {
+        piece_length: u64,
+        files: Vec<HybridFile>,
+    },
 }
 
 impl RangeBuild {
@@ -269,7 +307,7 @@ impl RangeBuild {
             first_data: None,
             last_data: range.end / TILE_WIDTH - 1,
             last_timestamp: 0,
-            hasher: None,
+            hashing: Hashing::NotStarted { hybrid: log.hybrid },
             files: Vec::with_capacity(1 + 2 * tiles as usize + level1_inside as usize),
         }
     }
@@ -287,18 +325,18 @@ impl RangeBuild {
             Fetched::Level1 { index, entries } => {
                 self.level1.insert(index, entries);
             }
-            Fetched::Level0 { index, bytes, root } => {
+            Fetched::Level0 { index, bytes, root, hashes } => {
                 if root != self.expected(tree, index)? {
                     return Err(tree.level0_mismatch(index));
                 }
                 self.progress.tile(bytes.len());
-                self.push(TileId::hash(0, index).path(), bytes);
+                self.push(TileId::hash(0, index).path(), bytes, hashes);
                 self.level0_seen += 1;
                 if self.level0_seen == self.level0_total {
                     self.after_level0();
                 }
             }
-            Fetched::Data { index, bytes, root, last_timestamp } => {
+            Fetched::Data { index, bytes, root, last_timestamp, hashes } => {
                 if root != self.expected(tree, index)? {
                     return Err(tree.data_mismatch(index));
                 }
@@ -310,34 +348,45 @@ impl RangeBuild {
                     // The early look: size the range, start the hasher, and
                     // keep the tile until the hash tiles before it are in.
                     self.first_data = Some(index);
-                    self.start_hasher(bytes.len() as u64);
-                    self.early = Some(bytes);
+                    self.start_hashing(bytes.len() as u64);
+                    self.early = Some((bytes, hashes));
                 } else {
-                    self.push_data(index, bytes);
+                    self.push_data(index, bytes, hashes);
                 }
             }
         }
         Ok(())
     }
 
-    fn start_hasher(&mut self, first_tile: u64) {
-        let candidates = match &self.guess {
-            Guess::Forced(candidates) => candidates.clone(),
-            Guess::Exact(piece_length) => vec![*piece_length],
-            Guess::FirstDataTile => {
-                candidate_window(self.hash_region + first_tile * self.data_total, FIRST_GUESS_TOLERANCE)
+    fn start_hashing(&mut self, first_tile: u64) {
+        let Hashing::NotStarted { hybrid } = self.hashing else { return };
+        self.hashing = match hybrid {
+            Some(piece_length) => Hashing::Hybrid { piece_length, files: Vec::with_capacity(self.files.capacity()) },
+            None => {
+                let candidates = match &self.guess {
+                    Guess::Forced(candidates) => candidates.clone(),
+                    Guess::Exact(piece_length) => vec![*piece_length],
+                    Guess::FirstDataTile => {
+                        candidate_window(self.hash_region + first_tile * self.data_total, FIRST_GUESS_TOLERANCE)
+                    }
+                };
+                Hashing::V1(PieceHasher::new(candidates))
             }
         };
-        let mut hasher = PieceHasher::new(candidates);
-        self.files.push(FileEntry { path: TorrentFile::Readme.path(), length: self.readme.len() as u64 });
-        hasher.push(self.readme.clone());
-        self.hasher = Some(hasher);
+        self.push(TorrentFile::Readme.path(), self.readme.clone(), None);
     }
 
-    fn push(&mut self, path: String, bytes: Bytes) {
-        self.files.push(FileEntry { path, length: bytes.len() as u64 });
-        if let Some(hasher) = self.hasher.as_mut() {
-            hasher.push(bytes);
+    /// Appends a verified file to the content; `hashes` when a worker
+    /// already computed its hybrid file hashes.
+    fn push(&mut self, path: String, bytes: Bytes, hashes: Option<FileHashes>) {
+        self.files.push(FileEntry { path: path.clone(), length: bytes.len() as u64 });
+        match &mut self.hashing {
+            Hashing::NotStarted { .. } => {}
+            Hashing::V1(hasher) => hasher.push(bytes),
+            Hashing::Hybrid { piece_length, files } => {
+                let hashes = hashes.unwrap_or_else(|| FileHashes::compute(&bytes, *piece_length));
+                files.push(HybridFile { path, hashes });
+            }
         }
     }
 
@@ -348,20 +397,20 @@ impl RangeBuild {
         for index in inside {
             if let Some(entries) = self.level1.get(&index) {
                 let bytes = Bytes::from(entries.concat());
-                self.push(TileId::hash(1, index).path(), bytes);
+                self.push(TileId::hash(1, index).path(), bytes, None);
             }
         }
-        if let (Some(index), Some(bytes)) = (self.first_data, self.early.take()) {
-            self.push_data(index, bytes);
+        if let (Some(index), Some((bytes, hashes))) = (self.first_data, self.early.take()) {
+            self.push_data(index, bytes, hashes);
         }
     }
 
-    fn push_data(&mut self, index: u64, bytes: Bytes) {
+    fn push_data(&mut self, index: u64, bytes: Bytes, hashes: Option<FileHashes>) {
         self.data_bytes += bytes.len() as u64;
         self.data_seen += 1;
-        self.push(TileId::data(index).path(), bytes);
+        self.push(TileId::data(index).path(), bytes, hashes);
         let narrowing = matches!(self.guess, Guess::FirstDataTile);
-        let Some(hasher) = self.hasher.as_mut() else { return };
+        let Hashing::V1(hasher) = &mut self.hashing else { return };
         if narrowing && hasher.candidates().len() > 1 {
             // Narrow the candidates as the estimate firms up; a wrong guess
             // only costs a second pass, never a wrong torrent.
@@ -380,13 +429,21 @@ impl RangeBuild {
     /// The hashed range, streaming it once more with the exact piece length
     /// in the rare case that its size fell outside the candidates.
     fn finish(self, log: &LogStream<'_>) -> Result<HashedRange, PipelineError> {
-        let RangeBuild { range, files, last_timestamp, hasher, progress, guess, .. } = self;
-        let Some(hasher) = hasher else { return Err(PipelineError::Unstable) };
+        let RangeBuild { range, files, last_timestamp, hashing, progress, guess, .. } = self;
+        let hasher = match hashing {
+            Hashing::NotStarted { .. } => return Err(PipelineError::Unstable),
+            Hashing::Hybrid { piece_length, files: hybrid } => {
+                progress.finish();
+                let hashes = RangeHashes::Hybrid { piece_length, files: hybrid };
+                return Ok(HashedRange { files, hashes, last_timestamp });
+            }
+            Hashing::V1(hasher) => hasher,
+        };
         let total = hasher.len();
         let piece_length = piece_length(total);
         if let Some(pieces) = hasher.finish(piece_length) {
             progress.finish();
-            return Ok(HashedRange { files, piece_length, pieces, last_timestamp });
+            return Ok(HashedRange { files, hashes: RangeHashes::V1 { piece_length, pieces }, last_timestamp });
         }
         if matches!(guess, Guess::Exact(_)) {
             // Verified tiles cannot change size between passes; if they do, say so.
@@ -410,7 +467,7 @@ fn stream_one(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> Result<
         jobs_of(tree, range),
         log.concurrency * 2,
         log.concurrency * 4,
-        |job| fetch(tree, job).map_err(PipelineError::from),
+        |job| fetch(tree, job, log.hybrid).map_err(PipelineError::from),
         |fetched| -> Result<(), PipelineError> {
             match fetched {
                 Fetched::Marker(Job::End(_)) => {
@@ -474,7 +531,7 @@ mod tests {
     }
 
     fn stream<'a>(tree: &'a VerifiedTree, concurrency: usize) -> LogStream<'a> {
-        LogStream { tree, readme: Bytes::from_static(b"LOG_URL: x\n"), concurrency, progress: &hidden }
+        LogStream { tree, readme: Bytes::from_static(b"LOG_URL: x\n"), concurrency, progress: &hidden, hybrid: None }
     }
 
     fn build_all(log: &LogStream<'_>, ranges: Vec<TorrentRange>) -> Vec<(TorrentRange, HashedRange)> {
@@ -501,8 +558,11 @@ mod tests {
         assert_eq!(server.hits("tile/data/004"), 1, "fetched once when the guess is right");
         let again = stream_one(&log, range, Guess::Forced(vec![1 << 22])).unwrap();
         assert_eq!(server.hits("tile/data/004"), 3, "fetched again for the second pass");
-        assert_eq!(again.piece_length, right.piece_length);
-        assert_eq!(again.pieces, right.pieces);
+        let pieces = |hashed: &HashedRange| match &hashed.hashes {
+            RangeHashes::V1 { piece_length, pieces } => (*piece_length, pieces.clone()),
+            RangeHashes::Hybrid { .. } => panic!("v1 expected"),
+        };
+        assert_eq!(pieces(&again), pieces(&right));
         assert_eq!(again.files, right.files);
         assert_eq!(again.last_timestamp, right.last_timestamp);
         assert!(right.last_timestamp > 0);

@@ -10,7 +10,6 @@
 //!    record the checkpoint.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -25,11 +24,14 @@ use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::proof::{self, ProofError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
+use crate::torrent::format::Format;
+use crate::torrent::hybrid::{HybridError, HybridSpec};
 use crate::torrent::metainfo::{MetainfoSpec, TorrentSummary};
+use crate::torrent::piece_length::hybrid_piece_length;
 use crate::torrent::range::{self, Missing, TorrentRange};
 use crate::torrent::sources::{NotATorrent, Sources, with_sources};
 
-use super::pipeline::{HashedRange, LogStream, PipelineError, StreamEnd, StreamError, stream_ranges};
+use super::pipeline::{HashedRange, LogStream, PipelineError, RangeHashes, StreamEnd, StreamError, stream_ranges};
 use super::progress::RangeProgress;
 
 /// Why one log could not be brought up to date. Messages name the URL or tile.
@@ -149,11 +151,13 @@ impl Probed<'_> {
                 tracing::info!("log {}: building {} ({range})", log.name, range.file_name());
                 bar
             };
-            let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress };
+            let hybrid = (log.format == Format::Hybrid).then(|| hybrid_piece_length(log.entries_per_torrent));
+            let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress, hybrid };
             let remaining = missing.clone();
             let mut built = 0u64;
             let mut publish = |range: TorrentRange, hashed: HashedRange| -> Result<(), LogError> {
-                let torrent = metainfo(log, range, hashed);
+                let torrent = metainfo(log, range, hashed)
+                    .map_err(|source| LogError::Range { range, source: PipelineError::Hybrid(source) })?;
                 write_atomic(&dir.join(range.file_name()), &torrent.bytes)?;
                 let infohash = torrent.published.infohash;
                 state.add(torrent.published, now());
@@ -244,44 +248,62 @@ struct BuiltTorrent {
 }
 
 /// The `.torrent` of a hashed range.
-fn metainfo(log: &LogConfig, range: TorrentRange, hashed: HashedRange) -> BuiltTorrent {
-    let started = Instant::now();
+fn metainfo(log: &LogConfig, range: TorrentRange, hashed: HashedRange) -> Result<BuiltTorrent, HybridError> {
     let name = range.torrent_name(&log.name);
     let creation_date = (hashed.last_timestamp / 1000) as i64;
-    let metainfo = MetainfoSpec {
-        name: &name,
-        files: &hashed.files,
-        piece_length: hashed.piece_length,
-        pieces: &hashed.pieces,
-        private: log.profile.private(),
-        trackers: &log.trackers,
-        webseeds: &log.webseeds,
-        created_by: concat!("helio ", env!("CARGO_PKG_VERSION")),
-        creation_date,
-    }
-    .write();
+    let created_by = concat!("helio ", env!("CARGO_PKG_VERSION"));
     let size = hashed.content_length();
+    let piece_length = hashed.hashes.piece_length();
+    let (bytes, infohash, infohash_v2) = match &hashed.hashes {
+        RangeHashes::V1 { piece_length, pieces } => {
+            let written = MetainfoSpec {
+                name: &name,
+                files: &hashed.files,
+                piece_length: *piece_length,
+                pieces,
+                private: log.profile.private(),
+                trackers: &log.trackers,
+                webseeds: &log.webseeds,
+                created_by,
+                creation_date,
+            }
+            .write();
+            (written.bytes, written.infohash, None)
+        }
+        RangeHashes::Hybrid { piece_length, files } => {
+            let written = HybridSpec {
+                name: &name,
+                piece_length: *piece_length,
+                files,
+                trackers: &log.trackers,
+                webseeds: &log.webseeds,
+                created_by,
+                creation_date,
+            }
+            .write()?;
+            (written.bytes, written.infohash, Some(written.infohash_v2))
+        }
+    };
     tracing::info!(
-        "log {}: wrote {} ({:.1} MB in {} files, {} pieces of {} KiB, {:.2}s to encode), infohash {}",
+        "log {}: wrote {} ({:.1} MB in {} files, {} KiB pieces, {}), infohash {infohash}",
         log.name,
         range.file_name(),
         size as f64 / 1e6,
         hashed.files.len(),
-        hashed.pieces.len(),
-        hashed.piece_length / 1024,
-        started.elapsed().as_secs_f64(),
-        metainfo.infohash
+        piece_length / 1024,
+        log.format.name(),
     );
-    BuiltTorrent {
+    Ok(BuiltTorrent {
         published: PublishedTorrent {
             range,
-            infohash: metainfo.infohash,
+            infohash,
+            infohash_v2,
             data_size_bytes: size,
-            piece_length: hashed.piece_length,
+            piece_length,
             file_count: hashed.files.len(),
             creation_time: creation_date.max(0) as u64,
-            torrent_size: metainfo.bytes.len() as u64,
+            torrent_size: bytes.len() as u64,
         },
-        bytes: metainfo.bytes,
-    }
+        bytes,
+    })
 }

@@ -21,6 +21,7 @@ use crate::log::http::{DEFAULT_BUDGET, DEFAULT_UNREACHABLE_BUDGET};
 use crate::log::note::LogKey;
 use crate::log::source::Location;
 use crate::log::tile::TILE_WIDTH;
+use crate::torrent::format::Format;
 use crate::torrent::profile::Profile;
 
 pub const DEFAULT_CONFIG: &str = "helio.yaml";
@@ -118,6 +119,7 @@ pub struct LogConfig {
     pub trackers: Vec<String>,
     pub entries_per_torrent: u64,
     pub profile: Profile,
+    pub format: Format,
     pub concurrency: usize,
 }
 
@@ -141,6 +143,7 @@ struct RawConfig {
     trackers: Option<Vec<Text>>,
     entries_per_torrent: Option<u64>,
     profile: Option<Profile>,
+    format: Option<Format>,
     concurrency: Option<usize>,
     cache_mb: Option<u64>,
     parallel_logs: Option<usize>,
@@ -184,6 +187,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "trackers",
     "entries_per_torrent",
     "profile",
+    "format",
     "concurrency",
     "cache_mb",
     "parallel_logs",
@@ -208,6 +212,7 @@ struct RawLog {
     trackers: Option<Vec<Text>>,
     entries_per_torrent: Option<u64>,
     profile: Option<Profile>,
+    format: Option<Format>,
     concurrency: Option<usize>,
 }
 
@@ -225,6 +230,7 @@ const LOG_KEYS: &[&str] = &[
     "trackers",
     "entries_per_torrent",
     "profile",
+    "format",
     "concurrency",
 ];
 
@@ -308,6 +314,7 @@ impl Config {
         let global_trackers = raw.trackers.map(strings);
         let global_entries = raw.entries_per_torrent;
         let global_profile = raw.profile;
+        let global_format = raw.format;
         let global_concurrency = raw.concurrency;
         let parallel_logs = raw.parallel_logs.unwrap_or(DEFAULT_PARALLEL_LOGS);
         if !(1..=MAX_PARALLEL_LOGS).contains(&parallel_logs) {
@@ -398,6 +405,16 @@ impl Config {
                 .map(strings)
                 .or_else(|| global_trackers.clone())
                 .unwrap_or_else(|| DEFAULT_TRACKERS.iter().map(|t| t.to_string()).collect());
+            let profile = log.profile.or(global_profile).unwrap_or_default();
+            let format = log.format.or(global_format).unwrap_or_default();
+            if profile == Profile::HelioTorrent && format == Format::Hybrid {
+                return Err(at(
+                    "format",
+                    "hybrid torrents cannot use the heliotorrent profile, whose infohashes must match the \
+                     reference implementation's v1 torrents"
+                        .into(),
+                ));
+            }
             logs.push(LogConfig {
                 name,
                 log_url,
@@ -409,7 +426,8 @@ impl Config {
                 origin,
                 trackers,
                 entries_per_torrent,
-                profile: log.profile.or(global_profile).unwrap_or_default(),
+                profile,
+                format,
                 concurrency,
             });
         }
@@ -626,6 +644,11 @@ logs:
             ("logs:\n- {name: x, log_url: 'ftp://x/'}\n", "logs[0].log_url"),
             ("logs:\n- {name: x, log_url: /x, key: nonsense}\n", "logs[0].key:"),
             ("logs:\n- {name: x, log_url: /x, profile: torf}\n", "logs[0].profile: unknown variant `torf`"),
+            ("logs:\n- {name: x, log_url: /x, format: v2}\n", "logs[0].format: unknown variant `v2`"),
+            (
+                "profile: heliotorrent\nformat: hybrid\nlogs:\n- {name: x, log_url: /x}\n",
+                "logs[0].format: hybrid torrents cannot use the heliotorrent profile",
+            ),
             ("webseeds: [not-a-url]\nlogs:\n- {name: x, log_url: /x}\n", "webseeds[0]: \"not-a-url\" is not an http"),
             ("logs: []\n", "logs: no logs are configured"),
             ("", "logs: no logs are configured"),

@@ -81,7 +81,7 @@ impl Feed<'_> {
         let range = &torrent.range;
         let name = range.torrent_name(&self.log.name);
         let torrent_url = self.links.torrent_url(range);
-        let magnet = self.links.magnet(range, &torrent.infohash);
+        let magnet = self.links.magnet(torrent);
         let infohash = torrent.infohash.to_string();
         let element = |local: &str, value: String| {
             (

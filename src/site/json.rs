@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::torrent::metainfo::Infohash;
+use crate::torrent::metainfo::{Infohash, InfohashV2};
 use crate::torrent::range::TorrentRange;
 use crate::torrent::sources::Sources;
 
@@ -35,6 +35,9 @@ pub struct TorrentJson {
     pub creation_time: String,
     pub torrent_url: String,
     pub infohash: String,
+    /// The v2 infohash (64 hex digits) of a hybrid torrent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infohash_v2: Option<String>,
     pub magnet: String,
     pub piece_length: u64,
     pub file_count: usize,
@@ -62,7 +65,8 @@ impl TorrentsJson {
                     creation_time: rfc3339(t.creation_time),
                     torrent_url: links.torrent_url(&t.range),
                     infohash: t.infohash.to_string(),
-                    magnet: links.magnet(&t.range, &t.infohash),
+                    infohash_v2: t.infohash_v2.map(|v2| v2.to_string()),
+                    magnet: links.magnet(t),
                     piece_length: t.piece_length,
                     file_count: t.file_count,
                 })
@@ -92,6 +96,10 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
             Ok(PublishedTorrent {
                 range,
                 infohash: Infohash::from_hex(&t.infohash).ok_or_else(|| format!("bad infohash {:?}", t.infohash))?,
+                infohash_v2: match &t.infohash_v2 {
+                    Some(hex) => Some(InfohashV2::from_hex(hex).ok_or_else(|| format!("bad infohash_v2 {hex:?}"))?),
+                    None => None,
+                },
                 data_size_bytes: t.data_size_bytes,
                 piece_length: t.piece_length,
                 file_count: t.file_count,
@@ -153,6 +161,7 @@ mod tests {
             torrents: vec![PublishedTorrent {
                 range: TorrentRange { start: 0, end: 1024 },
                 infohash: Infohash([7; 20]),
+                infohash_v2: None,
                 data_size_bytes: 12345,
                 piece_length: 16384,
                 file_count: 9,

@@ -6,9 +6,10 @@
 //! folder, which is right for the pages and JSON of a site served anywhere.
 
 use crate::config::{Config, LogConfig, url_segment};
-use crate::torrent::magnet::magnet;
-use crate::torrent::metainfo::Infohash;
+use crate::torrent::magnet::magnet_with_v2;
 use crate::torrent::range::TorrentRange;
+
+use super::state::PublishedTorrent;
 use crate::torrent::sources::Sources;
 
 /// URLs for one log.
@@ -58,8 +59,18 @@ impl LogLinks {
         self.file_url("feed.xml")
     }
 
-    pub fn magnet(&self, range: &TorrentRange, infohash: &Infohash) -> String {
+    /// The magnet link of a published torrent (with its v2 infohash too
+    /// when it is a hybrid).
+    pub fn magnet(&self, torrent: &PublishedTorrent) -> String {
+        let range = &torrent.range;
         let torrent_url = self.folder.as_ref().map(|_| self.torrent_url(range));
-        magnet(infohash, &range.torrent_name(&self.name), &self.trackers, &self.webseeds, torrent_url.as_deref())
+        magnet_with_v2(
+            &torrent.infohash,
+            torrent.infohash_v2.as_ref(),
+            &range.torrent_name(&self.name),
+            &self.trackers,
+            &self.webseeds,
+            torrent_url.as_deref(),
+        )
     }
 }

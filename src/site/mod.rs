@@ -220,6 +220,7 @@ mod tests {
             state.torrents.push(PublishedTorrent {
                 range,
                 infohash: Infohash(hash),
+                infohash_v2: None,
                 data_size_bytes: 1_700_000,
                 piece_length: 16_384,
                 file_count: 9,

@@ -194,6 +194,7 @@ struct TorrentRow {
     file: String,
     magnet: String,
     infohash: String,
+    infohash_v2: Option<String>,
 }
 
 impl<'a> LogView<'a> {
@@ -259,8 +260,9 @@ impl TorrentRow {
             date: Time::from_unix(torrent.creation_time),
             // Relative: the page sits next to its torrents.
             file: url_segment(&range.file_name()),
-            magnet: page.links.magnet(range, &torrent.infohash),
+            magnet: page.links.magnet(torrent),
             infohash: torrent.infohash.to_string(),
+            infohash_v2: torrent.infohash_v2.map(|v2| v2.to_string()),
         }
     }
 }

@@ -53,6 +53,7 @@ pub fn demo_state() -> LogState {
             PublishedTorrent {
                 range: TorrentRange { start, end: start + 1024 },
                 infohash: Infohash([0x10 + k; 20]),
+                infohash_v2: None,
                 data_size_bytes: 1_700_000 + u64::from(k),
                 piece_length: 16_384,
                 file_count: 9,

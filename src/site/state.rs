@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
-use crate::torrent::metainfo::{Infohash, TorrentSummary};
+use crate::torrent::metainfo::{Infohash, InfohashV2, TorrentSummary};
 use crate::torrent::range::TorrentRange;
 use crate::torrent::sources::Sources;
 
@@ -25,6 +25,8 @@ pub const CHECKPOINT: &str = "checkpoint";
 pub struct PublishedTorrent {
     pub range: TorrentRange,
     pub infohash: Infohash,
+    /// The v2 infohash of a hybrid torrent (BEP 52).
+    pub infohash_v2: Option<InfohashV2>,
     /// Bytes of content (tiles and README).
     pub data_size_bytes: u64,
     pub piece_length: u64,
@@ -154,6 +156,7 @@ impl LogState {
             state.torrents.push(PublishedTorrent {
                 range,
                 infohash: summary.infohash,
+                infohash_v2: summary.infohash_v2,
                 data_size_bytes: summary.content_length,
                 piece_length: summary.piece_length,
                 file_count: summary.file_count,

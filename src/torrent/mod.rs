@@ -4,6 +4,7 @@
 
 pub mod bencode;
 pub mod file_hashes;
+pub mod format;
 pub mod hybrid;
 pub mod magnet;
 pub mod metainfo;

@@ -214,3 +214,65 @@ fn torrentfile_verifies_a_hybrid_range() {
     let matched = torrentfile_check(&built, TEST).unwrap();
     assert!(matched < 100.0, "{matched}");
 }
+
+#[test]
+fn helio_build_writes_hybrids_that_match_the_folder_and_list_both_infohashes() {
+    let log = TestLog::new(3 * 1024 + 77);
+    let server = log.serve();
+    let site = crate::support::Site::new();
+    site.config_for("test", &server.url(), &log.log, "format: hybrid\n");
+    let run = site.build();
+    run.ok();
+    assert_eq!(run.stdout.lines().count(), 3, "{}", run.stdout);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.out().join("test/torrents.json")).unwrap()).unwrap();
+    for k in 0..3u64 {
+        let range = TorrentRange { start: k * 1024, end: (k + 1) * 1024 };
+        let written = site.torrent("test", range.start, range.end);
+        let summary = helio::torrent::metainfo::TorrentSummary::read(&written).unwrap();
+        // The same range laid out as a client saves it, hashed by the folder reader.
+        let dir = tempfile::tempdir().unwrap();
+        let readme = format!("LOG_URL: {}\n", server.url().trim_end_matches('/'));
+        let name = range.torrent_name("test");
+        let content = lay_out_range(log.path(), range, readme.as_bytes(), dir.path(), &name);
+        let piece = hybrid_piece_length(1024);
+        let files = read_folder(&content, piece).unwrap();
+        let expected = HybridSpec {
+            name: &name,
+            piece_length: piece,
+            files: &files,
+            trackers: &summary.trackers,
+            webseeds: &summary.webseeds,
+            created_by: concat!("helio ", env!("CARGO_PKG_VERSION")),
+            creation_date: summary.creation_date.unwrap(),
+        }
+        .write()
+        .unwrap();
+        assert!(written == expected.bytes, "range {k}: the pipeline's hybrid differs from the folder's");
+        let listed = &json["torrents"][k as usize];
+        assert_eq!(listed["infohash"], expected.infohash.to_string());
+        assert_eq!(listed["infohash_v2"], expected.infohash_v2.to_string());
+        let magnet = listed["magnet"].as_str().unwrap();
+        assert!(magnet.contains(&format!("xt=urn:btmh:1220{}", expected.infohash_v2)), "{magnet}");
+        assert_eq!(listed["piece_length"], piece);
+    }
+    let page = std::fs::read_to_string(site.out().join("test/index.html")).unwrap();
+    assert!(page.contains(&json["torrents"][0]["infohash_v2"].as_str().unwrap().to_string()));
+    // Rebuilt from the files alone, the state keeps the v2 infohashes.
+    std::fs::remove_file(site.out().join("test/torrents.json")).unwrap();
+    site.build().ok();
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.out().join("test/torrents.json")).unwrap()).unwrap();
+    assert_eq!(again["torrents"][2]["infohash_v2"], json["torrents"][2]["infohash_v2"]);
+}
+
+#[test]
+fn hybrid_with_the_heliotorrent_profile_is_a_config_error() {
+    let log = TestLog::new(1024);
+    let site = crate::support::Site::new();
+    site.config_for("test", log.path().to_str().unwrap(), &log.log, "format: hybrid\nprofile: heliotorrent\n");
+    let run = site.build();
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("hybrid torrents cannot use the heliotorrent profile"), "{}", run.stderr);
+}
