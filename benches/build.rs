@@ -234,6 +234,7 @@ fn verify_bench(log: &FixtureLog, log_url: &str, site: &Path, entries: u64, core
     for file in range.content() {
         let content = match &file {
             TorrentFile::Readme => readme.clone(),
+            TorrentFile::Checkpoint => std::fs::read(log.dir.join("checkpoint")).unwrap(),
             TorrentFile::Tile(tile) => {
                 let raw = std::fs::read(log.dir.join(tile.path())).unwrap();
                 // Data tiles are stored gzipped; a hash tile may start with the magic by chance.

@@ -66,9 +66,15 @@ pub struct ListedLog {
 }
 
 impl ListedLog {
-    /// Rejected and retired logs are listed as comments only.
+    /// Rejected logs are listed as comments only.
     fn wanted(&self) -> bool {
-        !matches!(self.state.as_deref(), Some("rejected" | "retired"))
+        self.state.as_deref() != Some("rejected")
+    }
+
+    /// Read-only and retired logs no longer grow: their last entries get one
+    /// last torrent (`final: true`).
+    fn finished(&self) -> bool {
+        matches!(self.state.as_deref(), Some("readonly" | "retired"))
     }
 }
 
@@ -186,6 +192,9 @@ pub fn render(logs: &[ListedLog], answers: &Answers) -> String {
                 quote(&log.submission_url),
                 quote(&log.key)
             );
+            if log.finished() {
+                text += &format!("    final: true  # {}\n", log.state.as_deref().unwrap_or(""));
+            }
         } else {
             let state = log.state.as_deref().unwrap_or("");
             text += &format!("  # {} ({}): {state}, left out\n", log.name, log.log_url);
@@ -253,6 +262,25 @@ mod tests {
         let log = config.logs.iter().find(|l| l.name == "lets_encrypt_sycamore2026h1").unwrap();
         assert_eq!(log.origin.as_deref(), Some("log.sycamore.ct.letsencrypt.org/2026h1"));
         assert!(log.key.is_some());
+    }
+
+    #[test]
+    fn read_only_and_retired_logs_are_written_final() {
+        let list = br#"{"operators": [{"name": "Op", "tiled_logs": [
+            {"description": "Op 'Old2024'", "key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfEEe0JZknA91/c6eNl1aexgeKzuGQUMvRCXPXg9L227O5I4Pi++Abcpq6qxlVUKPYafAJelAnMfGzv3lHCc8gA==",
+             "monitoring_url": "https://mon.example/2024/", "submission_url": "https://log.example/2024/",
+             "state": {"retired": {"timestamp": "2025-01-01T00:00:00Z"}}},
+            {"description": "Op 'Frozen2025'", "key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfEEe0JZknA91/c6eNl1aexgeKzuGQUMvRCXPXg9L227O5I4Pi++Abcpq6qxlVUKPYafAJelAnMfGzv3lHCc8gA==",
+             "monitoring_url": "https://mon.example/2025/", "submission_url": "https://log.example/2025/",
+             "state": {"readonly": {"timestamp": "2025-06-01T00:00:00Z"}}},
+            {"description": "Op 'Live2026'", "key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfEEe0JZknA91/c6eNl1aexgeKzuGQUMvRCXPXg9L227O5I4Pi++Abcpq6qxlVUKPYafAJelAnMfGzv3lHCc8gA==",
+             "monitoring_url": "https://mon.example/2026/", "submission_url": "https://log.example/2026/",
+             "state": {"usable": {"timestamp": "2025-06-01T00:00:00Z"}}}]}]}"#;
+        let logs = parse_log_list("list.json", list).unwrap();
+        let answers = Answers { contact: Some("ops@example.org".into()), ..Answers::default() };
+        let config = Config::parse(Path::new("/tmp/helio.yaml"), &render(&logs, &answers)).unwrap();
+        let finals: Vec<(&str, bool)> = config.logs.iter().map(|l| (l.name.as_str(), l.is_final)).collect();
+        assert_eq!(finals, [("op_old2024", true), ("op_frozen2025", true), ("op_live2026", false)]);
     }
 
     #[test]

@@ -110,6 +110,23 @@ pub struct LogStream<'a> {
     pub progress: &'a (dyn Fn(TorrentRange) -> RangeProgress + Sync),
     /// The piece length of hybrid torrents, known before the first byte; `None` for v1.
     pub hybrid: Option<u64>,
+    /// The last range of a finished log, which carries its partial tiles,
+    /// the hash tiles above it and this checkpoint (docs/final.md).
+    pub finale: Option<Finale>,
+}
+
+/// The last range of a finished log.
+#[derive(Clone, Debug)]
+pub struct Finale {
+    pub range: TorrentRange,
+    /// The checkpoint text, a file of the torrent.
+    pub checkpoint: Bytes,
+}
+
+impl LogStream<'_> {
+    fn finale_of(&self, range: TorrentRange) -> Option<&Finale> {
+        self.finale.as_ref().filter(|finale| finale.range == range)
+    }
 }
 
 /// One fetch of the stream.
@@ -117,9 +134,14 @@ pub struct LogStream<'a> {
 enum Job {
     /// A range begins: the moment to decide whether to start it.
     Start(TorrentRange),
-    Level1(u64),
+    /// An authenticated hash tile of level ≥ 1 (fetched, or the tree's right edge).
+    Upper(u8, u64),
     Level0(u64),
     Data(u64),
+    /// The tree's right edge at level 0, authenticated when it was opened.
+    Level0Edge(u64),
+    /// The partial data tile under it, of this many entries.
+    DataEdge(u64, u16),
     /// Everything of the range has been asked for.
     End(TorrentRange),
 }
@@ -127,9 +149,26 @@ enum Job {
 /// A job's result, checked as far as a worker can without the level-1 tiles.
 enum Fetched {
     Marker(Job),
-    Level1 { index: u64, entries: Arc<Vec<Hash>> },
-    Level0 { index: u64, bytes: Bytes, root: Hash, hashes: Option<FileHashes> },
-    Data { index: u64, bytes: Bytes, root: Hash, last_timestamp: u64, hashes: Option<FileHashes> },
+    Upper {
+        level: u8,
+        index: u64,
+        entries: Arc<Vec<Hash>>,
+    },
+    /// `root` is the tile's tree hash to check against level 1; `None` when
+    /// the tile is the tree's right edge, already authenticated.
+    Level0 {
+        tile: TileId,
+        bytes: Bytes,
+        root: Option<Hash>,
+        hashes: Option<FileHashes>,
+    },
+    Data {
+        tile: TileId,
+        bytes: Bytes,
+        root: Option<Hash>,
+        last_timestamp: u64,
+        hashes: Option<FileHashes>,
+    },
 }
 
 /// Why the consumer stops the stream.
@@ -149,7 +188,7 @@ pub fn stream_ranges<E: Send>(
     publish: &mut dyn FnMut(TorrentRange, HashedRange) -> Result<(), E>,
 ) -> Result<StreamEnd, StreamError<E>> {
     let tree = log.tree;
-    let jobs = ranges.flat_map(|range| jobs_of(tree, range));
+    let jobs = ranges.flat_map(|range| jobs_of(log, range));
     let mut building: Option<RangeBuild> = None;
     let failed = |range, source: PipelineError| Flow::Failed(StreamError::Range { range, source });
     let result = map_in_order(
@@ -190,26 +229,64 @@ pub fn stream_ranges<E: Send>(
     }
 }
 
-/// The jobs of one range, in the order the consumer needs them.
-fn jobs_of(tree: &VerifiedTree, range: TorrentRange) -> Vec<Job> {
-    let content = range.content();
-    let level0 = tiles_at(&content, Level::Hash(0));
-    let data = tiles_at(&content, Level::Data);
-    let span = TILE_WIDTH * TILE_WIDTH;
-    let level1 = range.start / span..=(range.end - 1) / span;
-    // The level-2 tiles above this range's level-1 tiles are fetched here,
-    // once, rather than by every worker that would miss them at once. A
-    // failure shows again, with its tile named, when a worker asks.
-    let _ = tree.node(2, *level1.start());
-    let _ = tree.node(2, *level1.end());
+/// The jobs of one range, in the order the consumer needs them: the hash
+/// tiles above it, one data tile early, its level-0 tiles, its data tiles.
+fn jobs_of(log: &LogStream<'_>, range: TorrentRange) -> Vec<Job> {
+    let tree = log.tree;
+    let content = match log.finale_of(range) {
+        Some(_) => range.final_content(),
+        None => range.content(),
+    };
+    let tiles = |level: Level| -> Vec<TileId> {
+        content
+            .iter()
+            .filter_map(|file| match file {
+                TorrentFile::Tile(tile) if tile.level == level => Some(*tile),
+                _ => None,
+            })
+            .collect()
+    };
+    let level0 = tiles(Level::Hash(0));
+    let data = tiles(Level::Data);
+    let upper: Vec<(u8, u64)> = match log.finale_of(range) {
+        // Every hash tile above, as the torrent carries them.
+        Some(_) => (1..=u8::MAX)
+            .map_while(|level| {
+                let found = tiles(Level::Hash(level));
+                (!found.is_empty()).then_some((level, found))
+            })
+            .flat_map(|(level, found)| found.into_iter().map(move |tile| (level, tile.index)))
+            .collect(),
+        // The level-1 tiles that authenticate the range.
+        None => {
+            let span = TILE_WIDTH * TILE_WIDTH;
+            (range.start / span..=(range.end - 1) / span).map(|index| (1, index)).collect()
+        }
+    };
+    // Hash tiles of level ≥ 2 above the range are fetched here, once, rather
+    // than by every worker that would miss them at once. A failure shows
+    // again, with its tile named, when a worker asks.
+    if let (Some(&(_, first)), Some(&(_, last))) = (upper.first(), upper.iter().rfind(|(level, _)| *level == 1)) {
+        let _ = tree.node(2, first);
+        let _ = tree.node(2, last);
+    }
+    for &(level, index) in upper.iter().filter(|(level, _)| *level >= 2) {
+        let _ = tree.hash_tile(level, index);
+    }
 
-    let mut jobs = Vec::with_capacity(3 + level0.len() + data.len() + 16);
+    let job_of = |tile: &TileId| match (tile.level, tile.is_full()) {
+        (Level::Data, true) => Job::Data(tile.index),
+        (Level::Data, false) => Job::DataEdge(tile.index, tile.width),
+        (_, true) => Job::Level0(tile.index),
+        (_, false) => Job::Level0Edge(tile.index),
+    };
+    let mut jobs = Vec::with_capacity(3 + level0.len() + data.len() + upper.len());
     jobs.push(Job::Start(range));
-    jobs.extend(level1.map(Job::Level1));
-    if let Some((&first, rest)) = data.split_first() {
-        jobs.push(Job::Data(first));
-        jobs.extend(level0.iter().map(|&index| Job::Level0(index)));
-        jobs.extend(rest.iter().map(|&index| Job::Data(index)));
+    jobs.extend(upper.into_iter().map(|(level, index)| Job::Upper(level, index)));
+    if let Some((first, rest)) = data.split_first() {
+        jobs.push(job_of(first));
+        jobs.extend(level0.iter().map(job_of));
+        jobs.extend(rest.iter().map(job_of));
     }
     jobs.push(Job::End(range));
     jobs
@@ -221,18 +298,34 @@ fn fetch(tree: &VerifiedTree, job: Job, hybrid: Option<u64>) -> Result<Fetched, 
     let file_hashes = |bytes: &Bytes| hybrid.map(|piece_length| FileHashes::compute(bytes, piece_length));
     match job {
         Job::Start(_) | Job::End(_) => Ok(Fetched::Marker(job)),
-        Job::Level1(index) => Ok(Fetched::Level1 { index, entries: tree.hash_tile(1, index)? }),
+        Job::Upper(level, index) => Ok(Fetched::Upper { level, index, entries: tree.hash_tile(level, index)? }),
         Job::Level0(index) => {
-            let bytes = tree.source().fetch(&TileId::hash(0, index).path(), BodyKind::Opaque)?;
-            let root = tree.level0_root(index, &bytes)?;
+            let tile = TileId::hash(0, index);
+            let bytes = tree.source().fetch(&tile.path(), BodyKind::Opaque)?;
+            let root = Some(tree.level0_root(index, &bytes)?);
             let hashes = file_hashes(&bytes);
-            Ok(Fetched::Level0 { index, bytes, root, hashes })
+            Ok(Fetched::Level0 { tile, bytes, root, hashes })
+        }
+        Job::Level0Edge(index) => {
+            let entries = tree.hash_tile(0, index)?;
+            let tile = TileId::hash(0, index).with_width(entries.len() as u16);
+            let bytes = Bytes::from(entries.concat());
+            let hashes = file_hashes(&bytes);
+            Ok(Fetched::Level0 { tile, bytes, root: None, hashes })
         }
         Job::Data(index) => {
-            let bytes = tree.source().fetch(&TileId::data(index).path(), BodyKind::Sniffable)?;
+            let tile = TileId::data(index);
+            let bytes = tree.source().fetch(&tile.path(), BodyKind::Sniffable)?;
             let (root, last_timestamp) = tree.data_root(index, &bytes)?;
             let hashes = file_hashes(&bytes);
-            Ok(Fetched::Data { index, bytes, root, last_timestamp, hashes })
+            Ok(Fetched::Data { tile, bytes, root: Some(root), last_timestamp, hashes })
+        }
+        Job::DataEdge(index, width) => {
+            let tile = TileId::data(index).with_width(width);
+            let bytes = tree.source().fetch(&tile.path(), BodyKind::Sniffable)?;
+            let last_timestamp = tree.check_edge_data(index, width, &bytes)?;
+            let hashes = file_hashes(&bytes);
+            Ok(Fetched::Data { tile, bytes, root: None, last_timestamp, hashes })
         }
     }
 }
@@ -250,14 +343,18 @@ enum Guess {
 }
 
 /// One range being consumed: its verified content goes to the hasher in
-/// content order (README, level 0, level 1 inside the range, data).
+/// content order (README, [checkpoint,] level 0, the hash tiles above carried
+/// by the torrent, data).
 struct RangeBuild {
     range: TorrentRange,
     guess: Guess,
-    readme: Bytes,
+    /// README.md, and for a finished log's last range its checkpoint.
+    prefix: Vec<(String, Bytes)>,
     progress: RangeProgress,
-    /// Authenticated level-1 tiles over the range.
-    level1: BTreeMap<u64, Arc<Vec<Hash>>>,
+    /// Authenticated hash tiles of level ≥ 1 over the range.
+    upper: BTreeMap<(u8, u64), Arc<Vec<Hash>>>,
+    /// Those the torrent carries, in content order.
+    carried: Vec<TileId>,
     level0_total: usize,
     level0_seen: usize,
     data_total: u64,
@@ -265,7 +362,7 @@ struct RangeBuild {
     data_bytes: u64,
     hash_region: u64,
     /// The data tile looked at early, verified, until its turn comes.
-    early: Option<(Bytes, Option<FileHashes>)>,
+    early: Option<(TileId, Bytes, Option<FileHashes>)>,
     first_data: Option<u64>,
     last_data: u64,
     last_timestamp: u64,
@@ -288,15 +385,30 @@ enum Hashing {
 
 impl RangeBuild {
     fn new(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> RangeBuild {
-        let tiles = range.entries() / TILE_WIDTH;
-        let level1_inside = range.level1_indexes().count() as u64;
-        let hash_region = log.readme.len() as u64 + (tiles + level1_inside) * FULL_HASH_TILE_BYTES as u64;
+        let tiles = range.entries().div_ceil(TILE_WIDTH);
+        let mut prefix = vec![(TorrentFile::Readme.path(), log.readme.clone())];
+        let carried: Vec<TileId> = match log.finale_of(range) {
+            Some(finale) => {
+                prefix.push((TorrentFile::Checkpoint.path(), finale.checkpoint.clone()));
+                range
+                    .final_content()
+                    .into_iter()
+                    .filter_map(|file| match file {
+                        TorrentFile::Tile(tile) if matches!(tile.level, Level::Hash(level) if level >= 1) => Some(tile),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            None => range.level1_indexes().map(|index| TileId::hash(1, index)).collect(),
+        };
+        let hash_region = prefix.iter().map(|(_, bytes)| bytes.len() as u64).sum::<u64>()
+            + (tiles + carried.len() as u64) * FULL_HASH_TILE_BYTES as u64;
         RangeBuild {
             range,
             guess,
-            readme: log.readme.clone(),
+            prefix,
             progress: (log.progress)(range),
-            level1: BTreeMap::new(),
+            upper: BTreeMap::new(),
             level0_total: tiles as usize,
             level0_seen: 0,
             data_total: tiles,
@@ -305,16 +417,17 @@ impl RangeBuild {
             hash_region,
             early: None,
             first_data: None,
-            last_data: range.end / TILE_WIDTH - 1,
+            last_data: (range.end - 1) / TILE_WIDTH,
             last_timestamp: 0,
             hashing: Hashing::NotStarted { hybrid: log.hybrid },
-            files: Vec::with_capacity(1 + 2 * tiles as usize + level1_inside as usize),
+            files: Vec::with_capacity(2 + 2 * tiles as usize + carried.len()),
+            carried,
         }
     }
 
     /// The authenticated level-1 entry of level-0 or data tile `index`.
     fn expected(&self, tree: &VerifiedTree, index: u64) -> Result<Hash, VerifyError> {
-        let tile = self.level1.get(&(index / TILE_WIDTH));
+        let tile = self.upper.get(&(1, index / TILE_WIDTH));
         tile.and_then(|tile| tile.get((index % TILE_WIDTH) as usize).copied())
             .ok_or_else(|| VerifyError::NotInTree { tile: TileId::hash(0, index).path(), size: tree.size() })
     }
@@ -322,36 +435,40 @@ impl RangeBuild {
     fn take(&mut self, tree: &VerifiedTree, fetched: Fetched) -> Result<(), VerifyError> {
         match fetched {
             Fetched::Marker(_) => {}
-            Fetched::Level1 { index, entries } => {
-                self.level1.insert(index, entries);
+            Fetched::Upper { level, index, entries } => {
+                self.upper.insert((level, index), entries);
             }
-            Fetched::Level0 { index, bytes, root, hashes } => {
-                if root != self.expected(tree, index)? {
-                    return Err(tree.level0_mismatch(index));
+            Fetched::Level0 { tile, bytes, root, hashes } => {
+                if let Some(root) = root
+                    && root != self.expected(tree, tile.index)?
+                {
+                    return Err(tree.level0_mismatch(tile.index));
                 }
                 self.progress.tile(bytes.len());
-                self.push(TileId::hash(0, index).path(), bytes, hashes);
+                self.push(tile.path(), bytes, hashes);
                 self.level0_seen += 1;
                 if self.level0_seen == self.level0_total {
                     self.after_level0();
                 }
             }
-            Fetched::Data { index, bytes, root, last_timestamp, hashes } => {
-                if root != self.expected(tree, index)? {
-                    return Err(tree.data_mismatch(index));
+            Fetched::Data { tile, bytes, root, last_timestamp, hashes } => {
+                if let Some(root) = root
+                    && root != self.expected(tree, tile.index)?
+                {
+                    return Err(tree.data_mismatch(tile.index));
                 }
-                if index == self.last_data {
+                if tile.index == self.last_data {
                     self.last_timestamp = last_timestamp;
                 }
                 self.progress.tile(bytes.len());
                 if self.first_data.is_none() {
                     // The early look: size the range, start the hasher, and
                     // keep the tile until the hash tiles before it are in.
-                    self.first_data = Some(index);
+                    self.first_data = Some(tile.index);
                     self.start_hashing(bytes.len() as u64);
-                    self.early = Some((bytes, hashes));
+                    self.early = Some((tile, bytes, hashes));
                 } else {
-                    self.push_data(index, bytes, hashes);
+                    self.push_data(tile, bytes, hashes);
                 }
             }
         }
@@ -373,7 +490,9 @@ impl RangeBuild {
                 Hashing::V1(PieceHasher::new(candidates))
             }
         };
-        self.push(TorrentFile::Readme.path(), self.readme.clone(), None);
+        for (path, bytes) in std::mem::take(&mut self.prefix) {
+            self.push(path, bytes, None);
+        }
     }
 
     /// Appends a verified file to the content; `hashes` when a worker
@@ -390,25 +509,25 @@ impl RangeBuild {
         }
     }
 
-    /// After the last level-0 tile: the level-1 tiles inside the range, then
-    /// the data tile looked at early.
+    /// After the last level-0 tile: the hash tiles above that the torrent
+    /// carries, then the data tile looked at early.
     fn after_level0(&mut self) {
-        let inside: Vec<u64> = self.range.level1_indexes().collect();
-        for index in inside {
-            if let Some(entries) = self.level1.get(&index) {
+        for tile in std::mem::take(&mut self.carried) {
+            let Level::Hash(level) = tile.level else { continue };
+            if let Some(entries) = self.upper.get(&(level, tile.index)) {
                 let bytes = Bytes::from(entries.concat());
-                self.push(TileId::hash(1, index).path(), bytes, None);
+                self.push(tile.path(), bytes, None);
             }
         }
-        if let (Some(index), Some((bytes, hashes))) = (self.first_data, self.early.take()) {
-            self.push_data(index, bytes, hashes);
+        if let Some((tile, bytes, hashes)) = self.early.take() {
+            self.push_data(tile, bytes, hashes);
         }
     }
 
-    fn push_data(&mut self, index: u64, bytes: Bytes, hashes: Option<FileHashes>) {
+    fn push_data(&mut self, tile: TileId, bytes: Bytes, hashes: Option<FileHashes>) {
         self.data_bytes += bytes.len() as u64;
         self.data_seen += 1;
-        self.push(TileId::data(index).path(), bytes, hashes);
+        self.push(tile.path(), bytes, hashes);
         let narrowing = matches!(self.guess, Guess::FirstDataTile);
         let Hashing::V1(hasher) = &mut self.hashing else { return };
         if narrowing && hasher.candidates().len() > 1 {
@@ -464,7 +583,7 @@ fn stream_one(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> Result<
     let mut building = Some(RangeBuild::new(log, range, guess));
     let mut hashed = None;
     map_in_order(
-        jobs_of(tree, range),
+        jobs_of(log, range),
         log.concurrency * 2,
         log.concurrency * 4,
         |job| fetch(tree, job, log.hybrid).map_err(PipelineError::from),
@@ -484,16 +603,6 @@ fn stream_one(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> Result<
         },
     )?;
     hashed.ok_or(PipelineError::Unstable)
-}
-
-fn tiles_at(content: &[TorrentFile], level: Level) -> Vec<u64> {
-    content
-        .iter()
-        .filter_map(|c| match c {
-            TorrentFile::Tile(tile) if tile.level == level => Some(tile.index),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The distinct piece lengths for sizes within `tolerance` of `estimate`.
@@ -531,7 +640,14 @@ mod tests {
     }
 
     fn stream<'a>(tree: &'a VerifiedTree, concurrency: usize) -> LogStream<'a> {
-        LogStream { tree, readme: Bytes::from_static(b"LOG_URL: x\n"), concurrency, progress: &hidden, hybrid: None }
+        LogStream {
+            tree,
+            readme: Bytes::from_static(b"LOG_URL: x\n"),
+            concurrency,
+            progress: &hidden,
+            hybrid: None,
+            finale: None,
+        }
     }
 
     fn build_all(log: &LogStream<'_>, ranges: Vec<TorrentRange>) -> Vec<(TorrentRange, HashedRange)> {

@@ -31,7 +31,9 @@ use crate::torrent::piece_length::hybrid_piece_length;
 use crate::torrent::range::{self, Missing, TorrentRange};
 use crate::torrent::sources::{NotATorrent, Sources, with_sources};
 
-use super::pipeline::{HashedRange, LogStream, PipelineError, RangeHashes, StreamEnd, StreamError, stream_ranges};
+use super::pipeline::{
+    Finale, HashedRange, LogStream, PipelineError, RangeHashes, StreamEnd, StreamError, stream_ranges,
+};
 use super::progress::RangeProgress;
 
 /// Why one log could not be brought up to date. Messages name the URL or tile.
@@ -64,6 +66,12 @@ pub enum LogError {
     Torrent { path: PathBuf, source: NotATorrent },
     #[error(transparent)]
     Proof(#[from] ProofError),
+    #[error(
+        "{url}: the log is configured as final and its last torrent {published} ends at entry {end}, \
+         but the tree has grown to {size}: check the log's state in the CT log list, then remove `final: true` \
+         (and the last torrent) to publish it as a growing log"
+    )]
+    GrewAfterFinal { url: String, published: String, end: u64, size: u64 },
 }
 
 /// A log whose checkpoint is verified, with what is left to build.
@@ -76,6 +84,8 @@ pub struct Probed<'a> {
     /// Open when ranges are missing or the checkpoint changed.
     tree: Option<VerifiedTree>,
     missing: Missing,
+    /// The last range of a finished log, still to publish.
+    finale: Option<TorrentRange>,
 }
 
 /// How a log's build ended when nothing failed.
@@ -113,7 +123,8 @@ pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, out_dir: &Path) -> Resu
 
     let usable = log.entry_limit.map_or(checkpoint.size, |limit| limit.min(checkpoint.size));
     let missing = range::missing(usable, log.entries_per_torrent, &state.ranges());
-    let tree = if changed || !missing.is_empty() {
+    let finale = if log.is_final { finale(log, &state, &checkpoint, usable, &url)? } else { None };
+    let tree = if changed || !missing.is_empty() || finale.is_some() {
         let tree = VerifiedTree::open(source.clone(), &checkpoint)?;
         if let Some(old) = state.checkpoint.as_ref().filter(|old| old.size != checkpoint.size) {
             tree.check_consistency(old)?;
@@ -122,38 +133,75 @@ pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, out_dir: &Path) -> Resu
     } else {
         None
     };
-    Ok(Probed { log, source: source.clone(), dir, state, checkpoint, tree, missing })
+    Ok(Probed { log, source: source.clone(), dir, state, checkpoint, tree, missing, finale })
+}
+
+/// The last range of a finished log when it is still to publish: the
+/// entries after the last full range, up to the tree size. A log that grew
+/// after its last torrent is an error, before anything is written.
+fn finale(
+    log: &LogConfig,
+    state: &LogState,
+    checkpoint: &Checkpoint,
+    usable: u64,
+    url: &str,
+) -> Result<Option<TorrentRange>, LogError> {
+    let e = log.entries_per_torrent;
+    let last = state.torrents.iter().find(|t| t.range.start.is_multiple_of(e) && t.range.entries() < e);
+    if let Some(last) = last {
+        if last.range.end != checkpoint.size {
+            return Err(LogError::GrewAfterFinal {
+                url: url.to_string(),
+                published: last.range.file_name(),
+                end: last.range.end,
+                size: checkpoint.size,
+            });
+        }
+        return Ok(None);
+    }
+    if usable < checkpoint.size {
+        tracing::warn!(
+            "log {}: final, but entry_limit stops at {usable} of {}: its last torrent waits for the whole tree",
+            log.name,
+            checkpoint.size
+        );
+        return Ok(None);
+    }
+    let start = usable / e * e;
+    Ok((usable > start).then_some(TorrentRange { start, end: usable }))
 }
 
 impl Probed<'_> {
     /// Ranges to build.
     pub fn missing(&self) -> u64 {
-        self.missing.remaining()
+        self.missing.remaining() + u64::from(self.finale.is_some())
     }
 
     /// Step 2: builds the missing ranges in order, each published as soon as
     /// it is done, as long as `keep_going` says so before each; then records
     /// the checkpoint. Each new torrent is listed on stdout.
     pub fn build(self, links: &LogLinks, output: &Output, keep_going: &dyn Fn() -> bool) -> Result<Built, LogError> {
-        let Probed { log, source, dir, mut state, checkpoint, tree, missing } = self;
+        let Probed { log, source, dir, mut state, checkpoint, tree, missing, finale } = self;
         if follow_sources(log, &dir, &mut state)? {
             write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
         }
         let mut left = 0;
         if let Some(tree) = &tree
-            && !missing.is_empty()
+            && (!missing.is_empty() || finale.is_some())
         {
             let readme = Bytes::from(log.profile.readme(&log.log_url));
             let progress = |range: TorrentRange| {
                 let label = format!("{} {}", log.name, range.file_name());
-                let bar =
-                    RangeProgress::new(&output.progress, label, 2 * range.entries() / crate::log::tile::TILE_WIDTH);
+                let tiles = 2 * range.entries().div_ceil(crate::log::tile::TILE_WIDTH);
+                let bar = RangeProgress::new(&output.progress, label, tiles);
                 tracing::info!("log {}: building {} ({range})", log.name, range.file_name());
                 bar
             };
             let hybrid = (log.format == Format::Hybrid).then(|| hybrid_piece_length(log.entries_per_torrent));
-            let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress, hybrid };
-            let remaining = missing.clone();
+            let finale = finale.map(|range| Finale { range, checkpoint: Bytes::from(checkpoint.text.clone()) });
+            let ranges = missing.clone().chain(finale.as_ref().map(|finale| finale.range));
+            let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress, hybrid, finale };
+            let total = missing.remaining() + u64::from(stream.finale.is_some());
             let mut built = 0u64;
             let mut publish = |range: TorrentRange, hashed: HashedRange| -> Result<(), LogError> {
                 let torrent = metainfo(log, range, hashed)
@@ -166,12 +214,12 @@ impl Probed<'_> {
                 built += 1;
                 Ok(())
             };
-            let end = stream_ranges(&stream, missing, keep_going, &mut publish).map_err(|error| match error {
+            let end = stream_ranges(&stream, ranges, keep_going, &mut publish).map_err(|error| match error {
                 StreamError::Range { range, source } => LogError::Range { range, source },
                 StreamError::Publish(error) => error,
             })?;
             if let StreamEnd::Stopped { .. } = end {
-                left = remaining.remaining() - built;
+                left = total - built;
             }
         }
         // The hash tiles proving every published range against this

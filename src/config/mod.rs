@@ -121,6 +121,9 @@ pub struct LogConfig {
     pub profile: Profile,
     pub format: Format,
     pub concurrency: usize,
+    /// The log has stopped growing (read-only or retired): its entries after
+    /// the last full range get one last torrent (docs/final.md).
+    pub is_final: bool,
 }
 
 // The file as written. Every key HelioTorrent knows is here, so its files load.
@@ -214,6 +217,8 @@ struct RawLog {
     profile: Option<Profile>,
     format: Option<Format>,
     concurrency: Option<usize>,
+    #[serde(rename = "final")]
+    is_final: Option<bool>,
 }
 
 const LOG_KEYS: &[&str] = &[
@@ -232,6 +237,7 @@ const LOG_KEYS: &[&str] = &[
     "profile",
     "format",
     "concurrency",
+    "final",
 ];
 
 /// Characters escaped when a log name becomes a URL path segment.
@@ -428,6 +434,7 @@ impl Config {
                 entries_per_torrent,
                 profile,
                 format,
+                is_final: log.is_final.unwrap_or(false),
                 concurrency,
             });
         }

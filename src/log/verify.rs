@@ -46,6 +46,8 @@ pub enum VerifyError {
          (root {old_root}): the log forked or rewrote its history"
     )]
     Inconsistent { old_size: u64, new_size: u64, old_root: String },
+    #[error("{url}: the entries' leaf hashes are not {level0}, the right edge of the verified tree")]
+    EdgeLeafHashes { url: String, level0: String },
     #[error("{tile} is beyond the tree of size {size}")]
     NotInTree { tile: String, size: u64 },
     #[error("{url}: not found, and neither is the full tile it is a prefix of")]
@@ -185,6 +187,22 @@ impl VerifiedTree {
         let read = leaf_hashes(bytes, index * TILE_WIDTH, TILE_WIDTH as usize)
             .map_err(|source| VerifyError::DataTile { url: self.source.describe(&tile.path()), source })?;
         Ok((perfect_root(&read.hashes), read.last_timestamp))
+    }
+
+    /// Parses the partial data tile `index` of `width` entries at the tree's
+    /// right edge and checks its leaf hashes against the level-0 right edge,
+    /// authenticated when the tree was opened. Returns the timestamp of its
+    /// last entry.
+    pub fn check_edge_data(&self, index: u64, width: u16, bytes: &[u8]) -> Result<u64, VerifyError> {
+        let tile = TileId::data(index).with_width(width);
+        let url = self.source.describe(&tile.path());
+        let read = leaf_hashes(bytes, index * TILE_WIDTH, usize::from(width))
+            .map_err(|source| VerifyError::DataTile { url: url.clone(), source })?;
+        let edge = self.hash_tile(0, index)?;
+        if edge.len() != usize::from(width) || read.hashes != *edge {
+            return Err(VerifyError::EdgeLeafHashes { url, level0: TileId::hash(0, index).with_width(width).path() });
+        }
+        Ok(read.last_timestamp)
     }
 
     /// The error for a level-0 tile whose tree hash is not its entry in level 1.

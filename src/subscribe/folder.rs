@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(folder.name(), "sycamore-2026h1-L01-1048576-2097152");
         let odd = RangeFolder::from_path(Path::new("a-L01-b-L01-0-256")).unwrap();
         assert_eq!(odd.log, "a-L01-b");
-        for name in ["demo", "-L01-0-256", "demo-L01-0-100", "demo-L01-256-0", "demo-L01-00-256", "demo-L02-0-256"] {
+        for name in ["demo", "-L01-0-256", "demo-L01-100-200", "demo-L01-256-0", "demo-L01-00-256", "demo-L02-0-256"] {
             assert_eq!(RangeFolder::from_path(Path::new(name)), None, "{name}");
         }
     }

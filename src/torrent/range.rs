@@ -15,6 +15,8 @@ pub struct TorrentRange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TorrentFile {
     Readme,
+    /// The log's final checkpoint (the last torrent of a finished log only).
+    Checkpoint,
     Tile(TileId),
 }
 
@@ -22,12 +24,14 @@ impl TorrentFile {
     pub fn path(&self) -> String {
         match self {
             TorrentFile::Readme => README.to_string(),
+            TorrentFile::Checkpoint => CHECKPOINT.to_string(),
             TorrentFile::Tile(tile) => tile.path(),
         }
     }
 }
 
 pub const README: &str = "README.md";
+pub const CHECKPOINT: &str = "checkpoint";
 
 impl TorrentRange {
     pub fn entries(&self) -> u64 {
@@ -54,8 +58,8 @@ impl TorrentRange {
             return None;
         }
         let range = TorrentRange { start: start.parse().ok()?, end: end.parse().ok()? };
-        (range.start < range.end && range.start.is_multiple_of(TILE_WIDTH) && range.end.is_multiple_of(TILE_WIDTH))
-            .then_some(range)
+        // Any end: the last torrent of a finished log ends at its tree size.
+        (range.start < range.end && range.start.is_multiple_of(TILE_WIDTH)).then_some(range)
     }
 
     /// Level-0 and data tiles of the range, by index.
@@ -83,6 +87,48 @@ impl TorrentRange {
             sort_by_path(section);
         }
         files.extend(level0.into_iter().chain(level1).chain(data).map(TorrentFile::Tile));
+        files
+    }
+}
+
+impl TorrentRange {
+    /// The files of the last torrent of a finished log, `[start, tree size)`
+    /// (docs/final.md): its level-0 and data tiles with the right-edge
+    /// partials (`.p/<W>`), every hash tile of the levels above that covers
+    /// it (partial where the tree's right edge is), and the final checkpoint,
+    /// so the torrent proves itself. In byte order of path.
+    pub fn final_content(&self) -> Vec<TorrentFile> {
+        let size = self.end;
+        let width = (size % TILE_WIDTH) as u16;
+        let edge =
+            |tile: TileId| if width > 0 && tile.index == size / TILE_WIDTH { tile.with_width(width) } else { tile };
+        let last = (size - 1) / TILE_WIDTH;
+        let mut tiles: Vec<TileId> = Vec::new();
+        for index in self.start / TILE_WIDTH..=last {
+            tiles.push(edge(TileId::hash(0, index)));
+            tiles.push(edge(TileId::data(index)));
+        }
+        let mut level = 1u8;
+        loop {
+            let shift = 8 * u32::from(level);
+            let count = size.checked_shr(shift).unwrap_or(0);
+            if count == 0 {
+                break;
+            }
+            let first = self.start.checked_shr(shift + 8).unwrap_or(0);
+            let last = (size - 1).checked_shr(shift + 8).unwrap_or(0);
+            for index in first..=last {
+                let tile = TileId::hash(level, index);
+                let width = count - index * TILE_WIDTH;
+                tiles.push(if width < TILE_WIDTH { tile.with_width(width as u16) } else { tile });
+            }
+            level += 1;
+        }
+        let mut files: Vec<TorrentFile> = [TorrentFile::Readme, TorrentFile::Checkpoint]
+            .into_iter()
+            .chain(tiles.into_iter().map(TorrentFile::Tile))
+            .collect();
+        files.sort_by_cached_key(TorrentFile::path);
         files
     }
 }
@@ -241,6 +287,38 @@ mod tests {
         let mut walk = missing(4096, e, &odd);
         walk.next();
         assert_eq!(walk.remaining(), 1);
+    }
+
+    #[test]
+    fn a_final_range_carries_its_partials_its_upper_tiles_and_the_checkpoint() {
+        let paths = |range: TorrentRange| range.final_content().iter().map(TorrentFile::path).collect::<Vec<_>>();
+        assert_eq!(
+            paths(TorrentRange { start: 4096, end: 5000 }),
+            [
+                "README.md",
+                "checkpoint",
+                "tile/0/016",
+                "tile/0/017",
+                "tile/0/018",
+                "tile/0/019.p/136",
+                "tile/1/000.p/19",
+                "tile/data/016",
+                "tile/data/017",
+                "tile/data/018",
+                "tile/data/019.p/136",
+            ]
+        );
+        // Ending on a tile boundary: no partial at level 0; a full level-1 tile
+        // and the level-2 edge above a larger tree.
+        let big = paths(TorrentRange { start: 65536 * 3, end: 65536 * 3 + 512 });
+        assert!(big.contains(&"tile/0/x000/769".to_string()) || big.contains(&"tile/0/769".to_string()), "{big:?}");
+        assert!(big.iter().any(|p| p == "tile/1/003.p/2"), "{big:?}");
+        assert!(big.iter().all(|p| !p.starts_with("tile/0/") || !p.contains(".p/")), "{big:?}");
+        assert!(big.iter().any(|p| p == "tile/2/000.p/3"), "{big:?}");
+        assert_eq!(
+            TorrentRange::from_file_name("L01-4096-5000.torrent"),
+            Some(TorrentRange { start: 4096, end: 5000 })
+        );
     }
 
     #[test]

@@ -628,3 +628,62 @@ fn new_web_seeds_and_trackers_reach_every_published_torrent_with_the_same_infoha
     assert_eq!(site.snapshot(), settled, "a nothing-changed build writes nothing");
     assert!(server.total_hits() > 0);
 }
+
+#[test]
+fn a_final_log_gets_one_last_torrent_that_proves_itself_and_may_not_grow() {
+    let (mut log, _server, site) = served(5000, "");
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    site.write_config(&format!("{config}    final: true\n"));
+    let run = site.build();
+    run.ok();
+    let printed: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(printed.len(), 5, "{}", run.stdout);
+    assert!(printed[4].starts_with("test/L01-4096-5000.torrent "), "{}", run.stdout);
+    let bytes = site.torrent("test", 4096, 5000);
+    let torrent = decode(&bytes);
+    assert_eq!(torrent.info.name, "test-L01-4096-5000");
+    assert_eq!(
+        paths(&torrent),
+        [
+            "README.md",
+            "checkpoint",
+            "tile/0/016",
+            "tile/0/017",
+            "tile/0/018",
+            "tile/0/019.p/136",
+            "tile/1/000.p/19",
+            "tile/data/016",
+            "tile/data/017",
+            "tile/data/018",
+            "tile/data/019.p/136",
+        ]
+    );
+    // Every piece is the log's own bytes (the checkpoint included).
+    let readme = format!("LOG_URL: {}\n", _server.url().trim_end_matches('/'));
+    check_pieces(&bytes, &log, readme.as_bytes());
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.out().join("test/torrents.json")).unwrap()).unwrap();
+    assert_eq!(json["torrents"][4]["end_index"], 4999);
+    assert!(!site.out().join("test/L01-4096-5120.torrent").exists());
+
+    let settled = site.snapshot();
+    site.build().ok();
+    assert_eq!(site.snapshot(), settled, "nothing new for a finished log");
+
+    log.resize(6200);
+    let grown = site.build();
+    assert_eq!(grown.code, 1, "{}", grown.stderr);
+    assert!(grown.stderr.contains("the log is configured as final and its last torrent L01-4096-5000.torrent ends at entry 5000, but the tree has grown to 6200"), "{}", grown.stderr);
+    let after = site.snapshot();
+    for (path, bytes) in &settled {
+        let name = path.to_string_lossy();
+        if name.ends_with(".torrent")
+            || name.ends_with("checkpoint")
+            || name.ends_with("torrents.json")
+            || name.contains("/tile/")
+        {
+            assert_eq!(after.get(path), Some(bytes), "{name} untouched");
+        }
+    }
+    assert_eq!(after.keys().filter(|p| p.to_string_lossy().ends_with(".torrent")).count(), 5, "nothing new published");
+}
