@@ -62,6 +62,13 @@ pub struct BuildArgs {
     /// Only this log (repeatable)
     #[arg(long = "log", value_name = "NAME")]
     pub logs: Vec<String>,
+
+    /// First restore each log's published state (torrents.json, checkpoint
+    /// and the .torrent files they list, each checked against its infohash)
+    /// from the site at URL (what feed_url_base points at), so that a runner
+    /// that starts empty builds on what is published
+    #[arg(long, value_name = "URL")]
+    pub resume_from: Option<String>,
 }
 
 #[derive(Debug, Args)]

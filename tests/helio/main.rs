@@ -8,4 +8,5 @@ mod build;
 mod demo;
 mod serve;
 mod site;
+mod store;
 mod support;
