@@ -7,6 +7,7 @@
 mod build;
 mod demo;
 mod serve;
+mod resume;
 mod site;
 mod store;
 mod support;
