@@ -6,8 +6,9 @@
 
 mod build;
 mod demo;
-mod serve;
+mod recipes;
 mod resume;
+mod serve;
 mod site;
 mod store;
 mod support;
