@@ -484,7 +484,7 @@ logs:
         assert_eq!(config.output, Target::S3(url));
         let message = error(&format!("torrent_dir: gs://ct-torrents/site\n{logs}"));
         assert_eq!(message, "/etc/helio/helio.yaml: torrent_dir: only s3:// URLs and local folders are supported");
-        let message = error(&format!("logs:\n- {{name: logs.json, log_url: /srv/x}}\n"));
+        let message = error("logs:\n- {name: logs.json, log_url: /srv/x}\n");
         assert!(message.contains("is the name of a file of the site's root folder"), "{message}");
     }
 
