@@ -275,6 +275,14 @@ fn folder_of(key: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// Builds of several logs at once share one store and hold one guard per log.
+    #[test]
+    fn a_store_and_its_guards_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Store>();
+        shared::<LockGuard>();
+    }
+
     #[test]
     fn keys_are_relative_paths_without_dot_segments() {
         for good in ["index.html", "demo/feed.xml", "a&b <\"c'> é/L01-0-1024.torrent", ".helio.lock"] {

@@ -235,7 +235,7 @@ impl S3Store {
             runtime: Arc::new(runtime),
             listings: Mutex::new(HashMap::new()),
         };
-        store.listing("")?;
+        store.ensure_listed("")?;
         Ok(store)
     }
 
@@ -266,11 +266,11 @@ impl S3Store {
         self.listings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The objects of `folder`, listed once and then kept in step with this
-    /// store's writes.
-    fn listing(&self, folder: &str) -> Result<HashMap<String, Remote>, StoreError> {
-        if let Some(listing) = self.listings().get(folder) {
-            return Ok(listing.clone());
+    /// Lists `folder` unless it already is. Later writes keep the listing
+    /// in step ([`S3Store::remember`]).
+    fn ensure_listed(&self, folder: &str) -> Result<(), StoreError> {
+        if self.listings().contains_key(folder) {
+            return Ok(());
         }
         let prefix = self.path(folder.trim_end_matches('/'))?;
         let prefix = if prefix.as_ref().is_empty() { None } else { Some(&prefix) };
@@ -287,8 +287,15 @@ impl S3Store {
             };
             listing.insert(name.to_string(), remote);
         }
-        self.listings().insert(folder.to_string(), listing.clone());
-        Ok(listing)
+        self.listings().insert(folder.to_string(), listing);
+        Ok(())
+    }
+
+    /// What the bucket holds at `key`, from its folder's listing.
+    fn listed(&self, key: &str) -> Result<Option<Remote>, StoreError> {
+        let folder = folder_of(key);
+        self.ensure_listed(folder)?;
+        Ok(self.listings().get(folder).and_then(|listing| listing.get(&key[folder.len()..]).cloned()))
     }
 
     /// Records what this store just wrote or deleted, if the folder is listed.
@@ -337,9 +344,7 @@ impl S3Store {
     }
 
     pub fn write_if_changed(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
-        let folder = folder_of(key);
-        let listing = self.listing(folder)?;
-        if let Some(remote) = listing.get(&key[folder.len()..])
+        if let Some(remote) = self.listed(key)?
             && remote.size == bytes.len() as u64
         {
             let same = match remote.e_tag.as_deref().and_then(plain_md5) {
@@ -357,9 +362,12 @@ impl S3Store {
     }
 
     pub fn list(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
-        let listing = self.listing(folder)?;
-        Ok(listing
+        self.ensure_listed(folder)?;
+        let listings = self.listings();
+        Ok(listings
+            .get(folder)
             .into_iter()
+            .flatten()
             .map(|(name, remote)| Listed {
                 key: format!("{folder}{name}"),
                 size: remote.size,

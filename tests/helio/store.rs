@@ -244,6 +244,26 @@ fn a_lease_admits_one_build_per_log_and_is_taken_over_once_expired() {
     // Dropping the guard deleted the lease.
     let gone = runtime().block_on(moto.raw().head(&path));
     assert!(matches!(gone, Err(object_store::Error::NotFound { .. })), "{gone:?}");
+
+    // A holder whose lease was replaced behind its back (it stalled past the
+    // expiry and another build took over) finds out at its next renewal.
+    let stalled = first.lock_for(LockScope::Log("demo"), Duration::from_secs(3)).unwrap();
+    let usurper = br#"{"holder":"another runner","expires":4000000000}"#;
+    runtime().block_on(moto.raw().put(&path, PutPayload::from(&usurper[..]))).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let lost = stalled.check().unwrap_err().to_string();
+    assert_eq!(
+        lost,
+        format!(
+            "lost s3://helio-test/site/demo/.helio.lock at {}: it could not be renewed in time and another build \
+             may have taken it over",
+            moto.endpoint
+        )
+    );
+    // Releasing a lost lease leaves the new holder's alone.
+    stalled.release().unwrap();
+    let kept = runtime().block_on(async { moto.raw().get(&path).await.unwrap().bytes().await.unwrap() });
+    assert_eq!(&kept[..], &usurper[..]);
 }
 
 #[test]
