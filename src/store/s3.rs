@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
@@ -202,7 +202,22 @@ impl S3Store {
         }
         let retry =
             RetryConfig { backoff: BackoffConfig::default(), max_retries: 4, retry_timeout: settings.retry_budget };
-        let mut builder = if settings.inherit_env { AmazonS3Builder::from_env() } else { AmazonS3Builder::new() };
+        // What AmazonS3Builder::from_env does, minus empty variables: a CI
+        // workflow sets `AWS_ENDPOINT_URL: ${{ vars.X }}` to "" when unset,
+        // which must mean "no endpoint", not an endpoint of "".
+        let mut builder = AmazonS3Builder::new();
+        if settings.inherit_env {
+            let variables =
+                std::env::vars_os().filter_map(|(n, v)| Some((n.into_string().ok()?, v.into_string().ok()?)));
+            for (name, value) in variables {
+                if name.starts_with("AWS_")
+                    && !value.trim().is_empty()
+                    && let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
+                {
+                    builder = builder.with_config(key, value);
+                }
+            }
+        }
         builder = builder
             .with_bucket_name(&url.bucket)
             .with_region(settings.region())
