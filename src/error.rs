@@ -48,7 +48,7 @@ pub enum Error {
     Resume(#[from] ResumeError),
     #[error(
         "{url}: helio build cannot publish to a bucket yet; build into a folder and copy it \
-         (aws s3 sync --size-only DIR {url})"
+         (for example aws s3 sync DIR {url})"
     )]
     BucketOutput { url: String },
     #[cfg(feature = "fixture")]
