@@ -75,6 +75,13 @@ pub struct BuildArgs {
     /// the next run continues [default: the config's max_time, else none]
     #[arg(long, value_name = "DURATION", value_parser = parse_run_budget)]
     pub max_time: Option<std::time::Duration>,
+
+    /// First restore each log's published state (torrents.json, checkpoint
+    /// and the .torrent files they list, each checked against its infohash)
+    /// from the site at URL (what feed_url_base points at), so that a runner
+    /// that starts empty builds on what is published
+    #[arg(long, value_name = "URL")]
+    pub resume_from: Option<String>,
 }
 
 fn parse_run_budget(text: &str) -> Result<std::time::Duration, String> {

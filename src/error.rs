@@ -12,6 +12,8 @@ use crate::config::ConfigError;
 use crate::init::InitError;
 use crate::serve::ServeError;
 use crate::site::lock::LockError;
+use crate::site::resume::ResumeError;
+use crate::store::{StoreError, TargetError};
 use crate::subscribe::verify::RangeVerifyError;
 
 /// How a command ended, as its exit status.
@@ -42,6 +44,17 @@ pub enum Error {
     Init(#[from] InitError),
     #[error(transparent)]
     Verify(#[from] RangeVerifyError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+    #[error(
+        "{url}: helio build cannot publish to a bucket yet; build into a folder and copy it \
+         (for example aws s3 sync DIR {url})"
+    )]
+    BucketOutput { url: String },
     #[cfg(feature = "fixture")]
     #[error("{}: {source}", path.display())]
     Fixture { path: std::path::PathBuf, source: std::io::Error },
@@ -63,9 +76,23 @@ impl Error {
             },
             Error::Verify(error) if error.is_usage() => ExitStatus::Usage,
             Error::Verify(_) => ExitStatus::LogFailed,
+            Error::Target(_) | Error::BucketOutput { .. } => ExitStatus::Usage,
+            Error::Store(error) | Error::Resume(ResumeError::Store(error)) => store_status(error),
+            Error::Resume(error) if error.is_usage() => ExitStatus::Usage,
+            Error::Resume(_) => ExitStatus::LogFailed,
             #[cfg(feature = "fixture")]
             Error::Fixture { .. } => ExitStatus::LogFailed,
         }
+    }
+}
+
+fn store_status(error: &StoreError) -> ExitStatus {
+    if error.is_held() {
+        ExitStatus::Locked
+    } else if error.is_usage() {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::LogFailed
     }
 }
 

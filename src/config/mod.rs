@@ -21,6 +21,7 @@ use crate::log::http::{DEFAULT_BUDGET, DEFAULT_UNREACHABLE_BUDGET};
 use crate::log::note::LogKey;
 use crate::log::source::Location;
 use crate::log::tile::TILE_WIDTH;
+use crate::store::Target;
 use crate::torrent::format::Format;
 use crate::torrent::profile::Profile;
 
@@ -82,6 +83,8 @@ pub struct Config {
     /// The file it was read from.
     pub file: PathBuf,
     pub torrent_dir: PathBuf,
+    /// Where `helio build` publishes: `torrent_dir` as a folder or an `s3://` URL.
+    pub output: Target,
     pub http_port: Option<u16>,
     pub https_port: Option<u16>,
     pub tls_cert: Option<PathBuf>,
@@ -309,6 +312,9 @@ impl Config {
             }
             Some(email) => Some(email.to_string()),
         };
+        let torrent_dir_text = raw.torrent_dir.as_deref().unwrap_or("torrents").to_string();
+        let output =
+            Target::parse(&torrent_dir_text, Some(&base)).map_err(|e| error(format!("torrent_dir: {}", e.why)))?;
         let feed_url_base = raw.feed_url_base.map(|url| url.trim_end_matches('/').to_string());
         if let Some(url) = &feed_url_base {
             check_http_url(url).map_err(|why| error(format!("feed_url_base: {why}")))?;
@@ -441,7 +447,8 @@ impl Config {
 
         Ok(Config {
             file: file.to_path_buf(),
-            torrent_dir: resolve(raw.torrent_dir.as_deref().unwrap_or("torrents")),
+            torrent_dir: resolve(&torrent_dir_text),
+            output,
             http_port: raw.http_port,
             https_port: raw.https_port,
             tls_cert: raw.tls_cert.as_deref().map(resolve),
@@ -482,7 +489,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 /// Files at the top of the output folder, beside the log folders.
-const RESERVED_NAMES: &[&str] = &["index.html", "style.css"];
+const RESERVED_NAMES: &[&str] = &["index.html", "style.css", crate::site::logs_json::LOGS_JSON];
 
 /// Log names become folder names, torrent names and URL segments.
 fn check_name(name: &str) -> Result<(), String> {
@@ -549,9 +556,22 @@ logs:
 "#;
 
     #[test]
+    fn torrent_dir_may_be_a_bucket_but_not_another_scheme() {
+        let logs = "logs:\n- {name: x, log_url: /srv/x}\n";
+        let config = parse(&format!("torrent_dir: s3://ct-torrents/site\n{logs}")).unwrap();
+        let url = crate::store::S3Url { bucket: "ct-torrents".into(), prefix: "site".into() };
+        assert_eq!(config.output, Target::S3(url));
+        let message = error(&format!("torrent_dir: gs://ct-torrents/site\n{logs}"));
+        assert_eq!(message, "/etc/helio/helio.yaml: torrent_dir: only s3:// URLs and local folders are supported");
+        let message = error("logs:\n- {name: logs.json, log_url: /srv/x}\n");
+        assert!(message.contains("is the name of a file of the site's root folder"), "{message}");
+    }
+
+    #[test]
     fn heliotorrent_example_loads_unchanged() {
         let config = parse(PROVIDERS_EXAMPLE).unwrap();
         assert_eq!(config.torrent_dir, Path::new("/etc/helio/torrents"));
+        assert_eq!(config.output, Target::Dir("/etc/helio/torrents".into()));
         assert_eq!(config.http_port, Some(8080));
         assert_eq!(config.feed_url_base.as_deref(), Some("http://127.0.0.1:8080/torrents"));
         assert_eq!(config.ignored_keys, BTreeSet::from(["data_dir", "delete_tiles", "frequency"]));

@@ -4,6 +4,7 @@
 //! ```text
 //! <out>/index.html              every log (pages.rs)
 //! <out>/style.css               from static/
+//! <out>/logs.json               every log, for programs (logs_json.rs)
 //! <out>/<log>/L01-<a>-<b>.torrent
 //! <out>/<log>/torrents.json     the published state (json.rs, state.rs)
 //! <out>/<log>/feed.xml          RSS (feed.rs)
@@ -24,8 +25,10 @@ pub mod human;
 pub mod json;
 pub mod links;
 pub mod lock;
+pub mod logs_json;
 pub mod pages;
 pub mod proof;
+pub mod resume;
 #[cfg(test)]
 mod sample;
 pub mod state;
@@ -41,6 +44,7 @@ use crate::log::checkpoint::Checkpoint;
 use atomic::{WriteError, write_if_changed};
 use feed::{FEED_XML, Feed};
 use links::LogLinks;
+use logs_json::{LOGS_JSON, LogSummary};
 use pages::{CheckpointTime, INDEX_HTML, LogPage, PageError, Pages, STYLE_CSS, STYLESHEET};
 use state::{CHECKPOINT, LogState, TORRENTS_JSON};
 use status::{Failure, StatusError};
@@ -124,6 +128,9 @@ pub fn publish(config: &Config, out_dir: &Path, runs: &[LogRun]) -> Result<Publi
     }
     let pages_of: Vec<LogPage> = logs.iter().map(Published::page).collect();
     write_if_changed(&out_dir.join(INDEX_HTML), pages.root(&pages_of)?.as_bytes())?;
+    let summaries: Vec<LogSummary> =
+        logs.iter().map(|published| LogSummary { links: &published.links, state: &published.state }).collect();
+    write_if_changed(&out_dir.join(LOGS_JSON), &logs_json::render(&summaries))?;
     write_if_changed(&out_dir.join(STYLE_CSS), STYLESHEET.as_bytes())?;
     Ok(report)
 }
@@ -288,6 +295,7 @@ mod tests {
                 "later/feed.xml",
                 "later/index.html",
                 "later/torrents.json",
+                "logs.json",
                 "style.css"
             ]
         );

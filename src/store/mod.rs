@@ -1,0 +1,332 @@
+//! The one interface the site is written through (see docs/store.md). A
+//! [`Store`] is a local folder or an S3-compatible bucket; the code that
+//! writes the site asks it to read, replace atomically, skip unchanged bytes,
+//! list a folder, delete, and lock — and never asks which one it has.
+//!
+//! Keys are `/`-separated paths below the site's root (`index.html`,
+//! `demo/feed.xml`). Every object is stored with the `Content-Type` and
+//! `Cache-Control` its name calls for ([`ObjectKind`]). Names starting with a
+//! dot (locks, temporaries) are never listed.
+//!
+//! Locks have a scope: the root files (`index.html`, `style.css`,
+//! `logs.json`) or one log's folder, so that builds of disjoint sets of logs
+//! can publish into one bucket at once. A folder is locked with `flock` on
+//! `.helio.lock` in it, as before; a bucket with a lease object created by a
+//! conditional put, renewed while the build runs and taken over once expired
+//! ([`s3`]).
+
+pub mod kind;
+mod lease;
+mod local;
+pub mod s3;
+pub mod target;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::site::atomic::WriteError;
+use crate::site::lock::LockError;
+
+pub use kind::ObjectKind;
+pub use s3::{S3Problem, S3Settings};
+pub use target::{S3Url, Target, TargetError};
+
+/// The name of a lock (or lease) in the folder it guards.
+pub const LOCK_NAME: &str = crate::site::lock::LOCK_FILE;
+
+/// How long a lease lasts without renewal. A build renews it every third of
+/// this while it runs, so only a build that died leaves one behind, and the
+/// next build takes it over this long after.
+pub const LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// The site's storage: a folder or a bucket.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Local(local::LocalStore),
+    S3(Box<s3::S3Store>),
+}
+
+/// An object found by [`Store::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key, folder included (`demo/L01-0-1024.torrent`).
+    pub key: String,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// What a lock guards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockScope<'a> {
+    /// The files at the site's root, shared by every log.
+    Root,
+    /// One log's folder.
+    Log(&'a str),
+}
+
+impl LockScope<'_> {
+    /// The folder the lock lives in: `""` or `"<log>/"`.
+    fn folder(&self) -> String {
+        match self {
+            LockScope::Root => String::new(),
+            LockScope::Log(name) => format!("{name}/"),
+        }
+    }
+}
+
+/// Why the store could not do what was asked. Every message names the file
+/// or object, and for a bucket also the endpoint.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{key:?} is not a valid path in the site")]
+    BadKey { key: String },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// `what` names the object and the endpoint.
+    #[error("{what}: {problem}")]
+    S3 { what: String, problem: s3::S3Problem },
+    #[error("another helio build holds {lease} (held by {holder} until {until})")]
+    Leased { lease: String, holder: String, until: String },
+    #[error("lost {lease}: it could not be renewed in time and another build may have taken it over")]
+    Lost { lease: String },
+}
+
+impl StoreError {
+    /// Another build holds the lock: exit status 3.
+    pub fn is_held(&self) -> bool {
+        matches!(self, StoreError::Leased { .. } | StoreError::Lock(LockError::Held { .. }))
+    }
+
+    /// The store cannot be used as configured: exit status 2.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, StoreError::S3 { problem: s3::S3Problem::Setup { .. }, .. })
+    }
+}
+
+impl Store {
+    /// Opens a target. For a bucket this makes one request (a listing of
+    /// the site's root) so that bad credentials, a missing bucket or an
+    /// unreachable endpoint fail here, before anything is written.
+    pub fn open(target: &Target) -> Result<Store, StoreError> {
+        Store::open_with(target, &S3Settings::from_env())
+    }
+
+    /// [`Store::open`] with a bucket reached as `settings` say rather than
+    /// as the environment says.
+    pub fn open_with(target: &Target, settings: &S3Settings) -> Result<Store, StoreError> {
+        let backend = match target {
+            Target::Dir(dir) => Backend::Local(local::LocalStore::new(dir)),
+            Target::S3(url) => Backend::S3(Box::new(s3::S3Store::open(url, settings)?)),
+        };
+        Ok(Store { backend })
+    }
+
+    /// How messages name `key`: a path, or `s3://bucket/prefix/key`.
+    pub fn describe(&self, key: &str) -> String {
+        match &self.backend {
+            Backend::Local(local) => local.path(key).display().to_string(),
+            Backend::S3(s3) => s3.describe(key),
+        }
+    }
+
+    /// The object's bytes, or `None` if there is none.
+    pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(local) => local.read(key),
+            Backend::S3(s3) => s3.read(key),
+        }
+    }
+
+    /// Replaces the object atomically: a reader sees the old bytes or the
+    /// new ones, never a mix.
+    pub fn write(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(local) => local.write(key, bytes),
+            Backend::S3(s3) => s3.write(key, bytes),
+        }
+    }
+
+    /// Writes only when the bytes differ from what is stored, and says
+    /// whether it wrote. A bucket compares against the MD5 of its folder
+    /// listing (one LIST per folder), not by fetching each object, so a
+    /// build with nothing new makes no PUT and no GET of site files.
+    pub fn write_if_changed(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(local) => local.write_if_changed(key, bytes),
+            Backend::S3(s3) => s3.write_if_changed(key, bytes),
+        }
+    }
+
+    /// The objects directly in `folder` (`""` for the root, `"demo/"` for a
+    /// log), by key, without hidden names (locks, temporaries).
+    pub fn list(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
+        if !folder.is_empty() {
+            check_key(folder.trim_end_matches('/'))?;
+        }
+        let folder = if folder.is_empty() || folder.ends_with('/') { folder.to_string() } else { format!("{folder}/") };
+        let mut listed = match &self.backend {
+            Backend::Local(local) => local.list(&folder)?,
+            Backend::S3(s3) => s3.list(&folder)?,
+        };
+        listed.retain(|object| !object.key[folder.len()..].starts_with('.'));
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listed)
+    }
+
+    /// Removes the object; a missing one is not an error.
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(local) => local.delete(key),
+            Backend::S3(s3) => s3.delete(key),
+        }
+    }
+
+    /// Takes the lock of `scope` or fails at once: [`StoreError::is_held`]
+    /// when another build has it. Held until the guard is dropped (or
+    /// [`LockGuard::release`]d).
+    pub fn lock(&self, scope: LockScope) -> Result<LockGuard, StoreError> {
+        self.lock_for(scope, LEASE_TTL)
+    }
+
+    /// [`Store::lock`] with a lease of `ttl` (a folder's lock does not expire).
+    pub fn lock_for(&self, scope: LockScope, ttl: Duration) -> Result<LockGuard, StoreError> {
+        if let LockScope::Log(name) = scope {
+            check_key(name)?;
+        }
+        let guard = match &self.backend {
+            Backend::Local(local) => Guard::Local(local.lock(&scope)?),
+            Backend::S3(s3) => Guard::Lease(s3.lease(&scope, ttl)?),
+        };
+        Ok(LockGuard { guard })
+    }
+
+    /// Removes what a crashed build left in `folder` (a folder's temporary
+    /// files; a bucket has none). Call with the folder's lock held.
+    pub fn remove_stale_temporaries(&self, folder: &str) {
+        if let Backend::Local(local) = &self.backend {
+            local.remove_stale_temporaries(folder);
+        }
+    }
+}
+
+/// A held lock. Dropping it releases it.
+pub struct LockGuard {
+    guard: Guard,
+}
+
+enum Guard {
+    Local(crate::site::lock::BuildLock),
+    Lease(lease::Lease),
+}
+
+impl LockGuard {
+    /// Fails once the lock can no longer be trusted (a lease that could not
+    /// be renewed before it expired): call it before each write that must
+    /// not race another build.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match &self.guard {
+            Guard::Local(_) => Ok(()),
+            Guard::Lease(lease) => lease.check(),
+        }
+    }
+
+    /// Releases the lock, reporting a failure to do so (dropping the guard
+    /// releases it too, quietly).
+    pub fn release(self) -> Result<(), StoreError> {
+        match self.guard {
+            Guard::Local(lock) => {
+                drop(lock);
+                Ok(())
+            }
+            Guard::Lease(lease) => lease.release(),
+        }
+    }
+}
+
+/// A key is a relative path of non-empty segments, none `.` or `..`, with
+/// no control characters or backslashes.
+fn check_key(key: &str) -> Result<(), StoreError> {
+    let valid = !key.is_empty()
+        && !key.chars().any(|c| c.is_control() || c == '\\')
+        && key.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != "..");
+    if valid { Ok(()) } else { Err(StoreError::BadKey { key: key.to_string() }) }
+}
+
+/// The folder part of a key: `"demo/"` for `"demo/feed.xml"`, `""` for `"index.html"`.
+fn folder_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |slash| &key[..=slash])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds of several logs at once share one store and hold one guard per log.
+    #[test]
+    fn a_store_and_its_guards_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Store>();
+        shared::<LockGuard>();
+    }
+
+    #[test]
+    fn keys_are_relative_paths_without_dot_segments() {
+        for good in ["index.html", "demo/feed.xml", "a&b <\"c'> é/L01-0-1024.torrent", ".helio.lock"] {
+            check_key(good).unwrap();
+        }
+        for bad in ["", "/abs", "a//b", "../x", "a/./b", "a/", "a\\b", "a\nb"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(folder_of("demo/feed.xml"), "demo/");
+        assert_eq!(folder_of("index.html"), "");
+    }
+
+    #[test]
+    fn a_folder_store_reads_writes_lists_and_locks_per_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Target::Dir(dir.path().join("site"))).unwrap();
+        assert_eq!(store.read("demo/feed.xml").unwrap(), None);
+        assert!(store.list("demo/").unwrap().is_empty());
+        assert!(store.write_if_changed("demo/feed.xml", b"<rss/>").unwrap());
+        assert!(!store.write_if_changed("demo/feed.xml", b"<rss/>").unwrap());
+        store.write("demo/L01-0-1024.torrent", b"d4:infod").unwrap();
+        store.write("index.html", b"<!doctype html>").unwrap();
+        assert_eq!(store.read("demo/feed.xml").unwrap().as_deref(), Some(&b"<rss/>"[..]));
+
+        let root = store.lock(LockScope::Root).unwrap();
+        let demo = store.lock(LockScope::Log("demo")).unwrap();
+        // Another build (another store on the same folder) finds both held.
+        let other = Store::open(&Target::Dir(dir.path().join("site"))).unwrap();
+        assert!(other.lock(LockScope::Root).err().unwrap().is_held());
+        assert!(other.lock(LockScope::Log("demo")).err().unwrap().is_held());
+        let other_log = other.lock(LockScope::Log("other")).unwrap();
+        root.check().unwrap();
+
+        let keys: Vec<(String, u64)> = store.list("demo").unwrap().into_iter().map(|l| (l.key, l.size)).collect();
+        assert_eq!(keys, [("demo/L01-0-1024.torrent".to_string(), 8), ("demo/feed.xml".to_string(), 6)]);
+        let root_keys: Vec<String> = store.list("").unwrap().into_iter().map(|l| l.key).collect();
+        assert_eq!(root_keys, ["index.html"]);
+
+        store.delete("demo/feed.xml").unwrap();
+        store.delete("demo/feed.xml").unwrap();
+        assert_eq!(store.read("demo/feed.xml").unwrap(), None);
+        demo.release().unwrap();
+        drop((root, other_log));
+        other.lock(LockScope::Log("demo")).unwrap();
+        assert!(matches!(store.write("../x", b""), Err(StoreError::BadKey { .. })));
+    }
+}

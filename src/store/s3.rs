@@ -1,0 +1,465 @@
+//! The site in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO,
+//! Backblaze B2), through the `object_store` crate: it signs requests
+//! (SigV4) and retries, helio never does either by hand. The build is
+//! synchronous, so the store owns a small tokio runtime (one worker thread,
+//! which also renews leases) and waits on each request.
+//!
+//! Configuration is the standard AWS environment: `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` (or
+//! `AWS_DEFAULT_REGION`, default `us-east-1`) and, for anything but AWS,
+//! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`). Requests are path-style
+//! (`ENDPOINT/BUCKET/KEY`), which every S3 look-alike understands; a plain
+//! `http://` endpoint (a MinIO on the same host) needs no further setting.
+//!
+//! Skipping unchanged bytes must not cost a request per file: the first
+//! write into a folder lists it once (keys, sizes, ETags), and an object
+//! whose ETag is the MD5 of the new bytes — what S3 and its look-alikes
+//! report for an object written in one PUT — is left alone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig,
+};
+use thiserror::Error;
+
+use super::lease::Lease;
+use super::{Listed, LockScope, ObjectKind, S3Url, StoreError, folder_of};
+use crate::log::source::RetryPolicy;
+
+/// What went wrong talking to the bucket, in words an operator can act on.
+#[derive(Debug, Error)]
+pub enum S3Problem {
+    #[error("the bucket does not exist")]
+    NoBucket,
+    #[error("access denied ({code}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN")]
+    Denied { code: String },
+    #[error("cannot connect: {message}")]
+    Unreachable { message: String },
+    #[error("cannot set up the S3 client: {message}")]
+    Setup { message: String },
+    #[error("{message}")]
+    Other { message: String },
+}
+
+/// The S3 error codes that mean the credentials are wrong or not allowed.
+const DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AllAccessDisabled",
+];
+
+impl S3Problem {
+    /// Reads an `object_store` error: a connection that could not be made,
+    /// else the S3 error code of the response body (`<Code>NoSuchBucket</Code>`),
+    /// else the HTTP status `object_store` mapped it to.
+    pub fn of(error: &object_store::Error) -> S3Problem {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = source {
+            if let Some(http) = cause.downcast_ref::<object_store::client::HttpError>() {
+                use object_store::client::HttpErrorKind as Kind;
+                if matches!(http.kind(), Kind::Connect | Kind::Timeout | Kind::Interrupted | Kind::Request) {
+                    return S3Problem::Unreachable { message: deepest(http) };
+                }
+            }
+            source = cause.source();
+        }
+        let text = crate::error::one_line(error);
+        let code = between(&text, "<Code>", "</Code>");
+        match code {
+            Some("NoSuchBucket") => return S3Problem::NoBucket,
+            Some(code) if DENIED_CODES.contains(&code) => return S3Problem::Denied { code: code.to_string() },
+            _ => {}
+        }
+        match error {
+            object_store::Error::PermissionDenied { .. } => S3Problem::Denied { code: "HTTP 403".into() },
+            object_store::Error::Unauthenticated { .. } => S3Problem::Denied { code: "HTTP 401".into() },
+            _ => {
+                let message = match (code, between(&text, "<Message>", "</Message>")) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_string(),
+                    _ => text.chars().take(300).collect(),
+                };
+                S3Problem::Other { message }
+            }
+        }
+    }
+}
+
+/// The innermost cause's message ("Connection refused (os error 111)").
+fn deepest(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+/// One listed object, as the bucket reported it.
+#[derive(Clone, Debug)]
+struct Remote {
+    size: u64,
+    e_tag: Option<String>,
+    modified: Option<SystemTime>,
+}
+
+pub struct S3Store {
+    url: S3Url,
+    /// For messages: the endpoint requests go to.
+    endpoint: String,
+    client: Arc<AmazonS3>,
+    runtime: Arc<tokio::runtime::Runtime>,
+    /// Folder (`""`, `"demo/"`) → name → what the bucket holds, from one
+    /// LIST per folder and kept up to date by this store's own writes.
+    listings: Mutex<HashMap<String, HashMap<String, Remote>>>,
+}
+
+/// How to reach the bucket. [`S3Settings::from_env`] reads the standard
+/// AWS variables; tests fill it in by hand.
+#[derive(Clone, Debug, Default)]
+pub struct S3Settings {
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` or `AWS_ENDPOINT`; AWS itself when unset.
+    pub endpoint: Option<String>,
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION`; `us-east-1` when unset.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// How long one request is retried (the unreachable-host budget of
+    /// the log fetches, which `HELIO_RETRY_BUDGET` caps).
+    pub retry_budget: Duration,
+    /// Also take whatever else of the AWS environment `object_store` knows
+    /// (web identity tokens, container credentials, `AWS_ALLOW_HTTP`, …).
+    pub inherit_env: bool,
+}
+
+/// The first non-empty variable of `names`.
+fn env_first(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
+}
+
+impl S3Settings {
+    pub fn from_env() -> S3Settings {
+        S3Settings {
+            endpoint: env_first(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]),
+            region: env_first(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            access_key_id: env_first(&["AWS_ACCESS_KEY_ID"]),
+            secret_access_key: env_first(&["AWS_SECRET_ACCESS_KEY"]),
+            session_token: env_first(&["AWS_SESSION_TOKEN"]),
+            retry_budget: RetryPolicy::from_env().unreachable_budget,
+            inherit_env: true,
+        }
+    }
+
+    fn region(&self) -> String {
+        self.region.clone().unwrap_or_else(|| "us-east-1".into())
+    }
+
+    /// The endpoint requests go to, for messages.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region()))
+    }
+}
+
+impl S3Store {
+    /// Connects to the bucket and lists the site's root once, so that a
+    /// problem with the credentials, the bucket or the endpoint shows now.
+    pub fn open(url: &S3Url, settings: &S3Settings) -> Result<S3Store, StoreError> {
+        // One TLS implementation for the whole binary: rustls with ring, as
+        // ureq uses. Installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let endpoint = settings.endpoint();
+        let setup = |message: String| StoreError::S3 {
+            what: format!("{url} at {endpoint}"),
+            problem: S3Problem::Setup { message },
+        };
+
+        let allow_http = endpoint.starts_with("http://")
+            || (settings.inherit_env && std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true")));
+        let mut options = ClientOptions::new()
+            .with_allow_http(allow_http)
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(60));
+        if let Ok(value) = crate::log::source::user_agent(None).parse() {
+            options = options.with_user_agent(value);
+        }
+        let retry =
+            RetryConfig { backoff: BackoffConfig::default(), max_retries: 4, retry_timeout: settings.retry_budget };
+        // What AmazonS3Builder::from_env does, minus empty variables: a CI
+        // workflow sets `AWS_ENDPOINT_URL: ${{ vars.X }}` to "" when unset,
+        // which must mean "no endpoint", not an endpoint of "".
+        let mut builder = AmazonS3Builder::new();
+        if settings.inherit_env {
+            let variables =
+                std::env::vars_os().filter_map(|(n, v)| Some((n.into_string().ok()?, v.into_string().ok()?)));
+            for (name, value) in variables {
+                if name.starts_with("AWS_")
+                    && !value.trim().is_empty()
+                    && let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
+                {
+                    builder = builder.with_config(key, value);
+                }
+            }
+        }
+        builder = builder
+            .with_bucket_name(&url.bucket)
+            .with_region(settings.region())
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options)
+            .with_retry(retry);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(key) = &settings.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &settings.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        if let Some(token) = &settings.session_token {
+            builder = builder.with_token(token);
+        }
+        let client = builder.build().map_err(|e| setup(crate::error::one_line(&e)))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("helio-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| setup(e.to_string()))?;
+        let store = S3Store {
+            url: url.clone(),
+            endpoint,
+            client: Arc::new(client),
+            runtime: Arc::new(runtime),
+            listings: Mutex::new(HashMap::new()),
+        };
+        store.ensure_listed("")?;
+        Ok(store)
+    }
+
+    /// `s3://bucket/prefix/key`.
+    pub fn describe(&self, key: &str) -> String {
+        if key.is_empty() { self.url.to_string() } else { format!("{}/{key}", self.url) }
+    }
+
+    fn fail(&self, key: &str, error: &object_store::Error) -> StoreError {
+        StoreError::S3 { what: format!("{} at {}", self.describe(key), self.endpoint), problem: S3Problem::of(error) }
+    }
+
+    /// The object path of a site key (or folder, without its `/`).
+    fn path(&self, key: &str) -> Result<ObjectPath, StoreError> {
+        let full = match (self.url.prefix.as_str(), key) {
+            ("", key) => key.to_string(),
+            (prefix, "") => prefix.to_string(),
+            (prefix, key) => format!("{prefix}/{key}"),
+        };
+        ObjectPath::parse(&full).map_err(|_| StoreError::BadKey { key: key.to_string() })
+    }
+
+    fn block<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    fn listings(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, Remote>>> {
+        self.listings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lists `folder` unless it already is. Later writes keep the listing
+    /// in step ([`S3Store::remember`]).
+    fn ensure_listed(&self, folder: &str) -> Result<(), StoreError> {
+        if self.listings().contains_key(folder) {
+            return Ok(());
+        }
+        let prefix = self.path(folder.trim_end_matches('/'))?;
+        let prefix = if prefix.as_ref().is_empty() { None } else { Some(&prefix) };
+        let result = self
+            .block(self.client.list_with_delimiter(prefix))
+            .map_err(|e| self.fail(folder.trim_end_matches('/'), &e))?;
+        let mut listing = HashMap::new();
+        for object in result.objects {
+            let Some(name) = object.location.filename() else { continue };
+            let remote = Remote {
+                size: object.size,
+                e_tag: object.e_tag,
+                modified: Some(SystemTime::from(object.last_modified)),
+            };
+            listing.insert(name.to_string(), remote);
+        }
+        self.listings().insert(folder.to_string(), listing);
+        Ok(())
+    }
+
+    /// What the bucket holds at `key`, from its folder's listing.
+    fn listed(&self, key: &str) -> Result<Option<Remote>, StoreError> {
+        let folder = folder_of(key);
+        self.ensure_listed(folder)?;
+        Ok(self.listings().get(folder).and_then(|listing| listing.get(&key[folder.len()..]).cloned()))
+    }
+
+    /// Records what this store just wrote or deleted, if the folder is listed.
+    fn remember(&self, key: &str, remote: Option<Remote>) {
+        let folder = folder_of(key);
+        let name = &key[folder.len()..];
+        if let Some(listing) = self.listings().get_mut(folder) {
+            match remote {
+                Some(remote) => listing.insert(name.to_string(), remote),
+                None => listing.remove(name),
+            };
+        }
+    }
+
+    /// Forgets a folder's listing, so that the next use lists it again (after
+    /// taking its lock, when another build may have written it).
+    pub(super) fn forget(&self, folder: &str) {
+        self.listings().remove(folder);
+    }
+
+    pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let path = self.path(key)?;
+        let result = self.block(async {
+            let got = self.client.get(&path).await?;
+            got.bytes().await
+        });
+        match result {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail(key, &e)),
+        }
+    }
+
+    pub fn write(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let kind = ObjectKind::of(key);
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, kind.content_type.into());
+        attributes.insert(Attribute::CacheControl, kind.cache_control.into());
+        let options = PutOptions { attributes, ..PutOptions::default() };
+        let payload = PutPayload::from(Bytes::copy_from_slice(bytes));
+        let result = self.block(self.client.put_opts(&path, payload, options)).map_err(|e| self.fail(key, &e))?;
+        let e_tag = result.e_tag.or_else(|| Some(format!("\"{}\"", md5_hex(bytes))));
+        self.remember(key, Some(Remote { size: bytes.len() as u64, e_tag, modified: Some(SystemTime::now()) }));
+        Ok(())
+    }
+
+    pub fn write_if_changed(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        if let Some(remote) = self.listed(key)?
+            && remote.size == bytes.len() as u64
+        {
+            let same = match remote.e_tag.as_deref().and_then(plain_md5) {
+                Some(md5) => md5.eq_ignore_ascii_case(&md5_hex(bytes)),
+                // An ETag that is not an MD5 (a multipart upload, SSE-KMS):
+                // compare the bytes themselves.
+                None => self.read(key)?.is_some_and(|stored| stored == bytes),
+            };
+            if same {
+                return Ok(false);
+            }
+        }
+        self.write(key, bytes)?;
+        Ok(true)
+    }
+
+    pub fn list(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
+        self.ensure_listed(folder)?;
+        let listings = self.listings();
+        Ok(listings
+            .get(folder)
+            .into_iter()
+            .flatten()
+            .map(|(name, remote)| Listed {
+                key: format!("{folder}{name}"),
+                size: remote.size,
+                modified: remote.modified,
+            })
+            .collect())
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match self.block(self.client.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                self.remember(key, None);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(key, &e)),
+        }
+    }
+
+    pub fn lease(&self, scope: &LockScope, ttl: Duration) -> Result<Lease, StoreError> {
+        let folder = scope.folder();
+        let key = format!("{folder}{}", super::LOCK_NAME);
+        let path = self.path(&key)?;
+        let name = format!("{} at {}", self.describe(&key), self.endpoint);
+        let lease = Lease::acquire(Arc::clone(&self.client), Arc::clone(&self.runtime), path, name, ttl).map_err(
+            |e| match e {
+                super::lease::AcquireError::Store(e) => self.fail(&key, &e),
+                super::lease::AcquireError::Held(held) => held,
+            },
+        )?;
+        // Another build may have written this folder until now.
+        self.forget(&folder);
+        Ok(lease)
+    }
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The MD5 an ETag carries, if it is one (`"<32 hex>"`).
+fn plain_md5(e_tag: &str) -> Option<&str> {
+    let inner = e_tag.trim_start_matches("W/").trim_matches('"');
+    (inner.len() == 32 && inner.bytes().all(|b| b.is_ascii_hexdigit())).then_some(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_that_are_md5s() {
+        assert_eq!(md5_hex(b"1"), "c4ca4238a0b923820dcc509a6f75849b");
+        assert_eq!(plain_md5("\"c4ca4238a0b923820dcc509a6f75849b\""), Some("c4ca4238a0b923820dcc509a6f75849b"));
+        assert_eq!(plain_md5("\"c4ca4238a0b923820dcc509a6f75849b-2\""), None);
+        assert_eq!(plain_md5("\"abc\""), None);
+    }
+
+    #[test]
+    fn s3_error_codes_are_read_from_the_body() {
+        let body = "Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?><Error>\
+                    <Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
+        let error = object_store::Error::Generic { store: "S3", source: body.into() };
+        assert!(matches!(S3Problem::of(&error), S3Problem::NoBucket));
+        let denied = object_store::Error::Generic {
+            store: "S3",
+            source: "403: <Error><Code>SignatureDoesNotMatch</Code></Error>".into(),
+        };
+        assert_eq!(
+            S3Problem::of(&denied).to_string(),
+            "access denied (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
+        );
+        let other = object_store::Error::Generic {
+            store: "S3",
+            source: "500: <Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>"
+                .into(),
+        };
+        assert_eq!(S3Problem::of(&other).to_string(), "InternalError: We encountered an internal error");
+    }
+}
