@@ -61,6 +61,20 @@ fn main() {
     let build = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
     assert!(build.success, "helio build failed");
     let tile_bytes = published_bytes(&out.join("bench/torrents.json"));
+    // The same ranges as hybrid v1 + v2 torrents (BEP 52), in the same run.
+    let hybrid_config = work.path().join("hybrid.yaml");
+    std::fs::write(&hybrid_config, std::fs::read_to_string(&config).unwrap().replace("logs:\n", "format: hybrid\nlogs:\n"))
+        .unwrap();
+    let hybrid = measure(
+        Command::new(env!("CARGO_BIN_EXE_helio"))
+            .args(["build", "-q", "-c"])
+            .arg(&hybrid_config)
+            .arg(work.path().join("out-hybrid")),
+    );
+    assert!(hybrid.success, "hybrid build failed");
+    // Several logs building a default range each at once: the memory of a
+    // build of many logs (`parallel_logs` of them in flight).
+    let many = many_logs_in_flight(&log, entries, 4);
     let again = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
 
     // The unavoidable work, single-core, on the same bytes.
@@ -88,6 +102,14 @@ fn main() {
     );
     row("helio build, throughput", format!("{:.0} MB/s", mb / build.wall.as_secs_f64()), String::new());
     row("helio build, peak RSS", format!("{:.0} MB", build.peak_rss as f64 / 1e6), "target < 200 MB".into());
+    let hybrid_ratio = hybrid.wall.as_secs_f64() / build.wall.as_secs_f64();
+    row("helio build, hybrid, wall", secs(hybrid.wall), format!("{hybrid_ratio:.2} × v1; target ≤ 1.2"));
+    row("helio build, hybrid, peak RSS", format!("{:.0} MB", hybrid.peak_rss as f64 / 1e6), String::new());
+    row(
+        "4 logs × 1 range at once, peak RSS",
+        format!("{:.0} MB", many.peak_rss as f64 / 1e6),
+        format!("{} wall", secs(many.wall)),
+    );
     row("  gzip -dc (data tiles)", secs(gunzip), format!("{:.0} MB/s", mb / gunzip.as_secs_f64()));
     row("  openssl dgst -sha1", secs(sha1), format!("{:.0} MB/s", mb / sha1.as_secs_f64()));
     row("  openssl dgst -sha256", secs(sha256), format!("{:.0} MB/s", mb / sha256.as_secs_f64()));
@@ -103,6 +125,7 @@ fn main() {
         if build.peak_rss < 200_000_000 { "under" } else { "OVER" },
         if site.first < Duration::from_millis(500) { "under" } else { "OVER" },
     );
+    println!("verdict: hybrid {} 1.2 × the v1 wall time", if hybrid_ratio <= 1.2 { "within" } else { "OVER" });
     verify_bench(&log, &server.url(), &out.join("bench"), entries, cores);
     drop(server);
     wan_bench(cores);
@@ -186,6 +209,33 @@ fn wan_log(index: u64, size: u64) -> FixtureLog {
         eprintln!("generating WAN log {index} ({size} entries) in {} (once)…", dir.display());
     }
     write_log(&dir, &LogSpec { origin: ORIGIN.into(), seed: 100 + index, size, gzip_data_tiles: true }).unwrap()
+}
+
+/// `count` logs served from the same tiles, each on its own port, each
+/// building one default-size range at once.
+fn many_logs_in_flight(log: &FixtureLog, entries: u64, count: usize) -> Measured {
+    let servers: Vec<LogServer> = (0..count)
+        .map(|_| LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap())
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let mut yaml = format!(
+        "scraper_contact_email: bench@helio.invalid\nentries_per_torrent: {entries}\ntrackers: []\n\
+         feed_url_base: https://feeds.example.org/ct\nparallel_logs: {count}\nlogs:\n"
+    );
+    for (i, server) in servers.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - {{name: many{i}, log_url: '{}', origin: {ORIGIN}, key: '{}', entry_limit: {entries}}}\n",
+            server.url(),
+            log.key
+        ));
+    }
+    let config = work.path().join("helio.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let run = measure(
+        Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(work.path().join("out")),
+    );
+    assert!(run.success, "the build of {count} logs failed");
+    run
 }
 
 /// `count` small logs, each on its own host at `rtt`: a first build, then the
