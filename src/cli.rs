@@ -35,7 +35,8 @@ pub enum Command {
     Build(BuildArgs),
 
     /// Serve torrents' bytes to BitTorrent clients (BEP 19 WebSeed) and the
-    /// output directory, until SIGINT or SIGTERM.
+    /// output directory, over HTTP and HTTPS, until SIGINT or SIGTERM
+    /// (SIGHUP reloads the certificate).
     Serve(ServeArgs),
 
     /// Write a starter config (to -c FILE or ./helio.yaml), optionally with
@@ -66,9 +67,14 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: [::]:<http_port> from the config]
+    /// Address to listen on for HTTP [default: [::]:<http_port> from the config]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+
+    /// Address to listen on for HTTPS, with the config's tls_cert and
+    /// tls_key [default: [::]:<https_port> from the config]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_https: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

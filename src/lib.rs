@@ -14,6 +14,7 @@ pub mod error;
 #[cfg(feature = "fixture")]
 #[doc(hidden)]
 pub mod fixture;
+pub mod http;
 pub mod init;
 pub mod log;
 pub mod output;
@@ -52,7 +53,7 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         }
         Command::Serve(args) => {
             let config = load_config(cli.config)?;
-            Ok(serve::run(&config, args.listen, output)?)
+            Ok(serve::run(&config, &args, output)?)
         }
         Command::Init(args) => init_command(cli.config, &args, output),
         #[cfg(feature = "fixture")]

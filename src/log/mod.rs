@@ -1,6 +1,7 @@
 //! Talking to a Static CT log: where its bytes come from, its signed
 //! checkpoint, tile paths, TileLeaf records and Merkle verification.
 
+pub mod body;
 pub mod checkpoint;
 pub mod host;
 pub mod http;

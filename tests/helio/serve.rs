@@ -22,6 +22,8 @@ use crate::support::*;
 struct Served {
     child: Option<Child>,
     addr: SocketAddr,
+    /// With `--listen-https`.
+    https: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -29,7 +31,14 @@ impl Served {
     /// Starts `helio serve -c CONFIG --listen 127.0.0.1:0` and waits for the
     /// address it prints.
     fn start(config: &Path, env: &[(&str, &str)]) -> Served {
-        let args = ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+        Served::start_with(config, env, &[])
+    }
+
+    /// The same with more arguments; with `--listen-https`, also waits for
+    /// the HTTPS address.
+    fn start_with(config: &Path, env: &[(&str, &str)], more: &[&str]) -> Served {
+        let mut args = vec!["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+        args.extend(more);
         let mut child = command(&args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let collected = Arc::clone(&stderr);
@@ -49,17 +58,27 @@ impl Served {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = found.send(addr.parse::<SocketAddr>().unwrap());
+                    let _ = found.send((false, addr.parse::<SocketAddr>().unwrap()));
+                } else if let Some(addr) = line.strip_prefix("listening on https://") {
+                    let _ = found.send((true, addr.parse::<SocketAddr>().unwrap()));
                 }
             }
         });
-        let Ok(addr) = listening.recv_timeout(Duration::from_secs(15)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            thread::sleep(Duration::from_millis(100));
-            panic!("helio serve did not start:\n{}", stderr.lock().unwrap());
-        };
-        Served { child: Some(child), addr, stderr }
+        let wants_https = more.contains(&"--listen-https");
+        let (mut addr, mut https) = (None, None);
+        while addr.is_none() || (wants_https && https.is_none()) {
+            match listening.recv_timeout(Duration::from_secs(15)) {
+                Ok((false, found)) => addr = Some(found),
+                Ok((true, found)) => https = Some(found),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    thread::sleep(Duration::from_millis(100));
+                    panic!("helio serve did not start:\n{}", stderr.lock().unwrap());
+                }
+            }
+        }
+        Served { child: Some(child), addr: addr.unwrap(), https, stderr }
     }
 
     fn url(&self) -> String {
@@ -581,7 +600,7 @@ fn startup_problems_are_one_line_and_exit_2() {
 
     let run = helio(&["serve", "-c", config]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no address to listen on: set http_port in"), "{}", run.stderr);
+    assert!(run.stderr.contains("no address to listen on: set http_port or https_port in"), "{}", run.stderr);
     assert!(run.stderr.contains("or pass --listen ADDR:PORT"), "{}", run.stderr);
 
     let missing = site.dir.path().join("missing.yaml");
@@ -590,19 +609,12 @@ fn startup_problems_are_one_line_and_exit_2() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("cannot read the config file"), "{}", run.stderr);
 
-    // HelioTorrent's TLS keys are accepted, and said to be ignored.
-    let tls = write_config(
-        &site,
-        &log,
-        &logs,
-        "http://127.0.0.1:9/webseed/",
-        "http_port: 8080\nhttps_port: 8443\ntls_cert: cert.pem\ntls_key: key.pem\n",
-    );
-    let served = Served::start(&tls, &[]);
-    assert_eq!(served.get("/healthz").status, 200);
-    let (code, stderr) = served.terminate();
-    assert_eq!(code, 0);
-    assert!(stderr.contains("https_port, tls_cert and tls_key are ignored"), "{stderr}");
+    // HTTPS without a certificate and key is a configuration error.
+    let tls = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "https_port: 8443\n");
+    let run = helio(&["serve", "-c", tls.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTPS needs both tls_cert and tls_key in"), "{}", run.stderr);
 }
 
 /// Builds torrents of a 2-range log for two logs (one per profile, with
@@ -770,4 +782,181 @@ fn aria2_downloads_every_torrent_through_the_webseed_alone() {
     for (_, _, path) in &published.torrents {
         aria2_check(&aria2c, path, downloads.path());
     }
+}
+
+// ---- Hardening (issue 11): symlinks and FIFOs, idle connections, gzip
+// bombs, repeated 404s.
+
+/// The server's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// A connection from a chosen loopback address (127.0.0.2, …), so that a
+/// test can be several clients.
+fn connect_from(local: &str, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{local}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect_timeout(&addr.into(), Duration::from_secs(5)).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// GET `path` over `stream` and read the answer.
+fn get_over(stream: TcpStream, path: &str) -> Option<Reply> {
+    let mut writer = stream.try_clone().unwrap();
+    write!(writer, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    read_reply(&mut BufReader::new(stream), false)
+}
+
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_output_folder_and_fifos_are_404_at_once() {
+    use std::os::unix::fs::symlink;
+    let log = TestLog::new(256);
+    let site = Site::new();
+    let out = site.out();
+    std::fs::create_dir_all(out.join("log")).unwrap();
+    std::fs::write(out.join("log/feed.xml"), "<rss/>").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "not for the web").unwrap();
+    // What a restored site archive could plant.
+    symlink("/etc/passwd", out.join("x.torrent")).unwrap();
+    symlink("/etc", out.join("e")).unwrap();
+    symlink(outside.path().join("secret"), out.join("log/secret.json")).unwrap();
+    symlink(outside.path(), out.join("log/more")).unwrap();
+    symlink("feed.xml", out.join("log/alias.xml")).unwrap();
+    let fifo = out.join("log/L01-0-256.torrent");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let logs = [LogEntry { name: "log", url: log.path().display().to_string(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    let served = Served::start(&config, &[]);
+
+    for path in [
+        "/torrents/x.torrent",
+        "/torrents/e/passwd",
+        "/torrents/e/",
+        "/torrents/e",
+        "/torrents/log/secret.json",
+        "/torrents/log/more/secret",
+        "/torrents/log/L01-0-256.torrent",
+    ] {
+        let started = Instant::now();
+        let reply = served.get(path);
+        assert_eq!(reply.status, 404, "{path}: {}", String::from_utf8_lossy(&reply.body));
+        assert!(started.elapsed() < Duration::from_secs(2), "{path} took {:?}", started.elapsed());
+        assert!(!String::from_utf8_lossy(&reply.body).contains("root:"), "{path}");
+    }
+    // Many FIFO requests at once block nothing: each is 404 at once.
+    let addr = served.addr;
+    let fifos: Vec<_> = (0..64)
+        .map(|_| thread::spawn(move || request(addr, "GET", "/torrents/log/L01-0-256.torrent", &[]).status))
+        .collect();
+    assert!(fifos.into_iter().all(|t| t.join().unwrap() == 404));
+    // A link that stays inside the folder is followed.
+    let alias = served.get("/torrents/log/alias.xml");
+    assert_eq!((alias.status, &alias.body[..]), (200, &b"<rss/>"[..]));
+    assert_eq!(served.get("/healthz").status, 200);
+}
+
+#[test]
+fn thousands_of_idle_connections_from_one_client_neither_starve_others_nor_stay() {
+    let setup = Setup::new(1024, "", &[]);
+    let addr = setup.served.addr;
+    // 3,000 connections from 127.0.0.1 that never send a request.
+    let idle: Vec<TcpStream> = (0..3000).map(|_| connect_from("127.0.0.1", addr)).collect();
+    thread::sleep(Duration::from_millis(300));
+
+    // Another client is served at once…
+    let started = Instant::now();
+    let reply = get_over(connect_from("127.0.0.2", addr), "/webseed/test/t/tile/data/001").unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, setup.tile("tile/data/001"));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // …because one client holds at most 256 connections; the rest were closed at once.
+    let stats = get_over(connect_from("127.0.0.3", addr), "/statistics.json").unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert!(stats["connections_open"].as_u64().unwrap() <= 256 + 2, "{stats}");
+    assert!(stats["connections_refused"].as_u64().unwrap() >= 3000 - 256, "{stats}");
+
+    // The connections it did hold are closed once the header timeout (5 s) passes.
+    let deadline = Instant::now() + Duration::from_secs(9);
+    let mut closed = 0;
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))))
+            .unwrap();
+        let mut buf = [0; 512];
+        // Refused ones read the 503 first (or a reset); then the end.
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if Instant::now() < deadline {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 3000, "every idle connection was closed within 9 s");
+    let reply = get_over(connect_from("127.0.0.1", addr), "/healthz").unwrap();
+    assert_eq!(reply.status, 200, "the client is welcome again");
+    assert!(setup.served.statistics()["connections_open"].as_u64().unwrap() <= 2);
+}
+
+#[test]
+fn gzip_bomb_tiles_stay_within_the_memory_budget() {
+    use std::io::Write as _;
+    // 64 MiB of zeros in ~64 KB: what a hostile or broken log could send
+    // for every data tile.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![0; 64 << 20]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    let setup = Setup::new(64 * 256, "cache_mb: 16\nconcurrency: 32\n", &[]);
+    setup.upstream.set_fault(move |path, _| path.starts_with("tile/data/").then(|| Fault::Body(bomb.clone())));
+    let before = peak_rss(setup.served.pid());
+    let addr = setup.served.addr;
+    for round in 0..3 {
+        let threads: Vec<_> = (0..30)
+            .map(|n| {
+                let path = format!("/webseed/test/t/tile/data/{:03}", round * 20 + n);
+                thread::spawn(move || request(addr, "GET", &path, &[]).status)
+            })
+            .collect();
+        for thread in threads {
+            let status = thread.join().unwrap();
+            assert!(status == 502 || status == 503, "{status}");
+        }
+    }
+    let peak = peak_rss(setup.served.pid());
+    let stats = setup.served.statistics();
+    assert!(stats["logs"][0]["upstream_errors"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(stats["cache"]["held_limit_bytes"], 48 << 20, "16 MiB of cache and 32 MiB in transit");
+    assert_eq!(stats["cache"]["held_bytes"], 0, "{stats}");
+    // Tiles at most 48 MiB, plus the program itself (measured: ~20 MB).
+    eprintln!("peak RSS {} MiB", peak >> 20);
+    assert!(peak < 110 << 20, "peak RSS {} MiB (before: {} MiB)", peak >> 20, before >> 20);
+
+    // Real tiles are still served.
+    setup.upstream.clear_fault();
+    assert_eq!(setup.served.get("/webseed/test/t/tile/data/050").body, setup.tile("tile/data/050"));
+}
+
+#[test]
+fn a_tile_the_log_does_not_have_is_asked_for_once_in_a_while() {
+    let setup = Setup::new(1024, "", &[]);
+    for _ in 0..20 {
+        let reply = setup.served.get("/webseed/test/t/tile/data/009");
+        assert_eq!(reply.status, 404);
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(setup.upstream.hits("tile/data/009"), 1, "one fetch for 20 requests within 10 s");
+    let stats = setup.served.statistics();
+    assert_eq!(stats["cache"]["not_found_entries"], 1, "{stats}");
+    assert_eq!(stats["logs"][0]["upstream_not_found"], 1, "{stats}");
+    assert_eq!(stats["logs"][0]["requests"], 20, "{stats}");
 }
