@@ -623,7 +623,8 @@ fn startup_problems_are_one_line_and_exit_2() {
 struct Published {
     log: TestLog,
     upstream: LogServer,
-    site: Site,
+    /// The output folder, kept for as long as the test runs.
+    _site: Site,
     served: Served,
     /// (log name, profile, torrent file)
     torrents: Vec<(String, Profile, PathBuf)>,
@@ -632,16 +633,27 @@ struct Published {
 }
 
 fn publish_two_profiles() -> Published {
+    publish_two_profiles_with(None)
+}
+
+/// The same, with the webseed on HTTPS (`helio serve` with this certificate).
+fn publish_two_profiles_with(tls: Option<&TestCertificate>) -> Published {
     let log = TestLog::new(2 * 1024 + 100);
     let upstream = log.serve();
     let site = Site::new();
     let names = [("spec log", "spec", Profile::Spec), ("helio & torrent ü", "heliotorrent", Profile::HelioTorrent)];
     let logs: Vec<LogEntry<'_>> =
         names.iter().map(|(name, profile, _)| LogEntry { name, url: upstream.url(), profile }).collect();
-    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
-    let served = Served::start(&config, &[]);
+    let tls_config = tls.map(TestCertificate::config).unwrap_or_default();
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &tls_config);
+    let https_args = ["--listen-https", "127.0.0.1:0"];
+    let served = Served::start_with(&config, &[], if tls.is_some() { &https_args } else { &[] });
     // Now that the port is known, the same config with the real webseed.
-    write_config(&site, &log, &logs, &format!("{}webseed/", served.url()), "");
+    let webseed = match served.https {
+        Some(https) => format!("https://{https}/webseed/"),
+        None => format!("{}webseed/", served.url()),
+    };
+    write_config(&site, &log, &logs, &webseed, &tls_config);
     site.build().ok();
     let mut torrents = Vec::new();
     for (name, _, profile) in names {
@@ -652,7 +664,7 @@ fn publish_two_profiles() -> Published {
         }
     }
     let built_hits = upstream.hits("tile/data/000");
-    Published { log, upstream, site, served, torrents, built_hits }
+    Published { log, upstream, _site: site, served, torrents, built_hits }
 }
 
 impl Published {
@@ -719,11 +731,16 @@ for h in handles:
 fn libtorrent_downloads_every_torrent_through_the_webseed_alone() {
     let test = "libtorrent_downloads_every_torrent_through_the_webseed_alone";
     let Some(python) = python_with("libtorrent", test) else { return };
-    let published = publish_two_profiles();
+    libtorrent_downloads(&python, &publish_two_profiles(), &[]);
+}
+
+/// Downloads every torrent of `published` with libtorrent and checks the bytes.
+fn libtorrent_downloads(python: &Path, published: &Published, env: &[(&str, &str)]) {
     let downloads = tempfile::tempdir().unwrap();
     let mut args = vec![downloads.path().to_str().unwrap().to_string()];
     args.extend(published.torrents.iter().map(|(_, _, path)| path.to_str().unwrap().to_string()));
-    let mut child = std::process::Command::new(&python)
+    let mut child = std::process::Command::new(python)
+        .envs(env.iter().copied())
         .arg("-c")
         .arg(LIBTORRENT_SCRIPT)
         .args(&args)
@@ -739,7 +756,6 @@ fn libtorrent_downloads_every_torrent_through_the_webseed_alone() {
     assert_eq!(code, 0, "libtorrent failed:\n{out}\n{err}");
     assert_eq!(out.matches("pieces verified").count(), 4, "{out}");
     published.assert_downloaded(downloads.path());
-    drop(published.site);
 }
 
 #[test]
@@ -937,9 +953,10 @@ fn gzip_bomb_tiles_stay_within_the_memory_budget() {
     assert!(stats["logs"][0]["upstream_errors"].as_u64().unwrap() >= 1, "{stats}");
     assert_eq!(stats["cache"]["held_limit_bytes"], 48 << 20, "16 MiB of cache and 32 MiB in transit");
     assert_eq!(stats["cache"]["held_bytes"], 0, "{stats}");
-    // Tiles at most 48 MiB, plus the program itself (measured: ~20 MB).
-    eprintln!("peak RSS {} MiB", peak >> 20);
-    assert!(peak < 110 << 20, "peak RSS {} MiB (before: {} MiB)", peak >> 20, before >> 20);
+    // Tiles at most 48 MiB, plus the program itself and 32 fetch threads
+    // with their buffers and allocator arenas (~40–80 MB in a debug build).
+    // Before the budget: 382–517 MB.
+    assert!(peak < 160 << 20, "peak RSS {} MiB (before: {} MiB)", peak >> 20, before >> 20);
 
     // Real tiles are still served.
     setup.upstream.clear_fault();
@@ -959,4 +976,234 @@ fn a_tile_the_log_does_not_have_is_asked_for_once_in_a_while() {
     assert_eq!(stats["cache"]["not_found_entries"], 1, "{stats}");
     assert_eq!(stats["logs"][0]["upstream_not_found"], 1, "{stats}");
     assert_eq!(stats["logs"][0]["requests"], 20, "{stats}");
+}
+
+// ---- HTTPS (issue 11): a test CA made with the openssl CLI, curl and
+// libtorrent as clients, SIGHUP reload, refused pairs.
+
+/// A CA and a server certificate for 127.0.0.1 and localhost it signed.
+struct TestCertificate {
+    /// The CA's certificate: what clients trust.
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestCertificate {
+    /// A new CA named `name` under `dir`, and a server pair signed by it.
+    fn issue(openssl: &Path, dir: &Path, name: &str) -> TestCertificate {
+        let path = |file: &str| dir.join(format!("{name}-{file}"));
+        let run = |args: &[&str]| {
+            let output = std::process::Command::new(openssl).args(args).output().unwrap();
+            assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        let p = |file: &str| path(file).to_str().unwrap().to_string();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj"];
+        let ca_subject = format!("/CN=helio test CA {name}");
+        let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
+        ca.extend([ca_subject.as_str(), "-keyout", &ca_key, "-out", &ca_pem]);
+        ca.extend(ec);
+        ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+        run(&ca);
+        let (key, csr, cert, ext) = (p("server.key"), p("server.csr"), p("server.pem"), p("ext.cnf"));
+        let subject = format!("/CN=helio test server {name}");
+        let mut request = vec!["req", "-subj", &subject, "-keyout", &key, "-out", &csr];
+        request.extend(ec);
+        run(&request);
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-extfile",
+            &ext,
+        ]);
+        TestCertificate { ca: path("ca.pem"), cert: path("server.pem"), key: path("server.key") }
+    }
+
+    /// Config lines for this pair.
+    fn config(&self) -> String {
+        format!("https_port: 8443\ntls_cert: {}\ntls_key: {}\n", self.cert.display(), self.key.display())
+    }
+}
+
+/// `curl` over HTTPS trusting `ca`: (exit code, HTTP status, body).
+fn curl(curl: &Path, ca: &Path, url: &str, headers: &[&str]) -> (i32, u16, Vec<u8>) {
+    let body = tempfile::NamedTempFile::new().unwrap();
+    let mut command = std::process::Command::new(curl);
+    command.args(["-sS", "--max-time", "20", "--cacert"]).arg(ca).arg("-o").arg(body.path());
+    command.args(["-w", "%{http_code}"]);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let output = command.arg(url).output().unwrap();
+    let status = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0);
+    (output.status.code().unwrap_or(-1), status, std::fs::read(body.path()).unwrap_or_default())
+}
+
+#[test]
+fn https_beside_http_serves_the_same_bytes() {
+    let test = "https_beside_http_serves_the_same_bytes";
+    let (Some(openssl), Some(curl_path)) = (tool("openssl", test), tool("curl", test)) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let tls = TestCertificate::issue(&openssl, certs.path(), "one");
+    let log = TestLog::new(1024);
+    let upstream = log.serve();
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &tls.config());
+    let served = Served::start_with(&config, &[], &["--listen-https", "127.0.0.1:0"]);
+    let https = format!("https://{}", served.https.unwrap());
+    let tile = std::fs::read(log.path().join("tile/data/001")).unwrap();
+    let path = "/webseed/test/test-L01-0-1024/tile/data/001";
+
+    let (code, status, body) = curl(&curl_path, &tls.ca, &format!("{https}{path}"), &[]);
+    assert_eq!((code, status), (0, 200));
+    assert_eq!(body, tile);
+    let (_, status, body) = curl(&curl_path, &tls.ca, &format!("{https}{path}"), &["Range: bytes=100-199"]);
+    assert_eq!((status, &body[..]), (206, &tile[100..200]));
+    assert_eq!(served.get(path).body, tile, "plain HTTP still answers");
+    assert_eq!(upstream.hits("tile/data/001"), 1, "one cache for both");
+    // A client that does not trust the CA is refused by its own TLS check.
+    let (code, _, _) = curl(&curl_path, &certs.path().join("none.pem"), &format!("{https}/healthz"), &[]);
+    assert_ne!(code, 0);
+    // Plain HTTP on the HTTPS port is a failed handshake, not a crash.
+    let reply = wire::request(served.https.unwrap(), "GET", "/healthz", &[]);
+    assert!(reply.is_err() || reply.unwrap().status == 400);
+    assert_eq!(served.get("/healthz").status, 200);
+}
+
+#[test]
+fn libtorrent_downloads_every_torrent_over_https() {
+    let test = "libtorrent_downloads_every_torrent_over_https";
+    let Some(openssl) = tool("openssl", test) else { return };
+    let Some(python) = python_with("libtorrent", test) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let tls = TestCertificate::issue(&openssl, certs.path(), "lt");
+    let published = publish_two_profiles_with(Some(&tls));
+    let https = published.served.https.unwrap();
+    let torrent = std::fs::read(&published.torrents[0].2).unwrap();
+    let url_list = format!("https://{https}/webseed/");
+    assert!(torrent.windows(url_list.len()).any(|w| w == url_list.as_bytes()), "the torrents name the HTTPS webseed");
+    // libtorrent checks web seeds' certificates with OpenSSL's default paths.
+    let ca = tls.ca.to_str().unwrap();
+    libtorrent_downloads(&python, &published, &[("SSL_CERT_FILE", ca)]);
+}
+
+#[test]
+fn sighup_swaps_the_certificate_and_lets_responses_under_way_finish() {
+    let test = "sighup_swaps_the_certificate_and_lets_responses_under_way_finish";
+    let (Some(openssl), Some(curl_path)) = (tool("openssl", test), tool("curl", test)) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let first = TestCertificate::issue(&openssl, certs.path(), "first");
+    let second = TestCertificate::issue(&openssl, certs.path(), "second");
+    // The files the config names, as an ACME client would rewrite them.
+    let live = TestCertificate {
+        ca: first.ca.clone(),
+        cert: certs.path().join("live.pem"),
+        key: certs.path().join("live.key"),
+    };
+    std::fs::copy(&first.cert, &live.cert).unwrap();
+    std::fs::copy(&first.key, &live.key).unwrap();
+    let log = TestLog::new(1024);
+    let upstream = log.serve();
+    upstream.set_fault(|path, _| (path == "tile/data/000").then_some(Fault::Delay(Duration::from_millis(2000))));
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &live.config());
+    let served = Served::start_with(&config, &[], &["--listen-https", "127.0.0.1:0"]);
+    let https = format!("https://{}", served.https.unwrap());
+    let health = format!("{https}/healthz");
+    assert_eq!(curl(&curl_path, &first.ca, &health, &[]).1, 200);
+    assert_ne!(curl(&curl_path, &second.ca, &health, &[]).0, 0, "the second CA is not trusted yet");
+
+    // A slow response under way over the first certificate…
+    let slow_url = format!("{https}/webseed/test/t/tile/data/000");
+    let (slow_curl, first_ca) = (curl_path.clone(), first.ca.clone());
+    let slow = thread::spawn(move || curl(&slow_curl, &first_ca, &slow_url, &[]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream.hits("tile/data/000") == 0 {
+        assert!(Instant::now() < deadline, "the slow request never reached the log");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // …while the files are renewed and helio is told.
+    std::fs::copy(&second.cert, &live.cert).unwrap();
+    std::fs::copy(&second.key, &live.key).unwrap();
+    let hup = |pid: u32| std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+    assert!(hup(served.pid()).success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while curl(&curl_path, &second.ca, &health, &[]).1 != 200 {
+        assert!(Instant::now() < deadline, "the new certificate is not presented");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(curl(&curl_path, &first.ca, &health, &[]).0, 0, "new connections get the new certificate");
+    let (code, status, body) = slow.join().unwrap();
+    assert_eq!((code, status), (0, 200), "the response under way finished");
+    assert_eq!(body, std::fs::read(log.path().join("tile/data/000")).unwrap());
+
+    // A broken renewal changes nothing.
+    std::fs::write(&live.key, "not a key").unwrap();
+    assert!(hup(served.pid()).success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !served.stderr.lock().unwrap().contains("keeping the current certificate") {
+        assert!(Instant::now() < deadline, "{}", served.stderr.lock().unwrap());
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(curl(&curl_path, &second.ca, &health, &[]).1, 200);
+    let (code, stderr) = served.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("reloaded the certificate from"), "{stderr}");
+}
+
+#[test]
+fn unreadable_or_mismatched_certificates_stop_the_start_with_one_line() {
+    let test = "unreadable_or_mismatched_certificates_stop_the_start_with_one_line";
+    let Some(openssl) = tool("openssl", test) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let one = TestCertificate::issue(&openssl, certs.path(), "one");
+    let two = TestCertificate::issue(&openssl, certs.path(), "two");
+    let log = TestLog::new(256);
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec" }];
+    let missing = certs.path().join("missing.pem");
+    let garbage = certs.path().join("garbage.pem");
+    std::fs::write(&garbage, "-----BEGIN NOTHING-----\n").unwrap();
+    let cases = [
+        (&missing, &one.key, format!("cannot read {}: ", missing.display())),
+        (&one.cert, &missing, format!("cannot read {}: ", missing.display())),
+        (&garbage, &one.key, format!("{}: no PEM certificate in it", garbage.display())),
+        (&one.cert, &garbage, format!("{}: not a PEM private key", garbage.display())),
+        (
+            &one.cert,
+            &two.key,
+            format!("the key in {} does not match the certificate in {}", two.key.display(), one.cert.display()),
+        ),
+    ];
+    for (cert, key, message) in cases {
+        let pair = TestCertificate { ca: one.ca.clone(), cert: cert.clone(), key: key.clone() };
+        let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &pair.config());
+        let args =
+            ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-https", "127.0.0.1:0"];
+        let run = helio(&args);
+        assert_eq!(run.code, 2, "{message}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with("helio: "), "{}", run.stderr);
+        assert!(run.stderr.contains(&message), "expected {message:?} in {}", run.stderr);
+        assert!(run.stdout.is_empty(), "nothing was announced: {}", run.stdout);
+    }
 }
