@@ -116,4 +116,8 @@ pub struct FixtureServeArgs {
     /// Send every data tile gzip-compressed, whatever the client asks
     #[arg(long)]
     pub gzip: bool,
+    /// Answer every data tile with this many MiB of zeros, gzipped (a
+    /// decompression bomb, for the memory benchmark)
+    #[arg(long, value_name = "MIB")]
+    pub gzip_bomb: Option<usize>,
 }

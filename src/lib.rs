@@ -114,6 +114,17 @@ fn fixture_serve(args: &cli::FixtureServeArgs, output: &Output) -> Result<(), Er
     let options = fixture::server::ServerOptions { gzip_data_tiles: args.gzip };
     let server = fixture::server::LogServer::start(&args.dir, options)
         .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
+    if let Some(mib) = args.gzip_bomb {
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut bomb, &vec![0; mib << 20])
+            .and_then(|()| bomb.finish())
+            .map(|bomb| {
+                server.set_fault(move |path, _| {
+                    path.starts_with("tile/data/").then(|| fixture::server::Fault::Body(bomb.clone()))
+                })
+            })
+            .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
+    }
     output.result(&format!("listening on {}", server.url()));
     loop {
         std::thread::park();
