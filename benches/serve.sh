@@ -227,6 +227,7 @@ warm
 cached=$(mib "$(statistic bytes)")
 cached256=$(RANGE=262144 measure "$work/ranges.lua")
 cached16=$(RANGE=16384 measure "$work/ranges.lua")
+cached_rss=$(rss "$serve_pid")
 echo "cached over HTTPS…" >&2
 https256=$(URL="https://$https_addr" RANGE=262144 measure "$work/ranges.lua")
 echo "cached, with $IDLE idle connections held open…" >&2
@@ -239,7 +240,7 @@ idle_open=$(statistic connections_open)
 idle256=$(RANGE=262144 measure "$work/ranges.lua")
 idle_refused=$(statistic connections_refused)
 kill "$idle_pid"
-cached_rss=$(rss "$serve_pid")
+idle_rss=$(rss "$serve_pid")
 kill "$serve_pid"
 
 echo "gzip bombs: 64 MiB of zeros for every data tile, cache_mb 16…" >&2
@@ -269,7 +270,7 @@ echo "|----------------------------------------------|---------|-------|--------
 row "cached 256 KiB ranges of data tiles" "$cached256" "$cached_rss ($cached of $CACHE_MB)"
 row "cached 16 KiB ranges of data tiles" "$cached16" "$cached_rss ($cached of $CACHE_MB)"
 row "cached 256 KiB ranges over HTTPS" "$https256" "$cached_rss ($cached of $CACHE_MB)"
-row "cached 256 KiB ranges, $idle_open idle conns open" "$idle256" "$cached_rss; $idle_refused refused"
+row "cached 256 KiB ranges, $idle_open idle conns open" "$idle256" "$idle_rss ($idle_refused refused)"
 row "cold full data tiles from the upstream" "$cold" "$cold_rss (cache_mb 0)"
 row "256 KiB ranges, $hit_rate cache hits" "$bounded" "$bounded_rss ($bounded_cached of $SMALL_CACHE_MB)"
 row "gzip-bomb tiles, $bomb_connections connections" "$bomb" "$bomb_rss (cache_mb 16, budget $bomb_limit)"

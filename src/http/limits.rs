@@ -9,6 +9,8 @@
 //! request head within [`Limits::header_timeout`] (its first request, the
 //! next one on a kept-alive connection, or a TLS handshake) is closed too:
 //! idle connections cannot pile up, and one client cannot take every slot.
+//! One whose client stops reading a response for [`Limits::write_timeout`]
+//! is closed as well ([`super::write_timeout`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +28,8 @@ pub struct Limits {
     pub max_per_client: usize,
     /// How long a connection may go without a complete request head.
     pub header_timeout: Duration,
+    /// How long a response may wait for the client to read any of it.
+    pub write_timeout: Duration,
     /// How long shutdown waits for responses under way.
     pub drain: Duration,
 }
@@ -38,6 +42,7 @@ impl Default for Limits {
             // torrent; this leaves room for many clients behind one NAT.
             max_per_client: 256,
             header_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
             drain: Duration::from_secs(30),
         }
     }

@@ -1,7 +1,8 @@
 //! The HTTP server that `helio serve` stands on, hardened once for every
 //! server helio runs: HTTP/1.1 and HTTPS listeners within connection limits
 //! and a header timeout, graceful shutdown on SIGINT/SIGTERM and certificate
-//! reload on SIGHUP ([`server`], [`limits`], [`tls`], [`signals`]); strict
+//! reload on SIGHUP ([`server`], [`limits`], [`write_timeout`], [`tls`],
+//! [`signals`]); strict
 //! path checking ([`path`]); files beneath a folder that never lead out of
 //! it ([`folder`]); and responses that honour `Range`, `HEAD` and
 //! conditional requests ([`response`], [`byte_range`], [`conditional`]).
@@ -32,6 +33,7 @@ pub mod response;
 pub mod server;
 pub mod signals;
 pub mod tls;
+pub mod write_timeout;
 
 pub use folder::{Entry, FileContent, Folder, FolderError};
 pub use limits::{ConnectionStats, Limits};

@@ -31,6 +31,7 @@ use super::limits::{Admission, ConnectionStats, Limits, Slot};
 use super::response::ResponseBody;
 use super::signals::{Signal, Signals};
 use super::tls::{Tls, TlsError, TlsFiles};
+use super::write_timeout::WriteTimeout;
 
 /// Answers requests. One value serves every connection, concurrently.
 pub trait Handler: Send + Sync + 'static {
@@ -246,6 +247,7 @@ impl<H: Handler> Accept<H> {
         async move {
             let _held = (slot, open);
             let _ = stream.set_nodelay(true);
+            let stream = WriteTimeout::new(stream, limits.write_timeout);
             let Some(acceptor) = tls else {
                 return serve(stream, handler, &limits, shutdown).await;
             };

@@ -14,8 +14,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
 use super::body::{BodyBuffer, BodyLimit, Overflow};
 use super::host::HostGate;
 use super::source::{FetchError, overflow};
@@ -206,7 +204,7 @@ pub fn get(
     policy: &RetryPolicy,
     manners: Manners<'_>,
     limit: &BodyLimit,
-) -> Result<(Bytes, bool), FetchError> {
+) -> Result<(BodyBuffer, bool), FetchError> {
     let started = Instant::now();
     let mut attempts = 0u32;
     let mut backoff = policy.first_backoff;
@@ -254,7 +252,7 @@ pub fn get(
 }
 
 enum Attempt {
-    Done(Bytes, bool),
+    Done(BodyBuffer, bool),
     NotFound,
     Retry { status: Option<u16>, retry_after: Option<Duration>, problem: Problem },
     Fatal(FetchError),
@@ -329,7 +327,7 @@ fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit) -> Attempt {
             body.read_from(&mut response.body_mut().with_config().limit(max.saturating_add(1)).reader())
         });
         return match read {
-            Ok(()) => Attempt::Done(body.into_bytes(), gzip),
+            Ok(()) => Attempt::Done(body, gzip),
             Err(Overflow::Read(error)) => network_error(url, ureq::Error::from(error)),
             Err(other) => Attempt::Fatal(overflow(other, url, max)),
         };

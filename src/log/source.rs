@@ -186,7 +186,7 @@ impl LogSource {
                 let url = format!("{base}{path}");
                 let manners = Manners { gate: gate.as_deref(), notice: notice.as_deref() };
                 let (body, gzip) = super::http::get(agent, &url, policy, manners, limit)?;
-                let gzip = gzip || (kind == BodyKind::Sniffable && is_gzip(&body));
+                let gzip = gzip || (kind == BodyKind::Sniffable && is_gzip(body.as_slice()));
                 decode(body, gzip, &url, limit)
             }
             Inner::Dir { root } => {
@@ -198,7 +198,7 @@ impl LogSource {
                     }
                     other => overflow(other, &described, limit.max_raw()),
                 })?;
-                let gzip = kind == BodyKind::Sniffable && is_gzip(&body);
+                let gzip = kind == BodyKind::Sniffable && is_gzip(body.as_slice());
                 decode(body, gzip, &described, limit)
             }
         }
@@ -211,16 +211,16 @@ fn is_gzip(body: &[u8]) -> bool {
 
 /// Inflates a gzip body into a buffer of at most `limit.max` bytes, which
 /// refuses the moment the output passes it; other bodies are only checked.
-fn decode(body: Bytes, gzip: bool, url: &str, limit: &BodyLimit) -> Result<Bytes, FetchError> {
+fn decode(body: BodyBuffer, gzip: bool, url: &str, limit: &BodyLimit) -> Result<Bytes, FetchError> {
     if !gzip {
         if body.len() as u64 > limit.max {
             return Err(FetchError::TooLarge { url: url.to_string(), max: limit.max });
         }
-        return Ok(body);
+        return Ok(body.into_bytes());
     }
     let mut out = BodyBuffer::new(limit.max, limit);
     out.expect((body.len() as u64).saturating_mul(4)).map_err(|e| overflow(e, url, limit.max))?;
-    out.read_from(&mut MultiGzDecoder::new(&body[..])).map_err(|error| match error {
+    out.read_from(&mut MultiGzDecoder::new(body.as_slice())).map_err(|error| match error {
         Overflow::Read(e) => FetchError::Gzip { url: url.to_string(), message: e.to_string() },
         other => overflow(other, url, limit.max),
     })?;
@@ -240,7 +240,7 @@ pub(crate) fn overflow(error: Overflow, url: &str, max: u64) -> FetchError {
 
 /// Reads a regular file within `limit` (raw); a FIFO or device is refused
 /// rather than read (or waited on) without end.
-fn read_limited(path: &Path, limit: &BodyLimit) -> Result<Bytes, Overflow> {
+fn read_limited(path: &Path, limit: &BodyLimit) -> Result<BodyBuffer, Overflow> {
     let file = std::fs::File::open(path).map_err(Overflow::Read)?;
     let metadata = file.metadata().map_err(Overflow::Read)?;
     if !metadata.is_file() {
@@ -252,7 +252,7 @@ fn read_limited(path: &Path, limit: &BodyLimit) -> Result<Bytes, Overflow> {
     let mut body = BodyBuffer::new(limit.max_raw(), limit);
     body.expect(metadata.len())?;
     body.read_from(&mut file.take(limit.max_raw() + 1))?;
-    Ok(body.into_bytes())
+    Ok(body)
 }
 
 #[cfg(test)]
