@@ -84,6 +84,9 @@ pub struct Config {
     pub feed_url_base: Option<String>,
     pub contact: Option<String>,
     pub cache_mb: u64,
+    /// `helio serve`'s limit of connections from one client (`None`: its
+    /// default; `Some(0)`: no limit, for a reverse proxy in front).
+    pub max_connections_per_client: Option<usize>,
     pub logs: Vec<LogConfig>,
     /// Keys that were set but mean nothing to a one-shot build.
     pub ignored_keys: BTreeSet<&'static str>,
@@ -131,6 +134,7 @@ struct RawConfig {
     profile: Option<Profile>,
     concurrency: Option<usize>,
     cache_mb: Option<u64>,
+    max_connections_per_client: Option<usize>,
 }
 
 const GLOBAL_KEYS: &[&str] = &[
@@ -152,6 +156,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "profile",
     "concurrency",
     "cache_mb",
+    "max_connections_per_client",
 ];
 
 #[derive(Deserialize)]
@@ -374,6 +379,7 @@ impl Config {
             feed_url_base,
             contact,
             cache_mb: raw.cache_mb.unwrap_or(DEFAULT_CACHE_MB),
+            max_connections_per_client: raw.max_connections_per_client,
             logs,
             ignored_keys,
         })

@@ -93,7 +93,11 @@ fn server_config(config: &Config, args: &ServeArgs) -> Result<ServerConfig, Serv
     if http.is_none() && https.is_none() {
         return Err(ServeError::NoAddress { file: config.file.clone() });
     }
-    Ok(ServerConfig { http, https, limits: Limits::default() })
+    let mut limits = Limits::default();
+    if let Some(per_client) = config.max_connections_per_client {
+        limits.max_per_client = if per_client == 0 { usize::MAX } else { per_client };
+    }
+    Ok(ServerConfig { http, https, limits })
 }
 
 async fn serve(config: &Config, server_config: ServerConfig, output: &Output) -> Result<(), ServeError> {

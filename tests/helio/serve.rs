@@ -1207,3 +1207,25 @@ fn unreadable_or_mismatched_certificates_stop_the_start_with_one_line() {
         assert!(run.stdout.is_empty(), "nothing was announced: {}", run.stdout);
     }
 }
+
+#[test]
+fn a_client_over_its_connection_limit_is_told_503_and_closed_at_once() {
+    let setup = Setup::new(1024, "max_connections_per_client: 2\n", &[]);
+    let addr = setup.served.addr;
+    let held: Vec<TcpStream> = (0..2).map(|_| connect_from("127.0.0.1", addr)).collect();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut third = connect_from("127.0.0.1", addr);
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer:?}");
+    assert!(answer.contains("\r\nRetry-After: 5\r\n"), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "closed at once, not at the header timeout");
+    // Another client is not affected, and a freed slot is free again.
+    assert_eq!(get_over(connect_from("127.0.0.2", addr), "/healthz").unwrap().status, 200);
+    drop(held);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(get_over(connect_from("127.0.0.1", addr), "/healthz").unwrap().status, 200);
+    let stats = setup.served.statistics();
+    assert_eq!(stats["connections_refused"], 1, "{stats}");
+}
