@@ -810,6 +810,17 @@ fn peak_rss(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
 
+/// Raises this process's open-file limit to at least `wanted` if the hard
+/// limit allows (the server raises its own).
+fn raise_file_limit(wanted: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|current| current < wanted) {
+        let raised = limit.maximum.map_or(wanted, |maximum| maximum.min(wanted));
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(raised), maximum: limit.maximum });
+    }
+}
+
 /// A connection from a chosen loopback address (127.0.0.2, …), so that a
 /// test can be several clients.
 fn connect_from(local: &str, addr: SocketAddr) -> TcpStream {
@@ -881,6 +892,7 @@ fn links_out_of_the_output_folder_and_fifos_are_404_at_once() {
 
 #[test]
 fn thousands_of_idle_connections_from_one_client_neither_starve_others_nor_stay() {
+    raise_file_limit(4096);
     let setup = Setup::new(1024, "", &[]);
     let addr = setup.served.addr;
     // 3,000 connections from 127.0.0.1 that never send a request.
