@@ -63,8 +63,11 @@ fn main() {
     let tile_bytes = published_bytes(&out.join("bench/torrents.json"));
     // The same ranges as hybrid v1 + v2 torrents (BEP 52), in the same run.
     let hybrid_config = work.path().join("hybrid.yaml");
-    std::fs::write(&hybrid_config, std::fs::read_to_string(&config).unwrap().replace("logs:\n", "format: hybrid\nlogs:\n"))
-        .unwrap();
+    std::fs::write(
+        &hybrid_config,
+        std::fs::read_to_string(&config).unwrap().replace("logs:\n", "format: hybrid\nlogs:\n"),
+    )
+    .unwrap();
     let hybrid = measure(
         Command::new(env!("CARGO_BIN_EXE_helio"))
             .args(["build", "-q", "-c"])
@@ -215,7 +218,9 @@ fn wan_log(index: u64, size: u64) -> FixtureLog {
 /// building one default-size range at once.
 fn many_logs_in_flight(log: &FixtureLog, entries: u64, count: usize) -> Measured {
     let servers: Vec<LogServer> = (0..count)
-        .map(|_| LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap())
+        .map(|_| {
+            LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap()
+        })
         .collect();
     let work = tempfile::tempdir().unwrap();
     let mut yaml = format!(

@@ -4,13 +4,18 @@
 #   - cold full data tiles fetched from a local upstream that sends them gzip
 #     (decoded and checked on the way; cache_mb 0 so that every request misses),
 #   - random ranges over more tiles than a small cache holds,
-# each with the server's peak RSS.
+#   - cached 256 KiB ranges over HTTPS (a self-signed certificate),
+#   - cached 256 KiB ranges while 8,000 idle connections are held open (from
+#     250 loopback addresses, reopened as the header timeout closes them),
+#   - gzip-bomb tiles (64 MiB of zeros each) through a 16 MiB cache,
+# each with the server's peak RSS and its CPU time per request.
 #
 # Usage: benches/serve.sh   (environment: TILES, CACHE_MB, SMALL_CACHE_MB,
-#        DURATION, CONNECTIONS, THREADS; CARGO_TARGET_DIR is honoured)
+#        DURATION, CONNECTIONS, THREADS, IDLE; CARGO_TARGET_DIR is honoured)
 # More than 16 × `concurrency` (8) connections would see 503s on cold runs:
 # that is the overload limit at work.
-# Needs: cargo, wrk, curl, gzip. Everything listens on 127.0.0.1 only.
+# Needs: cargo, wrk, curl, gzip, openssl, python3. Everything listens on
+# loopback only.
 set -euo pipefail
 
 TILES=${TILES:-1024}                 # data tiles in the generated log
@@ -19,9 +24,10 @@ SMALL_CACHE_MB=${SMALL_CACHE_MB:-64} # the bounded-memory run
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
+IDLE=${IDLE:-8000}                   # idle connections held open
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in cargo wrk curl gzip; do
+for tool in cargo wrk curl gzip openssl python3; do
     command -v "$tool" >/dev/null || { echo "serve.sh: $tool is not installed" >&2; exit 2; }
 done
 
@@ -43,12 +49,14 @@ cp "$target/release/helio" "$work/helio-fixture"
 helio="$target/release/helio"
 
 
-# Waits for "listening on http://ADDR" in a file and prints ADDR.
+# Waits for "listening on SCHEME://ADDR" in a file ($2: http or https,
+# default http) and prints ADDR.
 address_in() {
+    local scheme=${2:-http}
     for _ in $(seq 200); do
-        addr=$(grep -o 'listening on http://[0-9.:]*' "$1" 2>/dev/null | head -1 || true)
+        addr=$(grep -o "listening on $scheme://[0-9.:]*" "$1" 2>/dev/null | head -1 || true)
         if [ -n "$addr" ]; then
-            echo "${addr#listening on http://}"
+            echo "${addr#listening on "$scheme"://}"
             return
         fi
         sleep 0.05
@@ -65,20 +73,33 @@ echo "generating a log of $entries entries…" >&2
 pids+=($!)
 upstream=$(address_in "$work/upstream.out")
 
-# Starts helio serve with a cache of $1 MiB; sets serve_pid and serve_addr.
+"$work/helio-fixture" fixture-serve "$work/log" --gzip-bomb 64 >"$work/bombs.out" 2>&1 &
+pids+=($!)
+bombs=$(address_in "$work/bombs.out")
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+
+# Starts helio serve with a cache of $1 MiB (upstream $2, default the
+# log), over HTTP and HTTPS; sets serve_pid, serve_addr and https_addr.
 start_serve() {
     cat >"$work/helio-$1.yaml" <<YAML
 scraper_contact_email: bench@helio.invalid
 torrent_dir: out
 cache_mb: $1
+https_port: 8443
+tls_cert: $work/cert.pem
+tls_key: $work/key.pem
 logs:
   - name: bench
-    log_url: http://$upstream/
+    log_url: http://${2:-$upstream}/
 YAML
-    "$helio" serve -q -c "$work/helio-$1.yaml" --listen 127.0.0.1:0 >"$work/serve-$1.out" 2>&1 &
+    "$helio" serve -q -c "$work/helio-$1.yaml" --listen 127.0.0.1:0 --listen-https 127.0.0.1:0 \
+        >"$work/serve-$1.out" 2>&1 &
     serve_pid=$!
     pids+=("$serve_pid")
     serve_addr=$(address_in "$work/serve-$1.out")
+    https_addr=$(address_in "$work/serve-$1.out" https)
 }
 
 # Lua for wrk: the path of data tile n.
@@ -117,19 +138,57 @@ function request()
 end
 LUA
 
-# Runs wrk with a script and prints "req/s|MiB/s|p50|p99|non-2xx".
+# CPU time (user + system) of a process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# Runs wrk with a script against $URL (default the HTTP address) and prints
+# "req/s|MiB/s|p50|p99|non-2xx|CPU ms per request".
 measure() {
-    local out rps mbs p50 p99 errors
+    local out rps mbs p50 p99 errors before requests cpu
+    before=$(cpu_ticks "$serve_pid")
     out=$(TILES=$TILES RANGE=${RANGE:-262144} THREADS=$THREADS \
-        wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$1" "http://$serve_addr")
+        wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$1" "${URL:-http://$serve_addr}")
     echo "$out" >>"$work/wrk.log"
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v t=$(($(cpu_ticks "$serve_pid") - before)) -v n="$requests" -v hz="$ticks_per_second" \
+        'BEGIN {printf "%.3f", n ? t * 1000 / hz / n : 0}')
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
     mbs=$(awk '/^Transfer\/sec:/ {v = $2 + 0; if ($2 ~ /GB/) v *= 1024; else if ($2 ~ /KB/) v /= 1024; printf "%.0f", v}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     errors=$(awk '/Non-2xx/ {n = $5} /Socket errors/ {s = " (socket errors)"} END {printf "%d%s", n, s}' <<<"$out")
-    echo "$rps|$mbs|$p50|$p99|$errors"
+    echo "$rps|$mbs|$p50|$p99|$errors|$cpu"
 }
+
+# Holds $IDLE connections to $1 open without a request, from 250 loopback
+# addresses (so that the per-client limit lets them in), opening a new one
+# whenever the server closes one. Prints "ready" once all are open.
+cat >"$work/idle.py" <<'PY'
+import selectors, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+target, count = (host, int(port)), int(sys.argv[2])
+selector = selectors.DefaultSelector()
+def connect(i):
+    s = socket.socket()
+    s.bind(("127.0.1.%d" % (i % 250 + 1), 0))
+    s.setblocking(False)
+    s.connect_ex(target)
+    selector.register(s, selectors.EVENT_READ, i)
+for i in range(count):
+    connect(i)
+print("ready", flush=True)
+while True:
+    for key, _ in selector.select(1):
+        try:
+            data = key.fileobj.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            selector.unregister(key.fileobj)
+            key.fileobj.close()
+            connect(key.data)
+PY
 
 rss() { awk '/^VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
 statistic() { curl -s "http://$serve_addr/statistics.json" | grep -o "\"$1\": [0-9.]*" | head -1 | awk '{print $2}'; }
@@ -150,9 +209,10 @@ warm() {
 }
 
 row() {
-    local rps mbs p50 p99 errors
-    IFS='|' read -r rps mbs p50 p99 errors <<<"$2"
-    printf "| %-40s | %7s | %5s | %8s | %8s | %7s | %-26s |\n" "$1" "$rps" "$mbs" "$p50" "$p99" "$errors" "$3"
+    local rps mbs p50 p99 errors cpu
+    IFS='|' read -r rps mbs p50 p99 errors cpu <<<"$2"
+    printf "| %-44s | %7s | %5s | %8s | %8s | %7s | %7s | %-26s |\n" \
+        "$1" "$rps" "$mbs" "$p50" "$p99" "$errors" "$cpu" "$3"
 }
 
 echo "cold: every request a miss (cache_mb 0)…" >&2
@@ -168,6 +228,27 @@ cached=$(mib "$(statistic bytes)")
 cached256=$(RANGE=262144 measure "$work/ranges.lua")
 cached16=$(RANGE=16384 measure "$work/ranges.lua")
 cached_rss=$(rss "$serve_pid")
+echo "cached over HTTPS…" >&2
+https256=$(URL="https://$https_addr" RANGE=262144 measure "$work/ranges.lua")
+echo "cached, with $IDLE idle connections held open…" >&2
+python3 "$work/idle.py" "$serve_addr" "$IDLE" >"$work/idle.out" 2>&1 &
+idle_pid=$!
+pids+=("$idle_pid")
+for _ in $(seq 600); do grep -q ready "$work/idle.out" && break; sleep 0.05; done
+sleep 1
+idle_open=$(statistic connections_open)
+idle256=$(RANGE=262144 measure "$work/ranges.lua")
+idle_refused=$(statistic connections_refused)
+kill "$idle_pid"
+idle_rss=$(rss "$serve_pid")
+kill "$serve_pid"
+
+echo "gzip bombs: 64 MiB of zeros for every data tile, cache_mb 16…" >&2
+start_serve 16 "$bombs"
+bomb_connections=30
+bomb=$(CONNECTIONS=$bomb_connections measure "$work/tiles-in-turn.lua")
+bomb_rss=$(rss "$serve_pid")
+bomb_limit=$(mib "$(statistic held_limit_bytes)")
 kill "$serve_pid"
 
 echo "bounded: random ranges of all tiles through a $SMALL_CACHE_MB MiB cache…" >&2
@@ -183,10 +264,15 @@ echo
 echo "helio serve, $(nproc) cores, loopback, wrk -t$THREADS -c$CONNECTIONS -d$DURATION;" \
     "$TILES data tiles of ~$tile_kib KiB, sent gzip by the upstream"
 echo
-printf "| %-40s | %7s | %5s | %8s | %8s | %7s | %-26s |\n" \
-    "scenario" "req/s" "MiB/s" "p50" "p99" "non-2xx" "peak RSS (tiles cached)"
-echo "|------------------------------------------|---------|-------|----------|----------|---------|----------------------------|"
+printf "| %-44s | %7s | %5s | %8s | %8s | %7s | %7s | %-26s |\n" \
+    "scenario" "req/s" "MiB/s" "p50" "p99" "non-2xx" "CPU ms" "peak RSS (tiles cached)"
+echo "|----------------------------------------------|---------|-------|----------|----------|---------|---------|----------------------------|"
 row "cached 256 KiB ranges of data tiles" "$cached256" "$cached_rss ($cached of $CACHE_MB)"
 row "cached 16 KiB ranges of data tiles" "$cached16" "$cached_rss ($cached of $CACHE_MB)"
+row "cached 256 KiB ranges over HTTPS" "$https256" "$cached_rss ($cached of $CACHE_MB)"
+row "cached 256 KiB ranges, $idle_open idle conns open" "$idle256" "$idle_rss ($idle_refused refused)"
 row "cold full data tiles from the upstream" "$cold" "$cold_rss (cache_mb 0)"
 row "256 KiB ranges, $hit_rate cache hits" "$bounded" "$bounded_rss ($bounded_cached of $SMALL_CACHE_MB)"
+row "gzip-bomb tiles, $bomb_connections connections" "$bomb" "$bomb_rss (cache_mb 16, budget $bomb_limit)"
+echo
+echo "CPU ms: helio serve's user + system time per request."

@@ -35,7 +35,8 @@ pub enum Command {
     Build(BuildArgs),
 
     /// Serve torrents' bytes to BitTorrent clients (BEP 19 WebSeed) and the
-    /// output directory, until SIGINT or SIGTERM.
+    /// output directory, over HTTP and HTTPS, until SIGINT or SIGTERM
+    /// (SIGHUP reloads the certificate).
     Serve(ServeArgs),
 
     /// Write a starter config (to -c FILE or ./helio.yaml), optionally with
@@ -94,9 +95,14 @@ fn parse_run_budget(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: [::]:<http_port> from the config]
+    /// Address to listen on for HTTP [default: [::]:<http_port> from the config]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+
+    /// Address to listen on for HTTPS, with the config's tls_cert and
+    /// tls_key [default: [::]:<https_port> from the config]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_https: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -163,4 +169,8 @@ pub struct FixtureServeArgs {
     /// Wait this long before every answer (e.g. 50ms: a log across the internet)
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub latency: std::time::Duration,
+    /// Answer every data tile with this many MiB of zeros, gzipped (a
+    /// decompression bomb, for the memory benchmark)
+    #[arg(long, value_name = "MIB")]
+    pub gzip_bomb: Option<usize>,
 }

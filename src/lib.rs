@@ -16,6 +16,7 @@ pub mod error;
 #[cfg(feature = "fixture")]
 #[doc(hidden)]
 pub mod fixture;
+pub mod http;
 pub mod init;
 pub mod log;
 pub mod output;
@@ -71,7 +72,7 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         }
         Command::Serve(args) => {
             let config = load_config(cli.config)?;
-            Ok(serve::run(&config, args.listen, output)?)
+            Ok(serve::run(&config, &args, output)?)
         }
         Command::Init(args) => init_command(cli.config, &args, output),
         Command::Verify(args) => {
@@ -164,6 +165,17 @@ fn fixture_serve(args: &cli::FixtureServeArgs, output: &Output) -> Result<(), Er
     let options = fixture::server::ServerOptions { gzip_data_tiles: args.gzip, latency: args.latency };
     let server = fixture::server::LogServer::start(&args.dir, options)
         .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
+    if let Some(mib) = args.gzip_bomb {
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut bomb, &vec![0; mib << 20])
+            .and_then(|()| bomb.finish())
+            .map(|bomb| {
+                server.set_fault(move |path, _| {
+                    path.starts_with("tile/data/").then(|| fixture::server::Fault::Body(bomb.clone()))
+                })
+            })
+            .map_err(|source| Error::Fixture { path: args.dir.clone(), source })?;
+    }
     output.result(&format!("listening on {}", server.url()));
     loop {
         std::thread::park();

@@ -100,6 +100,9 @@ pub struct Config {
     pub retry_budget: Duration,
     /// How long one URL is retried while its host does not answer at all.
     pub unreachable_budget: Duration,
+    /// `helio serve`'s limit of connections from one client (`None`: its
+    /// default; `Some(0)`: no limit, for a reverse proxy in front).
+    pub max_connections_per_client: Option<usize>,
     pub logs: Vec<LogConfig>,
     /// Keys that were set but mean nothing to a one-shot build.
     pub ignored_keys: BTreeSet<&'static str>,
@@ -156,6 +159,7 @@ struct RawConfig {
     max_time: Option<RawDuration>,
     retry_budget: Option<RawDuration>,
     unreachable_budget: Option<RawDuration>,
+    max_connections_per_client: Option<usize>,
 }
 
 /// A duration as written: seconds, or text such as `90s`, `5m`, `1h 30m`.
@@ -200,6 +204,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "max_time",
     "retry_budget",
     "unreachable_budget",
+    "max_connections_per_client",
 ];
 
 #[derive(Deserialize)]
@@ -460,6 +465,7 @@ impl Config {
             max_time,
             retry_budget,
             unreachable_budget,
+            max_connections_per_client: raw.max_connections_per_client,
             logs,
             ignored_keys,
         })

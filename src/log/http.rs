@@ -14,10 +14,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
+use super::body::{BodyBuffer, BodyLimit, Overflow};
 use super::host::HostGate;
-use super::source::{FetchError, MAX_BODY};
+use super::source::{FetchError, overflow};
 
 /// How many redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
@@ -197,13 +196,15 @@ pub struct Manners<'a> {
     pub notice: Option<&'a FailureNotice>,
 }
 
-/// GET with retries. Returns the raw body and whether it is gzip-encoded.
+/// GET with retries. Returns the raw body (within `limit`) and whether it
+/// is gzip-encoded.
 pub fn get(
     agent: &ureq::Agent,
     url: &str,
     policy: &RetryPolicy,
     manners: Manners<'_>,
-) -> Result<(Bytes, bool), FetchError> {
+    limit: &BodyLimit,
+) -> Result<(BodyBuffer, bool), FetchError> {
     let started = Instant::now();
     let mut attempts = 0u32;
     let mut backoff = policy.first_backoff;
@@ -211,7 +212,7 @@ pub fn get(
         attempts += 1;
         let outcome = {
             let _permit = manners.gate.map(HostGate::enter);
-            attempt(agent, url)
+            attempt(agent, url, limit)
         };
         let elapsed = started.elapsed();
         let Attempt::Retry { status, retry_after, problem } = outcome else {
@@ -252,7 +253,7 @@ pub fn get(
 }
 
 enum Attempt {
-    Done(Bytes, bool),
+    Done(BodyBuffer, bool),
     NotFound,
     Retry { status: Option<u16>, retry_after: Option<Duration>, problem: Problem },
     Fatal(FetchError),
@@ -274,7 +275,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// One request, following up to [`MAX_REDIRECTS`] redirects to http(s) URLs.
-fn attempt(agent: &ureq::Agent, url: &str) -> Attempt {
+fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit) -> Attempt {
     let mut target = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let mut response = match agent.get(&target).call() {
@@ -319,10 +320,17 @@ fn attempt(agent: &ureq::Agent, url: &str) -> Attempt {
             .get("content-encoding")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip") || v.trim().eq_ignore_ascii_case("x-gzip"));
-        return match response.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
-            Ok(body) => Attempt::Done(Bytes::from(body), gzip),
-            Err(ureq::Error::BodyExceedsLimit(_)) => Attempt::Fatal(FetchError::TooLarge { url: url.to_string() }),
-            Err(error) => network_error(url, error),
+        let max = limit.max_raw();
+        let mut body = BodyBuffer::new(max, limit);
+        let length = response.body().content_length().unwrap_or(0);
+        let read = body.expect(length).and_then(|()| {
+            // ureq's own limit only backs the buffer's up.
+            body.read_from(&mut response.body_mut().with_config().limit(max.saturating_add(1)).reader())
+        });
+        return match read {
+            Ok(()) => Attempt::Done(body, gzip),
+            Err(Overflow::Read(error)) => network_error(url, ureq::Error::from(error)),
+            Err(other) => Attempt::Fatal(overflow(other, url, max)),
         };
     }
     Attempt::Fatal(FetchError::TooManyRedirects { url: url.to_string() })

@@ -2,6 +2,7 @@
 //! checkpoint, tile paths, TileLeaf records, Merkle verification, and the
 //! proof tiles that let a subscriber verify a range against a checkpoint.
 
+pub mod body;
 pub mod checkpoint;
 pub mod host;
 pub mod http;

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use thiserror::Error;
 
+use super::body::{BodyBuffer, BodyLimit, Overflow};
 use super::host::HostGate;
 use super::http::{FailureNotice, Manners, NetworkKind};
 pub use super::http::{RetryPolicy, http_agent, http_agent_within, parse_retry_after, user_agent};
@@ -81,8 +82,10 @@ pub enum FetchError {
     TooManyRedirects { url: String },
     #[error("{url}: server asked to retry after {wait}s, beyond the {budget}s retry budget (HTTP {status})", wait = wait.as_secs(), budget = budget.as_secs())]
     RetryAfterTooLong { url: String, status: u16, wait: Duration, budget: Duration },
-    #[error("{url}: body is larger than {MAX_BODY} bytes")]
-    TooLarge { url: String },
+    #[error("{url}: body is larger than {max} bytes")]
+    TooLarge { url: String, max: u64 },
+    #[error("{url}: not enough memory left for the body")]
+    OverBudget { url: String },
     #[error("{url}: cannot decode gzip body: {message}")]
     Gzip { url: String, message: String },
     #[error("{path}: {source}")]
@@ -169,31 +172,34 @@ impl LogSource {
         }
     }
 
-    /// Fetches `path` (below the monitoring prefix), decoded.
+    /// Fetches `path` (below the monitoring prefix), decoded, of at most
+    /// [`MAX_BODY`] bytes.
     pub fn fetch(&self, path: &str, kind: BodyKind) -> Result<Bytes, FetchError> {
+        self.fetch_within(path, kind, &BodyLimit::new(MAX_BODY))
+    }
+
+    /// Fetches `path`, decoded, within `limit`: its size, raw and decoded,
+    /// and the memory budget its buffers are charged to.
+    pub fn fetch_within(&self, path: &str, kind: BodyKind, limit: &BodyLimit) -> Result<Bytes, FetchError> {
         match &self.inner {
             Inner::Http { agent, base, policy, gate, notice } => {
                 let url = format!("{base}{path}");
                 let manners = Manners { gate: gate.as_deref(), notice: notice.as_deref() };
-                let (body, gzip) = super::http::get(agent, &url, policy, manners)?;
-                let gzip = gzip || (kind == BodyKind::Sniffable && is_gzip(&body));
-                decode(body, gzip, &url)
+                let (body, gzip) = super::http::get(agent, &url, policy, manners, limit)?;
+                let gzip = gzip || (kind == BodyKind::Sniffable && is_gzip(body.as_slice()));
+                decode(body, gzip, &url, limit)
             }
             Inner::Dir { root } => {
                 let file = root.join(path);
                 let described = file.display().to_string();
-                let body = match read_limited(&file) {
-                    Ok(body) => Bytes::from(body),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(FetchError::NotFound { url: described });
+                let body = read_limited(&file, limit).map_err(|error| match error {
+                    Overflow::Read(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        FetchError::NotFound { url: described.clone() }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-                        return Err(FetchError::TooLarge { url: described });
-                    }
-                    Err(source) => return Err(FetchError::Io { path: described, source }),
-                };
-                let gzip = kind == BodyKind::Sniffable && is_gzip(&body);
-                decode(body, gzip, &described)
+                    other => overflow(other, &described, limit.max_raw()),
+                })?;
+                let gzip = kind == BodyKind::Sniffable && is_gzip(body.as_slice());
+                decode(body, gzip, &described, limit)
             }
         }
     }
@@ -203,35 +209,49 @@ fn is_gzip(body: &[u8]) -> bool {
     body.starts_with(&[0x1f, 0x8b])
 }
 
-fn decode(body: Bytes, gzip: bool, url: &str) -> Result<Bytes, FetchError> {
+/// Inflates a gzip body into a buffer of at most `limit.max` bytes, which
+/// refuses the moment the output passes it; other bodies are only checked.
+fn decode(body: BodyBuffer, gzip: bool, url: &str, limit: &BodyLimit) -> Result<Bytes, FetchError> {
     if !gzip {
-        return Ok(body);
+        if body.len() as u64 > limit.max {
+            return Err(FetchError::TooLarge { url: url.to_string(), max: limit.max });
+        }
+        return Ok(body.into_bytes());
     }
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(MAX_BODY as usize));
-    let mut decoder = MultiGzDecoder::new(&body[..]).take(MAX_BODY + 1);
-    decoder.read_to_end(&mut out).map_err(|e| FetchError::Gzip { url: url.to_string(), message: e.to_string() })?;
-    if out.len() as u64 > MAX_BODY {
-        return Err(FetchError::TooLarge { url: url.to_string() });
-    }
-    Ok(Bytes::from(out))
+    let mut out = BodyBuffer::new(limit.max, limit);
+    out.expect((body.len() as u64).saturating_mul(4)).map_err(|e| overflow(e, url, limit.max))?;
+    out.read_from(&mut MultiGzDecoder::new(body.as_slice())).map_err(|error| match error {
+        Overflow::Read(e) => FetchError::Gzip { url: url.to_string(), message: e.to_string() },
+        other => overflow(other, url, limit.max),
+    })?;
+    drop(body);
+    Ok(out.into_bytes())
 }
 
-/// Reads a regular file of at most [`MAX_BODY`] bytes; a FIFO or device is
-/// refused rather than read (or waited on) without end.
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let metadata = file.metadata()?;
+/// A refused body as a fetch error.
+pub(crate) fn overflow(error: Overflow, url: &str, max: u64) -> FetchError {
+    let url = url.to_string();
+    match error {
+        Overflow::TooLarge => FetchError::TooLarge { url, max },
+        Overflow::OverBudget => FetchError::OverBudget { url },
+        Overflow::Read(source) => FetchError::Io { path: url, source },
+    }
+}
+
+/// Reads a regular file within `limit` (raw); a FIFO or device is refused
+/// rather than read (or waited on) without end.
+fn read_limited(path: &Path, limit: &BodyLimit) -> Result<BodyBuffer, Overflow> {
+    let file = std::fs::File::open(path).map_err(Overflow::Read)?;
+    let metadata = file.metadata().map_err(Overflow::Read)?;
     if !metadata.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        return Err(Overflow::Read(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
     }
-    if metadata.len() > MAX_BODY {
-        return Err(std::io::Error::from(std::io::ErrorKind::FileTooLarge));
+    if metadata.len() > limit.max_raw() {
+        return Err(Overflow::TooLarge);
     }
-    let mut body = Vec::with_capacity(metadata.len() as usize);
-    file.take(MAX_BODY + 1).read_to_end(&mut body)?;
-    if body.len() as u64 > MAX_BODY {
-        return Err(std::io::Error::from(std::io::ErrorKind::FileTooLarge));
-    }
+    let mut body = BodyBuffer::new(limit.max_raw(), limit);
+    body.expect(metadata.len())?;
+    body.read_from(&mut file.take(limit.max_raw() + 1))?;
     Ok(body)
 }
 

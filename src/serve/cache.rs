@@ -1,23 +1,25 @@
 //! The tile cache: decoded full tiles in memory, least recently used first
 //! out, bounded in bytes (`cache_mb`), plus the fetches in flight so that
-//! concurrent misses for one tile share one upstream request.
+//! concurrent misses for one tile share one upstream request, plus the
+//! tiles the log said it does not have, remembered for [`NOT_FOUND_TTL`] so
+//! that a client asking again and again costs the log one request.
 //!
-//! Both live under one lock, so a request either finds the tile, joins the
-//! fetch already under way, or starts the one fetch: no window lets two
-//! fetches of one tile start. Tiles are `Bytes` whose allocation reports its
-//! own release, so the server knows how much tile memory is alive in total:
-//! the cache's share, plus tiles still being sent after eviction, plus
-//! fetches under way. When that passes the cache size plus some headroom,
-//! new misses are refused (503) instead of growing memory without bound.
+//! All of it lives under one lock, so a request either finds the tile (or
+//! its recent 404), joins the fetch already under way, or starts the one
+//! fetch: no window lets two fetches of one tile start. Tile bytes are
+//! charged to the [`TileMemory`] budget for as long as they live, cached or
+//! not; when it is nearly spent, new misses are refused (503) instead of
+//! growing memory without bound.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tokio::sync::watch;
 
+use super::memory::TileMemory;
 use super::upstream::UpstreamError;
 use crate::log::tile::TileId;
 
@@ -34,14 +36,20 @@ pub struct Tile {
 /// What a fetch ends with: `None` while it runs.
 pub type FlightResult = Option<Result<Tile, UpstreamError>>;
 
-/// Memory allowed for tiles beyond the cache itself, as a share of it…
-const HEADROOM_SHARE: u64 = 4;
-/// …but at least this much, so that a tiny cache can still serve.
-const MIN_HEADROOM: u64 = 32 << 20;
+/// How long the log's 404 for a tile is believed. Published torrents only
+/// name tiles the log has, so a 404 is a client probing or a log in
+/// trouble; either way, asking again within seconds only adds load.
+pub const NOT_FOUND_TTL: Duration = Duration::from_secs(10);
+/// Remembered 404s at most (a few MB at worst).
+const MAX_NOT_FOUND: usize = 16_384;
+/// A miss starts a fetch only if this much tile memory is left.
+const MIN_FREE_FOR_FETCH: u64 = 1 << 20;
 
 /// What [`TileCache::lookup`] found.
 pub enum Lookup {
     Hit(Tile),
+    /// The log answered 404 for it moments ago.
+    NotFound,
     /// Wait for `result`; with a `flight`, this request must start the fetch.
     Wait {
         result: watch::Receiver<FlightResult>,
@@ -62,13 +70,14 @@ pub struct CacheStats {
     pub held_limit: u64,
     pub evictions: u64,
     pub in_flight: u64,
+    /// Tiles remembered as missing from the log.
+    pub not_found: u64,
 }
 
 pub struct TileCache {
     state: Mutex<State>,
     limit: u64,
-    held: Arc<AtomicU64>,
-    held_limit: u64,
+    memory: Arc<TileMemory>,
 }
 
 struct State {
@@ -76,18 +85,21 @@ struct State {
     flights: HashMap<Key, watch::Receiver<FlightResult>>,
     /// Fetches in flight per log.
     per_log: HashMap<usize, usize>,
+    /// Tiles the log answered 404 for, and until when that is believed.
+    not_found: HashMap<Key, Instant>,
 }
 
 impl TileCache {
-    /// A cache of at most `limit` bytes of tiles.
-    pub fn new(limit: u64) -> Arc<TileCache> {
-        let headroom = (limit / HEADROOM_SHARE).max(MIN_HEADROOM);
-        Arc::new(TileCache {
-            state: Mutex::new(State { lru: Lru::new(limit), flights: HashMap::new(), per_log: HashMap::new() }),
-            limit,
-            held: Arc::new(AtomicU64::new(0)),
-            held_limit: limit.saturating_add(headroom),
-        })
+    /// A cache of at most `limit` bytes of tiles, whose bytes are charged to `memory`.
+    pub fn new(limit: u64, memory: Arc<TileMemory>) -> Arc<TileCache> {
+        let state =
+            State { lru: Lru::new(limit), flights: HashMap::new(), per_log: HashMap::new(), not_found: HashMap::new() };
+        Arc::new(TileCache { state: Mutex::new(state), limit, memory })
+    }
+
+    /// The budget fetches charge their buffers to.
+    pub fn memory(&self) -> Arc<TileMemory> {
+        Arc::clone(&self.memory)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -103,11 +115,16 @@ impl TileCache {
         if let Some(tile) = state.lru.get(&key) {
             return Lookup::Hit(tile);
         }
+        match state.not_found.get(&key) {
+            Some(until) if *until > Instant::now() => return Lookup::NotFound,
+            Some(_) => drop(state.not_found.remove(&key)),
+            None => {}
+        }
         if let Some(result) = state.flights.get(&key) {
             return Lookup::Wait { result: result.clone(), flight: None };
         }
         let running = state.per_log.get(&key.0).copied().unwrap_or(0);
-        if running >= max_flights || self.held.load(Ordering::Relaxed) > self.held_limit {
+        if running >= max_flights || self.memory.available() < MIN_FREE_FOR_FETCH {
             return Lookup::Overloaded;
         }
         let (sender, result) = watch::channel(None);
@@ -116,37 +133,42 @@ impl TileCache {
         Lookup::Wait { result, flight: Some(Flight { cache: Arc::clone(self), key, sender: Some(sender) }) }
     }
 
-    /// Turns a fetched body into a tile's bytes: an allocation of exactly
-    /// its size (shrunk in place, not copied, when it can be) whose release
-    /// is counted.
-    pub fn hold(&self, data: Bytes) -> Bytes {
-        let mut data = Vec::from(data);
-        data.shrink_to_fit();
-        self.held.fetch_add(data.len() as u64, Ordering::Relaxed);
-        Bytes::from_owner(Held { data: data.into_boxed_slice(), meter: Arc::clone(&self.held) })
-    }
-
     pub fn stats(&self) -> CacheStats {
         let state = self.state();
         CacheStats {
             bytes: state.lru.bytes,
             limit: self.limit,
             entries: state.lru.entries.len() as u64,
-            held: self.held.load(Ordering::Relaxed),
-            held_limit: self.held_limit,
+            held: self.memory.used(),
+            held_limit: self.memory.limit(),
             evictions: state.lru.evictions,
             in_flight: state.flights.len() as u64,
+            not_found: state.not_found.len() as u64,
         }
     }
 
     fn land(&self, key: Key, result: &Result<Tile, UpstreamError>) {
         let mut state = self.state();
-        if let Ok(tile) = result {
-            state.lru.insert(key, tile.clone());
+        match result {
+            Ok(tile) => state.lru.insert(key, tile.clone()),
+            Err(UpstreamError::NotFound) => state.remember_not_found(key),
+            Err(_) => {}
         }
         state.flights.remove(&key);
         if let Some(count) = state.per_log.get_mut(&key.0) {
             *count = count.saturating_sub(1);
+        }
+    }
+}
+
+impl State {
+    fn remember_not_found(&mut self, key: Key) {
+        let now = Instant::now();
+        if self.not_found.len() >= MAX_NOT_FOUND {
+            self.not_found.retain(|_, until| *until > now);
+        }
+        if self.not_found.len() < MAX_NOT_FOUND {
+            self.not_found.insert(key, now + NOT_FOUND_TTL);
         }
     }
 }
@@ -175,25 +197,6 @@ impl Flight {
 impl Drop for Flight {
     fn drop(&mut self) {
         self.finish(Err(UpstreamError::Failed("the fetch was abandoned".into())));
-    }
-}
-
-/// A tile's memory, counted in `meter` until the last `Bytes` that points
-/// into it is dropped.
-struct Held {
-    data: Box<[u8]>,
-    meter: Arc<AtomicU64>,
-}
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.meter.fetch_sub(self.data.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -256,8 +259,22 @@ impl Lru {
 mod tests {
     use super::*;
 
+    use crate::log::body::{BodyBuffer, BodyLimit};
+
+    /// Tile bytes charged to the cache's budget, as a fetch makes them.
+    fn counted(cache: &TileCache, len: usize) -> Bytes {
+        let limit = BodyLimit::within(len as u64, cache.memory());
+        let mut buffer = BodyBuffer::new(limit.max, &limit);
+        buffer.read_from(&mut &vec![7; len][..]).unwrap();
+        buffer.into_bytes()
+    }
+
     fn tile(cache: &TileCache, len: usize) -> Tile {
-        Tile { bytes: cache.hold(Bytes::from(vec![7; len])), etag: HeaderValue::from_static("\"t\"") }
+        Tile { bytes: counted(cache, len), etag: HeaderValue::from_static("\"t\"") }
+    }
+
+    fn new_cache(limit: u64) -> Arc<TileCache> {
+        TileCache::new(limit, TileMemory::for_cache(limit))
     }
 
     fn key(n: u64) -> Key {
@@ -273,7 +290,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used_within_the_byte_limit() {
-        let cache = TileCache::new(1000);
+        let cache = new_cache(1000);
         for n in 0..3 {
             let t = tile(&cache, 300);
             start(&cache, n).complete(Ok(t));
@@ -297,7 +314,7 @@ mod tests {
 
     #[test]
     fn many_distinct_tiles_stay_within_the_limit_and_memory_is_released() {
-        let cache = TileCache::new(10_000);
+        let cache = new_cache(10_000);
         for n in 0..500 {
             let t = tile(&cache, 700 + (n as usize * 37) % 900);
             start(&cache, n).complete(Ok(t));
@@ -315,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_fetch() {
-        let cache = TileCache::new(1 << 20);
+        let cache = new_cache(1 << 20);
         let mut waiting = Vec::new();
         let mut leaders = 0;
         let mut flight = None;
@@ -345,10 +362,10 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_not_cached_and_abandoned_fetches_fail_their_waiters() {
-        let cache = TileCache::new(1 << 20);
+        let cache = new_cache(1 << 20);
         let Lookup::Wait { mut result, flight: Some(flight) } = cache.lookup(key(1), 100) else { panic!() };
-        flight.complete(Err(UpstreamError::NotFound));
-        assert!(matches!(result.wait_for(Option::is_some).await.unwrap().clone(), Some(Err(UpstreamError::NotFound))));
+        flight.complete(Err(UpstreamError::Failed("502".into())));
+        assert!(matches!(result.wait_for(Option::is_some).await.unwrap().clone(), Some(Err(UpstreamError::Failed(_)))));
         let Lookup::Wait { mut result, flight: Some(flight) } = cache.lookup(key(1), 100) else {
             panic!("a failure is not cached: the next request fetches again")
         };
@@ -359,7 +376,7 @@ mod tests {
 
     #[test]
     fn too_many_fetches_or_too_much_memory_is_overload() {
-        let cache = TileCache::new(1000);
+        let cache = new_cache(1000);
         let first = start(&cache, 1);
         let _second = start(&cache, 2);
         assert!(matches!(cache.lookup(key(3), 2), Lookup::Overloaded), "two fetches already run for log 0");
@@ -369,12 +386,29 @@ mod tests {
         assert!(matches!(cache.lookup(key(3), 2), Lookup::Wait { flight: Some(_), .. }));
 
         // Tiles still being sent count against memory even once evicted.
-        let cache = TileCache::new(1000);
-        let held: Vec<Bytes> = (0..40).map(|_| cache.hold(Bytes::from(vec![0; 1 << 20]))).collect();
-        assert!(cache.stats().held > cache.stats().held_limit);
+        let cache = new_cache(1000);
+        let held: Vec<Bytes> = (0..32).map(|_| counted(&cache, 1 << 20)).collect();
+        assert_eq!(cache.stats().held, 32 << 20, "all but 1000 bytes of the budget");
         assert!(matches!(cache.lookup(key(1), 100), Lookup::Overloaded));
         drop(held);
         assert_eq!(cache.stats().held, 0);
         assert!(matches!(cache.lookup(key(1), 100), Lookup::Wait { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_404_is_remembered_briefly() {
+        let cache = new_cache(1 << 20);
+        let Lookup::Wait { mut result, flight: Some(flight) } = cache.lookup(key(1), 100) else { panic!() };
+        flight.complete(Err(UpstreamError::NotFound));
+        assert!(matches!(result.wait_for(Option::is_some).await.unwrap().clone(), Some(Err(UpstreamError::NotFound))));
+        for _ in 0..20 {
+            assert!(matches!(cache.lookup(key(1), 100), Lookup::NotFound));
+        }
+        assert_eq!(cache.stats().not_found, 1);
+        assert!(matches!(cache.lookup(key(2), 100), Lookup::Wait { flight: Some(_), .. }), "only that tile");
+        // Once the time is up, the log is asked again.
+        cache.state().not_found.insert(key(1), Instant::now());
+        assert!(matches!(cache.lookup(key(1), 100), Lookup::Wait { flight: Some(_), .. }));
+        assert_eq!(cache.stats().not_found, 0);
     }
 }

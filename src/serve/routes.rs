@@ -1,11 +1,10 @@
 //! Which URL means what (SPEC §6), and the handler that answers each request.
 //!
-//! Paths are split at `/`, each segment percent-decoded and then checked:
-//! malformed escapes, `.`/`..`, empty segments, and decoded `/`, `\`, NUL or
-//! other control characters are refused with 400 before anything else
-//! happens. Only the patterns below lead anywhere, so the server never
-//! becomes an open proxy: a webseed request names a configured log and one
-//! of the few paths a tile torrent contains.
+//! Paths are checked by [`crate::http::path`] before anything else happens
+//! (malformed escapes, `.`/`..`, empty segments, decoded `/`, `\`, NUL or
+//! other control characters are 400). Only the patterns below lead
+//! anywhere, so the server never becomes an open proxy: a webseed request
+//! names a configured log and one of the few paths a tile torrent contains.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -17,10 +16,12 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
 use super::cache::{Lookup, TileCache};
-use super::response::{self, IMMUTABLE, OCTET_STREAM, Payload, Reply, Representation};
 use super::static_files::{Found, StaticFiles};
 use super::stats::{LogStats, Stats};
 use super::upstream::{Upstream, UpstreamError, etag_of};
+use crate::http::path::{BadPath, RequestPath};
+use crate::http::response::{self, IMMUTABLE, OCTET_STREAM, Payload, Reply, Representation};
+use crate::http::server::Handler;
 use crate::log::tile::TileId;
 use crate::torrent::range::README;
 
@@ -70,23 +71,14 @@ pub enum RouteError {
 
 impl<'a> Route<'a> {
     pub fn parse(path: &'a str) -> Result<Route<'a>, RouteError> {
-        let rest = path.strip_prefix('/').ok_or(RouteError::BadPath)?;
-        if rest.is_empty() {
-            return Ok(Route::Home);
-        }
-        let raw: Vec<&str> = rest.split('/').collect();
-        let mut segments = Vec::with_capacity(raw.len());
-        for (i, segment) in raw.iter().enumerate() {
-            // A trailing slash (an empty last segment) only means "directory"
-            // under /torrents/; anywhere else an empty segment is refused.
-            if segment.is_empty() && i + 1 == raw.len() && i > 0 && raw[0] == "torrents" {
-                break;
-            }
-            segments.push(decode_segment(segment)?);
-        }
-        let dir = segments.len() < raw.len();
+        let RequestPath { mut segments, dir } = RequestPath::parse(path).map_err(|BadPath| RouteError::BadPath)?;
         let names: Vec<&str> = segments.iter().map(|s| s.as_ref()).collect();
+        // A trailing slash only means "folder" under /torrents/.
+        if dir && names.first() != Some(&"torrents") {
+            return Err(RouteError::BadPath);
+        }
         match names.as_slice() {
+            [] => Ok(Route::Home),
             ["torrents"] if !dir => Ok(Route::Home),
             ["torrents", ..] => {
                 segments.remove(0);
@@ -126,38 +118,6 @@ impl WebSeedFile {
     }
 }
 
-/// Percent-decodes one path segment strictly and refuses what could change
-/// its meaning on a file system or upstream.
-fn decode_segment(raw: &str) -> Result<Cow<'_, str>, RouteError> {
-    let decoded = if raw.contains('%') {
-        let bytes = raw.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' {
-                let hex = bytes.get(i + 1..i + 3).ok_or(RouteError::BadPath)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| RouteError::BadPath)?;
-                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(RouteError::BadPath);
-                }
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| RouteError::BadPath)?);
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        Cow::Owned(String::from_utf8(out).map_err(|_| RouteError::BadPath)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
-    let bad = decoded.is_empty()
-        || decoded == "."
-        || decoded == ".."
-        || decoded.chars().any(|c| c == '/' || c == '\\' || c.is_control());
-    if bad { Err(RouteError::BadPath) } else { Ok(decoded) }
-}
-
 /// One configured log as the server sees it.
 pub struct ServedLog {
     pub name: String,
@@ -187,13 +147,6 @@ impl App {
     ) -> App {
         let by_name = logs.iter().enumerate().map(|(i, log)| (log.name.clone(), i)).collect();
         App { logs, by_name, cache, upstream, files, stats }
-    }
-
-    pub async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Reply {
-        let reply = self.answer(&request).await;
-        self.stats.count_status(reply.status());
-        tracing::trace!("{} {} {}", request.method(), request.uri().path(), reply.status().as_u16());
-        reply
     }
 
     async fn answer<B>(&self, request: &Request<B>) -> Reply {
@@ -226,7 +179,11 @@ impl App {
                 Found::File(rep) => response::represent(head, request.headers(), &rep, Some(self.files.meter())),
                 Found::Redirect(location) => response::redirect(&location),
                 Found::NotFound => response::plain(StatusCode::NOT_FOUND, "not found"),
-                Found::Error(message) => response::plain(StatusCode::INTERNAL_SERVER_ERROR, &message),
+                Found::Error(message) => {
+                    // The operator's to fix; the client needs no server paths.
+                    tracing::warn!("{message}");
+                    response::plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read this file")
+                }
             },
             Route::WebSeed { log, file } => match self.by_name.get(log.as_ref()) {
                 Some(&index) => self.webseed(head, request, index, file).await,
@@ -242,6 +199,11 @@ impl App {
             }
             Route::Healthz => response::generated(head, "text/plain; charset=utf-8", b"ok\n".to_vec()),
         }
+    }
+
+    /// The tile memory budget, in bytes.
+    pub fn tile_memory_limit(&self) -> u64 {
+        self.cache.memory().limit()
     }
 
     fn snapshot(&self) -> super::stats::Snapshot {
@@ -285,10 +247,14 @@ impl App {
                 stats.cache_hits.fetch_add(1, Ordering::Relaxed);
                 found
             }
+            Lookup::NotFound => {
+                stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Err(UpstreamError::NotFound);
+            }
             Lookup::Wait { result, flight } => {
                 stats.cache_misses.fetch_add(1, Ordering::Relaxed);
                 if let Some(flight) = flight {
-                    self.upstream.start(index, tile, flight, Arc::clone(stats), Arc::clone(&self.cache));
+                    self.upstream.start(index, tile, flight, Arc::clone(stats), self.cache.memory());
                 }
                 self.upstream.wait(result).await?
             }
@@ -305,6 +271,15 @@ impl App {
             etag: Some(found.etag),
             last_modified: None,
         })
+    }
+}
+
+impl Handler for App {
+    async fn handle(&self, request: Request<hyper::body::Incoming>) -> Reply {
+        let reply = self.answer(&request).await;
+        self.stats.count_status(reply.status());
+        tracing::trace!("{} {} {}", request.method(), request.uri().path(), reply.status().as_u16());
+        reply
     }
 }
 

@@ -1,28 +1,26 @@
 //! `/torrents/…`: the output directory (`torrent_dir`) as `helio build`
 //! wrote it, with the content types feed readers and BitTorrent clients
 //! expect. Folders answer with their `index.html`; hidden files (the build
-//! lock, temporaries) are not served; files are read whole, from one open
-//! handle, so a build renaming a new version into place never mixes two.
+//! lock, temporaries) are not served; files are read by
+//! [`crate::http::folder`], so nothing outside the output directory is ever
+//! served, whatever links it holds, and a FIFO is 404 at once.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::UNIX_EPOCH;
 
-use bytes::Bytes;
 use hyper::header::HeaderValue;
 
-use super::response::{Payload, Representation};
 use crate::config::url_segment;
+use crate::http::folder::{Entry, Folder};
+use crate::http::response::{Payload, Representation};
 
 /// Larger files are not served: nothing helio writes comes close.
 const MAX_FILE: u64 = 64 << 20;
 
 pub struct StaticFiles {
-    root: PathBuf,
+    folder: Folder,
     meter: Arc<AtomicU64>,
 }
 
@@ -38,7 +36,7 @@ pub enum Found {
 impl StaticFiles {
     /// Serves `root`; bytes sent are added to `meter`.
     pub fn new(root: &Path, meter: Arc<AtomicU64>) -> StaticFiles {
-        StaticFiles { root: root.to_path_buf(), meter }
+        StaticFiles { folder: Folder::new(root), meter }
     }
 
     pub fn meter(&self) -> Arc<AtomicU64> {
@@ -51,76 +49,49 @@ impl StaticFiles {
         if segments.iter().any(|segment| segment.starts_with('.')) {
             return Found::NotFound;
         }
-        let mut path = self.root.clone();
-        path.extend(segments.iter().map(|s| s.as_ref()));
-        let last = segments.last().map(|s| s.to_string());
-        tokio::task::spawn_blocking(move || read(&path, dir, last.as_deref()))
+        let segments: Vec<String> = segments.into_iter().map(Cow::into_owned).collect();
+        let folder = self.folder.clone();
+        tokio::task::spawn_blocking(move || read(&folder, segments, dir))
             .await
             .unwrap_or_else(|e| Found::Error(format!("reading failed: {e}")))
     }
 }
 
-fn read(path: &Path, dir: bool, last: Option<&str>) -> Found {
-    let (file, meta) = match open(path) {
-        Ok(Some(found)) => found,
-        Ok(None) => return Found::NotFound,
-        Err(error) => return Found::Error(error),
+fn read(folder: &Folder, mut segments: Vec<String>, dir: bool) -> Found {
+    let entry = |segments: &[String]| {
+        let names: Vec<&str> = segments.iter().map(String::as_str).collect();
+        folder.read(&names, MAX_FILE)
     };
-    let (mut file, meta, path) = if meta.is_dir() {
-        if !dir {
-            return Found::Redirect(format!("{}/", url_segment(last.unwrap_or("torrents"))));
+    let found = match entry(&segments) {
+        Ok(Entry::Dir) if !dir => {
+            let last = segments.last().map_or("torrents", String::as_str);
+            return Found::Redirect(format!("{}/", url_segment(last)));
         }
-        let index = path.join("index.html");
-        match open(&index) {
-            Ok(Some((file, meta))) => (file, meta, index),
-            Ok(None) => return Found::NotFound,
-            Err(error) => return Found::Error(error),
+        Ok(Entry::Dir) => {
+            segments.push("index.html".into());
+            entry(&segments)
         }
-    } else if dir {
-        return Found::NotFound;
-    } else {
-        (file, meta, path.to_path_buf())
+        Ok(Entry::File(_)) if dir => return Found::NotFound,
+        other => other,
     };
-    if !meta.is_file() {
-        return Found::NotFound;
-    }
-    if meta.len() > MAX_FILE {
-        return Found::Error(format!("{} is larger than {MAX_FILE} bytes", path.display()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    if let Err(error) = file.read_to_end(&mut bytes) {
-        return Found::Error(format!("cannot read {}: {error}", path.display()));
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let modified = meta.modified().ok();
-    let stamp = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
-    let etag = format!("\"{:x}-{:x}-{:x}\"", stamp.as_secs(), stamp.subsec_nanos(), bytes.len());
+    let file = match found {
+        Ok(Entry::File(file)) => file,
+        Ok(Entry::Dir | Entry::Missing) => return Found::NotFound,
+        Err(error) => return Found::Error(error.to_string()),
+    };
+    let name = segments.last().map_or("", String::as_str);
     Found::File(Representation {
-        content: Payload::Bytes(Bytes::from(bytes)),
-        content_type: HeaderValue::from_static(content_type(&name)),
+        etag: file.etag(),
+        last_modified: file.modified,
+        content: Payload::Bytes(file.bytes),
+        content_type: HeaderValue::from_static(content_type(name)),
         cache_control: HeaderValue::from_static(if name.ends_with(".torrent") {
             // A range's torrent is never rebuilt.
             "public, max-age=86400"
         } else {
             "public, max-age=60"
         }),
-        etag: HeaderValue::from_str(&etag).ok(),
-        last_modified: modified,
     })
-}
-
-/// Opens a path and reads its metadata from the same handle. `None` when
-/// there is nothing there.
-fn open(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, String> {
-    let missing =
-        |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory);
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if missing(&e) => return Ok(None),
-        Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
-    };
-    let meta = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(Some((file, meta)))
 }
 
 /// The content type of a file `helio build` writes, by name.

@@ -12,6 +12,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 
 use super::cache::{CacheStats, TileCache};
+use crate::http::limits::ConnectionStats;
 
 /// One log's counters.
 #[derive(Debug, Default)]
@@ -44,22 +45,21 @@ pub struct Stats {
     pub static_bytes: Arc<AtomicU64>,
     /// Misses refused with 503 because too much was in flight.
     pub overloaded: AtomicU64,
-    pub connections_open: AtomicU64,
-    pub connections_total: AtomicU64,
+    /// The server's: open, accepted and refused connections.
+    pub connections: Arc<ConnectionStats>,
     /// Responses by status class: 1xx … 5xx.
     pub responses: [AtomicU64; 5],
 }
 
 impl Stats {
-    pub fn new(logs: Vec<Arc<LogStats>>) -> Stats {
+    pub fn new(logs: Vec<Arc<LogStats>>, connections: Arc<ConnectionStats>) -> Stats {
         Stats {
             started: Instant::now(),
             logs,
             other_requests: AtomicU64::new(0),
             static_bytes: Arc::new(AtomicU64::new(0)),
             overloaded: AtomicU64::new(0),
-            connections_open: AtomicU64::new(0),
-            connections_total: AtomicU64::new(0),
+            connections,
             responses: Default::default(),
         }
     }
@@ -90,12 +90,13 @@ impl Stats {
                 }
             })
             .collect();
-        let CacheStats { bytes, limit, entries, held, held_limit, evictions, in_flight } = cache.stats();
+        let CacheStats { bytes, limit, entries, held, held_limit, evictions, in_flight, not_found } = cache.stats();
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
-            connections_open: load(&self.connections_open),
-            connections_total: load(&self.connections_total),
+            connections_open: load(&self.connections.open),
+            connections_total: load(&self.connections.accepted),
+            connections_refused: load(&self.connections.refused),
             other_requests: load(&self.other_requests),
             static_bytes: load(&self.static_bytes),
             overloaded: load(&self.overloaded),
@@ -114,6 +115,7 @@ impl Stats {
                 held_limit_bytes: held_limit,
                 evictions,
                 fetches_in_flight: in_flight,
+                not_found_entries: not_found,
             },
             logs,
         }
@@ -127,6 +129,8 @@ pub struct Snapshot {
     pub uptime_seconds: u64,
     pub connections_open: u64,
     pub connections_total: u64,
+    /// Closed at once: over the per-client or the total connection limit.
+    pub connections_refused: u64,
     pub other_requests: u64,
     pub static_bytes: u64,
     pub overloaded: u64,
@@ -161,6 +165,8 @@ pub struct CacheSnapshot {
     pub held_limit_bytes: u64,
     pub evictions: u64,
     pub fetches_in_flight: u64,
+    /// Tiles the log recently answered 404 for, answered 404 without asking again.
+    pub not_found_entries: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,11 +229,18 @@ impl Snapshot {
         metric("overloaded_total", "counter", "Tile misses refused with 503.", &one(self.overloaded));
         metric("connections_open", "gauge", "Open client connections.", &one(self.connections_open));
         metric("connections_total", "counter", "Client connections accepted.", &one(self.connections_total));
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections closed at once, over a connection limit.",
+            &one(self.connections_refused),
+        );
         metric("cache_bytes", "gauge", "Bytes of tiles in the cache.", &one(self.cache.bytes));
         metric("cache_limit_bytes", "gauge", "The cache's size limit (cache_mb).", &one(self.cache.limit_bytes));
         metric("cache_entries", "gauge", "Tiles in the cache.", &one(self.cache.entries));
         metric("cache_evictions_total", "counter", "Tiles evicted from the cache.", &one(self.cache.evictions));
         metric("held_bytes", "gauge", "Tile bytes in memory, cached or in transit.", &one(self.cache.held_bytes));
+        metric("held_limit_bytes", "gauge", "The tile memory budget.", &one(self.cache.held_limit_bytes));
         metric("fetches_in_flight", "gauge", "Tile fetches under way.", &one(self.cache.fetches_in_flight));
         metric("uptime_seconds", "gauge", "Seconds since the server started.", &one(self.uptime_seconds));
         out.into_bytes()
@@ -260,7 +273,7 @@ impl Snapshot {
              table{{border-collapse:collapse;width:100%}}th,td{{padding:.3rem .6rem;border-bottom:1px solid #8884;text-align:right}}\
              th[scope=row],thead th:first-child{{text-align:left}}td{{font-variant-numeric:tabular-nums}}</style>\n\
              </head>\n<body>\n<h1>helio serve statistics</h1>\n\
-             <p>Version {version}, up {uptime}. {open} open connections, {total} accepted. \
+             <p>Version {version}, up {uptime}. {open} open connections, {total} accepted, {refused} refused. \
              <a href=\"statistics.json\">JSON</a> · <a href=\"metrics\">Prometheus</a> · <a href=\"torrents/\">Torrents</a></p>\n\
              <h2>Logs</h2>\n<table>\n<thead><tr><th>Log</th><th>Requests</th><th>Served</th><th>Cache hits</th>\
              <th>Misses</th><th>Hit rate</th><th>Upstream fetches</th><th>Not found</th><th>Errors</th></tr></thead>\n\
@@ -276,6 +289,7 @@ impl Snapshot {
             uptime = humantime::format_duration(std::time::Duration::from_secs(self.uptime_seconds)),
             open = self.connections_open,
             total = self.connections_total,
+            refused = self.connections_refused,
             bytes = bytes(cache.bytes),
             limit = bytes(cache.limit_bytes),
             entries = cache.entries,
@@ -332,7 +346,8 @@ mod tests {
         log.cache_hits.fetch_add(3, Ordering::Relaxed);
         log.cache_misses.fetch_add(1, Ordering::Relaxed);
         log.bytes_served.fetch_add(5 << 20, Ordering::Relaxed);
-        (Stats::new(vec![log]), TileCache::new(1 << 20))
+        let cache = TileCache::new(1 << 20, crate::serve::memory::TileMemory::for_cache(1 << 20));
+        (Stats::new(vec![log], Arc::new(ConnectionStats::default())), cache)
     }
 
     #[test]

@@ -20,13 +20,20 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::sync::{Semaphore, watch};
 
-use super::cache::{Flight, FlightResult, Tile, TileCache};
+use super::cache::{Flight, FlightResult, Tile};
+use super::memory::TileMemory;
 use super::stats::LogStats;
 use crate::config::LogConfig;
+use crate::log::body::BodyLimit;
 use crate::log::source::{BodyKind, FetchError, LogSource, RetryPolicy, http_agent_within};
 use crate::log::tile::{FULL_HASH_TILE_BYTES, Level, TILE_WIDTH, TileId};
 use crate::log::tile_leaf;
 
+/// The largest full data tile accepted, decoded: 256 entries of a few KB
+/// each make a few hundred KB (real ones: 400–650 KB); past this, a tile is
+/// a log fault or a decompression bomb, refused the moment it inflates
+/// beyond it. A full hash tile is exactly [`FULL_HASH_TILE_BYTES`].
+pub const MAX_DATA_TILE: u64 = 8 << 20;
 /// Tiles allowed to wait per permit of a log's concurrency.
 pub const QUEUE_PER_PERMIT: usize = 16;
 /// What an overloaded server asks clients to wait.
@@ -63,6 +70,7 @@ impl UpstreamError {
         let message = error.to_string();
         match error {
             FetchError::NotFound { .. } => UpstreamError::NotFound,
+            FetchError::OverBudget { .. } => UpstreamError::Overloaded,
             FetchError::RetryAfterTooLong { wait, .. } => UpstreamError::RetryLater { message, after: wait },
             ref error if error.is_timeout() => UpstreamError::Timeout(message),
             _ => UpstreamError::Failed(message),
@@ -105,7 +113,7 @@ impl Upstream {
     }
 
     /// Starts the fetch of `tile` on its own task; `flight` delivers the result.
-    pub fn start(&self, index: usize, tile: TileId, flight: Flight, stats: Arc<LogStats>, cache: Arc<TileCache>) {
+    pub fn start(&self, index: usize, tile: TileId, flight: Flight, stats: Arc<LogStats>, memory: Arc<TileMemory>) {
         let Some(log) = self.logs.get(index) else { return };
         let source = log.source.clone();
         let permits = Arc::clone(&log.permits);
@@ -114,7 +122,7 @@ impl Upstream {
                 return flight.complete(Err(UpstreamError::Failed("shutting down".into())));
             };
             stats.upstream_fetches.fetch_add(1, Ordering::Relaxed);
-            let fetched = tokio::task::spawn_blocking(move || fetch(&source, tile, &cache)).await;
+            let fetched = tokio::task::spawn_blocking(move || fetch(&source, tile, memory)).await;
             let result = fetched.unwrap_or_else(|e| Err(UpstreamError::Failed(format!("fetch task failed: {e}"))));
             match &result {
                 Ok(_) => {}
@@ -155,16 +163,21 @@ fn policy() -> RetryPolicy {
     }
 }
 
-/// Fetches, decodes and checks one full tile (blocking).
-fn fetch(source: &LogSource, tile: TileId, cache: &TileCache) -> Result<Tile, UpstreamError> {
+/// Fetches, decodes and checks one full tile (blocking), its buffers and
+/// bytes charged to `memory`.
+fn fetch(source: &LogSource, tile: TileId, memory: Arc<TileMemory>) -> Result<Tile, UpstreamError> {
     let path = tile.path();
-    let kind = if tile.level == Level::Data { BodyKind::Sniffable } else { BodyKind::Opaque };
-    let body = source.fetch(&path, kind).map_err(UpstreamError::from_fetch)?;
+    let (kind, max) = match tile.level {
+        Level::Data => (BodyKind::Sniffable, MAX_DATA_TILE),
+        Level::Hash(_) => (BodyKind::Opaque, FULL_HASH_TILE_BYTES as u64),
+    };
+    let limit = BodyLimit::within(max, memory);
+    let body = source.fetch_within(&path, kind, &limit).map_err(UpstreamError::from_fetch)?;
     let url = source.describe(&path);
     check_shape(tile, &body).map_err(|why| UpstreamError::Failed(format!("{url}: {why}")))?;
     // Full tiles never change (tlog-tiles), so where they come from names
     // their bytes: no need to hash the whole tile on every miss.
-    Ok(Tile { etag: etag_of(url.as_bytes()), bytes: cache.hold(body) })
+    Ok(Tile { etag: etag_of(url.as_bytes()), bytes: body })
 }
 
 /// A full tile has a known shape; anything else (an error page answered with
@@ -241,19 +254,44 @@ mod tests {
         write_log(dir.path(), &spec).unwrap();
         let agent = http_agent_within(None, 1, Some(Duration::from_secs(1)));
         let source = LogSource::new(&Location::Dir(dir.path().into()), &agent, RetryPolicy::default());
-        let cache = TileCache::new(1 << 20);
+        let memory = TileMemory::new(1 << 20);
         for tile in [TileId::data(1), TileId::hash(0, 1)] {
-            let fetched = fetch(&source, tile, &cache).unwrap();
+            let fetched = fetch(&source, tile, Arc::clone(&memory)).unwrap();
             assert_eq!(fetched.etag, etag_of(source.describe(&tile.path()).as_bytes()));
             assert_ne!(fetched.etag, etag_of(source.describe("tile/data/000").as_bytes()));
         }
         // Data tile 1 where tile 0 is asked for: the leaf indexes give it away.
         std::fs::copy(dir.path().join("tile/data/001"), dir.path().join("tile/data/000")).unwrap();
-        let error = fetch(&source, TileId::data(0), &cache).unwrap_err().to_string();
+        let error = fetch(&source, TileId::data(0), Arc::clone(&memory)).unwrap_err().to_string();
         assert!(error.contains("tile/data/000: entry 0 has leaf index 256"), "{error}");
         std::fs::write(dir.path().join("tile/0/000"), [0; 100]).unwrap();
-        let error = fetch(&source, TileId::hash(0, 0), &cache).unwrap_err().to_string();
+        let error = fetch(&source, TileId::hash(0, 0), Arc::clone(&memory)).unwrap_err().to_string();
         assert!(error.contains("a full hash tile has 8192 bytes, not 100"), "{error}");
-        assert!(matches!(fetch(&source, TileId::data(2), &cache), Err(UpstreamError::NotFound)));
+        assert!(matches!(fetch(&source, TileId::data(2), Arc::clone(&memory)), Err(UpstreamError::NotFound)));
+    }
+
+    #[test]
+    fn bombs_are_refused_as_soon_as_they_pass_the_largest_tile_and_memory_is_given_back() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tile/data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("tile/0")).unwrap();
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        bomb.write_all(&vec![0; 16 << 20]).unwrap();
+        std::fs::write(dir.path().join("tile/data/000"), bomb.finish().unwrap()).unwrap();
+        std::fs::write(dir.path().join("tile/0/000"), [0; 9000]).unwrap();
+        let agent = http_agent_within(None, 1, Some(Duration::from_secs(1)));
+        let source = LogSource::new(&Location::Dir(dir.path().into()), &agent, RetryPolicy::default());
+
+        let memory = TileMemory::new(64 << 20);
+        let error = fetch(&source, TileId::data(0), Arc::clone(&memory)).unwrap_err().to_string();
+        assert!(error.ends_with("tile/data/000: body is larger than 8388608 bytes"), "{error}");
+        let error = fetch(&source, TileId::hash(0, 0), Arc::clone(&memory)).unwrap_err().to_string();
+        assert!(error.ends_with("tile/0/000: body is larger than 8192 bytes"), "{error}");
+        assert_eq!(memory.used(), 0);
+        // Within a budget smaller than that, the same bomb is overload (503), not a failure.
+        let small = TileMemory::new(1 << 20);
+        assert!(matches!(fetch(&source, TileId::data(0), Arc::clone(&small)), Err(UpstreamError::Overloaded)));
+        assert_eq!(small.used(), 0);
     }
 }

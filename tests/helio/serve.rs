@@ -22,6 +22,8 @@ use crate::support::*;
 struct Served {
     child: Option<Child>,
     addr: SocketAddr,
+    /// With `--listen-https`.
+    https: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -29,7 +31,14 @@ impl Served {
     /// Starts `helio serve -c CONFIG --listen 127.0.0.1:0` and waits for the
     /// address it prints.
     fn start(config: &Path, env: &[(&str, &str)]) -> Served {
-        let args = ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+        Served::start_with(config, env, &[])
+    }
+
+    /// The same with more arguments; with `--listen-https`, also waits for
+    /// the HTTPS address.
+    fn start_with(config: &Path, env: &[(&str, &str)], more: &[&str]) -> Served {
+        let mut args = vec!["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+        args.extend(more);
         let mut child = command(&args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let collected = Arc::clone(&stderr);
@@ -49,17 +58,27 @@ impl Served {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = found.send(addr.parse::<SocketAddr>().unwrap());
+                    let _ = found.send((false, addr.parse::<SocketAddr>().unwrap()));
+                } else if let Some(addr) = line.strip_prefix("listening on https://") {
+                    let _ = found.send((true, addr.parse::<SocketAddr>().unwrap()));
                 }
             }
         });
-        let Ok(addr) = listening.recv_timeout(Duration::from_secs(15)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            thread::sleep(Duration::from_millis(100));
-            panic!("helio serve did not start:\n{}", stderr.lock().unwrap());
-        };
-        Served { child: Some(child), addr, stderr }
+        let wants_https = more.contains(&"--listen-https");
+        let (mut addr, mut https) = (None, None);
+        while addr.is_none() || (wants_https && https.is_none()) {
+            match listening.recv_timeout(Duration::from_secs(15)) {
+                Ok((false, found)) => addr = Some(found),
+                Ok((true, found)) => https = Some(found),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    thread::sleep(Duration::from_millis(100));
+                    panic!("helio serve did not start:\n{}", stderr.lock().unwrap());
+                }
+            }
+        }
+        Served { child: Some(child), addr: addr.unwrap(), https, stderr }
     }
 
     fn url(&self) -> String {
@@ -581,7 +600,7 @@ fn startup_problems_are_one_line_and_exit_2() {
 
     let run = helio(&["serve", "-c", config]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no address to listen on: set http_port in"), "{}", run.stderr);
+    assert!(run.stderr.contains("no address to listen on: set http_port or https_port in"), "{}", run.stderr);
     assert!(run.stderr.contains("or pass --listen ADDR:PORT"), "{}", run.stderr);
 
     let missing = site.dir.path().join("missing.yaml");
@@ -590,19 +609,12 @@ fn startup_problems_are_one_line_and_exit_2() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("cannot read the config file"), "{}", run.stderr);
 
-    // HelioTorrent's TLS keys are accepted, and said to be ignored.
-    let tls = write_config(
-        &site,
-        &log,
-        &logs,
-        "http://127.0.0.1:9/webseed/",
-        "http_port: 8080\nhttps_port: 8443\ntls_cert: cert.pem\ntls_key: key.pem\n",
-    );
-    let served = Served::start(&tls, &[]);
-    assert_eq!(served.get("/healthz").status, 200);
-    let (code, stderr) = served.terminate();
-    assert_eq!(code, 0);
-    assert!(stderr.contains("https_port, tls_cert and tls_key are ignored"), "{stderr}");
+    // HTTPS without a certificate and key is a configuration error.
+    let tls = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "https_port: 8443\n");
+    let run = helio(&["serve", "-c", tls.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTPS needs both tls_cert and tls_key in"), "{}", run.stderr);
 }
 
 /// Builds torrents of a 2-range log for two logs (one per profile, with
@@ -611,7 +623,8 @@ fn startup_problems_are_one_line_and_exit_2() {
 struct Published {
     log: TestLog,
     upstream: LogServer,
-    site: Site,
+    /// The output folder, kept for as long as the test runs.
+    _site: Site,
     served: Served,
     /// (log name, profile, torrent file)
     torrents: Vec<(String, Profile, PathBuf)>,
@@ -620,16 +633,27 @@ struct Published {
 }
 
 fn publish_two_profiles() -> Published {
+    publish_two_profiles_with(None)
+}
+
+/// The same, with the webseed on HTTPS (`helio serve` with this certificate).
+fn publish_two_profiles_with(tls: Option<&TestCertificate>) -> Published {
     let log = TestLog::new(2 * 1024 + 100);
     let upstream = log.serve();
     let site = Site::new();
     let names = [("spec log", "spec", Profile::Spec), ("helio & torrent ü", "heliotorrent", Profile::HelioTorrent)];
     let logs: Vec<LogEntry<'_>> =
         names.iter().map(|(name, profile, _)| LogEntry { name, url: upstream.url(), profile }).collect();
-    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
-    let served = Served::start(&config, &[]);
+    let tls_config = tls.map(TestCertificate::config).unwrap_or_default();
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &tls_config);
+    let https_args = ["--listen-https", "127.0.0.1:0"];
+    let served = Served::start_with(&config, &[], if tls.is_some() { &https_args } else { &[] });
     // Now that the port is known, the same config with the real webseed.
-    write_config(&site, &log, &logs, &format!("{}webseed/", served.url()), "");
+    let webseed = match served.https {
+        Some(https) => format!("https://{https}/webseed/"),
+        None => format!("{}webseed/", served.url()),
+    };
+    write_config(&site, &log, &logs, &webseed, &tls_config);
     site.build().ok();
     let mut torrents = Vec::new();
     for (name, _, profile) in names {
@@ -640,7 +664,7 @@ fn publish_two_profiles() -> Published {
         }
     }
     let built_hits = upstream.hits("tile/data/000");
-    Published { log, upstream, site, served, torrents, built_hits }
+    Published { log, upstream, _site: site, served, torrents, built_hits }
 }
 
 impl Published {
@@ -707,11 +731,16 @@ for h in handles:
 fn libtorrent_downloads_every_torrent_through_the_webseed_alone() {
     let test = "libtorrent_downloads_every_torrent_through_the_webseed_alone";
     let Some(python) = python_with("libtorrent", test) else { return };
-    let published = publish_two_profiles();
+    libtorrent_downloads(&python, &publish_two_profiles(), &[]);
+}
+
+/// Downloads every torrent of `published` with libtorrent and checks the bytes.
+fn libtorrent_downloads(python: &Path, published: &Published, env: &[(&str, &str)]) {
     let downloads = tempfile::tempdir().unwrap();
     let mut args = vec![downloads.path().to_str().unwrap().to_string()];
     args.extend(published.torrents.iter().map(|(_, _, path)| path.to_str().unwrap().to_string()));
-    let mut child = std::process::Command::new(&python)
+    let mut child = std::process::Command::new(python)
+        .envs(env.iter().copied())
         .arg("-c")
         .arg(LIBTORRENT_SCRIPT)
         .args(&args)
@@ -741,7 +770,6 @@ fn libtorrent_downloads_every_torrent_through_the_webseed_alone() {
         assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
         assert!(run.stdout.starts_with(&format!("{name}-L01-0-1024 ok: entries 0..1024, 8 tiles, ")), "{}", run.stdout);
     }
-    drop(published.site);
 }
 
 #[test]
@@ -784,4 +812,446 @@ fn aria2_downloads_every_torrent_through_the_webseed_alone() {
     for (_, _, path) in &published.torrents {
         aria2_check(&aria2c, path, downloads.path());
     }
+}
+
+// ---- Hardening (issue 11): symlinks and FIFOs, idle connections, gzip
+// bombs, repeated 404s.
+
+/// The server's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Raises this process's open-file limit to at least `wanted` if the hard
+/// limit allows (the server raises its own).
+fn raise_file_limit(wanted: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|current| current < wanted) {
+        let raised = limit.maximum.map_or(wanted, |maximum| maximum.min(wanted));
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(raised), maximum: limit.maximum });
+    }
+}
+
+/// A connection from a chosen loopback address (127.0.0.2, …), so that a
+/// test can be several clients.
+fn connect_from(local: &str, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{local}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect_timeout(&addr.into(), Duration::from_secs(5)).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// GET `path` over `stream` and read the answer.
+fn get_over(stream: TcpStream, path: &str) -> Option<Reply> {
+    let mut writer = stream.try_clone().unwrap();
+    write!(writer, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    read_reply(&mut BufReader::new(stream), false)
+}
+
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_output_folder_and_fifos_are_404_at_once() {
+    use std::os::unix::fs::symlink;
+    let log = TestLog::new(256);
+    let site = Site::new();
+    let out = site.out();
+    std::fs::create_dir_all(out.join("log")).unwrap();
+    std::fs::write(out.join("log/feed.xml"), "<rss/>").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "not for the web").unwrap();
+    // What a restored site archive could plant.
+    symlink("/etc/passwd", out.join("x.torrent")).unwrap();
+    symlink("/etc", out.join("e")).unwrap();
+    symlink(outside.path().join("secret"), out.join("log/secret.json")).unwrap();
+    symlink(outside.path(), out.join("log/more")).unwrap();
+    symlink("feed.xml", out.join("log/alias.xml")).unwrap();
+    let fifo = out.join("log/L01-0-256.torrent");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let logs = [LogEntry { name: "log", url: log.path().display().to_string(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    let served = Served::start(&config, &[]);
+
+    for path in [
+        "/torrents/x.torrent",
+        "/torrents/e/passwd",
+        "/torrents/e/",
+        "/torrents/e",
+        "/torrents/log/secret.json",
+        "/torrents/log/more/secret",
+        "/torrents/log/L01-0-256.torrent",
+    ] {
+        let started = Instant::now();
+        let reply = served.get(path);
+        assert_eq!(reply.status, 404, "{path}: {}", String::from_utf8_lossy(&reply.body));
+        assert!(started.elapsed() < Duration::from_secs(2), "{path} took {:?}", started.elapsed());
+        assert!(!String::from_utf8_lossy(&reply.body).contains("root:"), "{path}");
+    }
+    // Many FIFO requests at once block nothing: each is 404 at once.
+    let addr = served.addr;
+    let fifos: Vec<_> = (0..64)
+        .map(|_| thread::spawn(move || request(addr, "GET", "/torrents/log/L01-0-256.torrent", &[]).status))
+        .collect();
+    assert!(fifos.into_iter().all(|t| t.join().unwrap() == 404));
+    // A link that stays inside the folder is followed.
+    let alias = served.get("/torrents/log/alias.xml");
+    assert_eq!((alias.status, &alias.body[..]), (200, &b"<rss/>"[..]));
+    assert_eq!(served.get("/healthz").status, 200);
+}
+
+#[test]
+fn thousands_of_idle_connections_from_one_client_neither_starve_others_nor_stay() {
+    raise_file_limit(4096);
+    let setup = Setup::new(1024, "", &[]);
+    let addr = setup.served.addr;
+    // 3,000 connections from 127.0.0.1 that never send a request.
+    let idle: Vec<TcpStream> = (0..3000).map(|_| connect_from("127.0.0.1", addr)).collect();
+    thread::sleep(Duration::from_millis(300));
+
+    // Another client is served at once…
+    let started = Instant::now();
+    let reply = get_over(connect_from("127.0.0.2", addr), "/webseed/test/t/tile/data/001").unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, setup.tile("tile/data/001"));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // …because one client holds at most 256 connections; the rest were closed at once.
+    let stats = get_over(connect_from("127.0.0.3", addr), "/statistics.json").unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert!(stats["connections_open"].as_u64().unwrap() <= 256 + 2, "{stats}");
+    assert!(stats["connections_refused"].as_u64().unwrap() >= 3000 - 256, "{stats}");
+
+    // The connections it did hold are closed once the header timeout (5 s) passes.
+    let deadline = Instant::now() + Duration::from_secs(9);
+    let mut closed = 0;
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))))
+            .unwrap();
+        let mut buf = [0; 512];
+        // Refused ones read the 503 first (or a reset); then the end.
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if Instant::now() < deadline {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 3000, "every idle connection was closed within 9 s");
+    let reply = get_over(connect_from("127.0.0.1", addr), "/healthz").unwrap();
+    assert_eq!(reply.status, 200, "the client is welcome again");
+    assert!(setup.served.statistics()["connections_open"].as_u64().unwrap() <= 2);
+}
+
+#[test]
+fn gzip_bomb_tiles_stay_within_the_memory_budget() {
+    use std::io::Write as _;
+    // 64 MiB of zeros in ~64 KB: what a hostile or broken log could send
+    // for every data tile.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![0; 64 << 20]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    let setup = Setup::new(64 * 256, "cache_mb: 16\nconcurrency: 32\n", &[]);
+    setup.upstream.set_fault(move |path, _| path.starts_with("tile/data/").then(|| Fault::Body(bomb.clone())));
+    let before = peak_rss(setup.served.pid());
+    let addr = setup.served.addr;
+    for round in 0..3 {
+        let threads: Vec<_> = (0..30)
+            .map(|n| {
+                let path = format!("/webseed/test/t/tile/data/{:03}", round * 20 + n);
+                thread::spawn(move || request(addr, "GET", &path, &[]).status)
+            })
+            .collect();
+        for thread in threads {
+            let status = thread.join().unwrap();
+            assert!(status == 502 || status == 503, "{status}");
+        }
+    }
+    let peak = peak_rss(setup.served.pid());
+    let stats = setup.served.statistics();
+    assert!(stats["logs"][0]["upstream_errors"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(stats["cache"]["held_limit_bytes"], 48 << 20, "16 MiB of cache and 32 MiB in transit");
+    assert_eq!(stats["cache"]["held_bytes"], 0, "{stats}");
+    // Tiles at most 48 MiB, plus the program itself and 32 fetch threads
+    // with their buffers and allocator arenas (~40–80 MB in a debug build).
+    // Before the budget: 382–517 MB.
+    assert!(peak < 192 << 20, "peak RSS {} MiB (before: {} MiB)", peak >> 20, before >> 20);
+
+    // Real tiles are still served.
+    setup.upstream.clear_fault();
+    assert_eq!(setup.served.get("/webseed/test/t/tile/data/050").body, setup.tile("tile/data/050"));
+}
+
+#[test]
+fn a_tile_the_log_does_not_have_is_asked_for_once_in_a_while() {
+    let setup = Setup::new(1024, "", &[]);
+    for _ in 0..20 {
+        let reply = setup.served.get("/webseed/test/t/tile/data/009");
+        assert_eq!(reply.status, 404);
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(setup.upstream.hits("tile/data/009"), 1, "one fetch for 20 requests within 10 s");
+    let stats = setup.served.statistics();
+    assert_eq!(stats["cache"]["not_found_entries"], 1, "{stats}");
+    assert_eq!(stats["logs"][0]["upstream_not_found"], 1, "{stats}");
+    assert_eq!(stats["logs"][0]["requests"], 20, "{stats}");
+}
+
+// ---- HTTPS (issue 11): a test CA made with the openssl CLI, curl and
+// libtorrent as clients, SIGHUP reload, refused pairs.
+
+/// A CA and a server certificate for 127.0.0.1 and localhost it signed.
+struct TestCertificate {
+    /// The CA's certificate: what clients trust.
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestCertificate {
+    /// A new CA named `name` under `dir`, and a server pair signed by it.
+    fn issue(openssl: &Path, dir: &Path, name: &str) -> TestCertificate {
+        let path = |file: &str| dir.join(format!("{name}-{file}"));
+        let run = |args: &[&str]| {
+            let output = std::process::Command::new(openssl).args(args).output().unwrap();
+            assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        let p = |file: &str| path(file).to_str().unwrap().to_string();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj"];
+        let ca_subject = format!("/CN=helio test CA {name}");
+        let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
+        ca.extend([ca_subject.as_str(), "-keyout", &ca_key, "-out", &ca_pem]);
+        ca.extend(ec);
+        ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+        run(&ca);
+        let (key, csr, cert, ext) = (p("server.key"), p("server.csr"), p("server.pem"), p("ext.cnf"));
+        let subject = format!("/CN=helio test server {name}");
+        let mut request = vec!["req", "-subj", &subject, "-keyout", &key, "-out", &csr];
+        request.extend(ec);
+        run(&request);
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-extfile",
+            &ext,
+        ]);
+        TestCertificate { ca: path("ca.pem"), cert: path("server.pem"), key: path("server.key") }
+    }
+
+    /// Config lines for this pair.
+    fn config(&self) -> String {
+        format!("https_port: 8443\ntls_cert: {}\ntls_key: {}\n", self.cert.display(), self.key.display())
+    }
+}
+
+/// `curl` over HTTPS trusting `ca`: (exit code, HTTP status, body).
+fn curl(curl: &Path, ca: &Path, url: &str, headers: &[&str]) -> (i32, u16, Vec<u8>) {
+    let body = tempfile::NamedTempFile::new().unwrap();
+    let mut command = std::process::Command::new(curl);
+    command.args(["-sS", "--max-time", "20", "--cacert"]).arg(ca).arg("-o").arg(body.path());
+    command.args(["-w", "%{http_code}"]);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let output = command.arg(url).output().unwrap();
+    let status = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0);
+    (output.status.code().unwrap_or(-1), status, std::fs::read(body.path()).unwrap_or_default())
+}
+
+#[test]
+fn https_beside_http_serves_the_same_bytes() {
+    let test = "https_beside_http_serves_the_same_bytes";
+    let (Some(openssl), Some(curl_path)) = (tool("openssl", test), tool("curl", test)) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let tls = TestCertificate::issue(&openssl, certs.path(), "one");
+    let log = TestLog::new(1024);
+    let upstream = log.serve();
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &tls.config());
+    let served = Served::start_with(&config, &[], &["--listen-https", "127.0.0.1:0"]);
+    let https = format!("https://{}", served.https.unwrap());
+    let tile = std::fs::read(log.path().join("tile/data/001")).unwrap();
+    let path = "/webseed/test/test-L01-0-1024/tile/data/001";
+
+    let (code, status, body) = curl(&curl_path, &tls.ca, &format!("{https}{path}"), &[]);
+    assert_eq!((code, status), (0, 200));
+    assert_eq!(body, tile);
+    let (_, status, body) = curl(&curl_path, &tls.ca, &format!("{https}{path}"), &["Range: bytes=100-199"]);
+    assert_eq!((status, &body[..]), (206, &tile[100..200]));
+    assert_eq!(served.get(path).body, tile, "plain HTTP still answers");
+    assert_eq!(upstream.hits("tile/data/001"), 1, "one cache for both");
+    // A client that does not trust the CA is refused by its own TLS check.
+    let (code, _, _) = curl(&curl_path, &certs.path().join("none.pem"), &format!("{https}/healthz"), &[]);
+    assert_ne!(code, 0);
+    // Plain HTTP on the HTTPS port is a failed handshake, not a crash.
+    let reply = wire::request(served.https.unwrap(), "GET", "/healthz", &[]);
+    assert!(reply.is_err() || reply.unwrap().status == 400);
+    assert_eq!(served.get("/healthz").status, 200);
+}
+
+#[test]
+fn libtorrent_downloads_every_torrent_over_https() {
+    let test = "libtorrent_downloads_every_torrent_over_https";
+    let Some(openssl) = tool("openssl", test) else { return };
+    let Some(python) = python_with("libtorrent", test) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let tls = TestCertificate::issue(&openssl, certs.path(), "lt");
+    let published = publish_two_profiles_with(Some(&tls));
+    let https = published.served.https.unwrap();
+    let torrent = std::fs::read(&published.torrents[0].2).unwrap();
+    let url_list = format!("https://{https}/webseed/");
+    assert!(torrent.windows(url_list.len()).any(|w| w == url_list.as_bytes()), "the torrents name the HTTPS webseed");
+    // libtorrent checks web seeds' certificates with OpenSSL's default paths.
+    let ca = tls.ca.to_str().unwrap();
+    libtorrent_downloads(&python, &published, &[("SSL_CERT_FILE", ca)]);
+}
+
+#[test]
+fn sighup_swaps_the_certificate_and_lets_responses_under_way_finish() {
+    let test = "sighup_swaps_the_certificate_and_lets_responses_under_way_finish";
+    let (Some(openssl), Some(curl_path)) = (tool("openssl", test), tool("curl", test)) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let first = TestCertificate::issue(&openssl, certs.path(), "first");
+    let second = TestCertificate::issue(&openssl, certs.path(), "second");
+    // The files the config names, as an ACME client would rewrite them.
+    let live = TestCertificate {
+        ca: first.ca.clone(),
+        cert: certs.path().join("live.pem"),
+        key: certs.path().join("live.key"),
+    };
+    std::fs::copy(&first.cert, &live.cert).unwrap();
+    std::fs::copy(&first.key, &live.key).unwrap();
+    let log = TestLog::new(1024);
+    let upstream = log.serve();
+    upstream.set_fault(|path, _| (path == "tile/data/000").then_some(Fault::Delay(Duration::from_millis(2000))));
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &live.config());
+    let served = Served::start_with(&config, &[], &["--listen-https", "127.0.0.1:0"]);
+    let https = format!("https://{}", served.https.unwrap());
+    let health = format!("{https}/healthz");
+    assert_eq!(curl(&curl_path, &first.ca, &health, &[]).1, 200);
+    assert_ne!(curl(&curl_path, &second.ca, &health, &[]).0, 0, "the second CA is not trusted yet");
+
+    // A slow response under way over the first certificate…
+    let slow_url = format!("{https}/webseed/test/t/tile/data/000");
+    let (slow_curl, first_ca) = (curl_path.clone(), first.ca.clone());
+    let slow = thread::spawn(move || curl(&slow_curl, &first_ca, &slow_url, &[]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream.hits("tile/data/000") == 0 {
+        assert!(Instant::now() < deadline, "the slow request never reached the log");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // …while the files are renewed and helio is told.
+    std::fs::copy(&second.cert, &live.cert).unwrap();
+    std::fs::copy(&second.key, &live.key).unwrap();
+    let hup = |pid: u32| std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+    assert!(hup(served.pid()).success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while curl(&curl_path, &second.ca, &health, &[]).1 != 200 {
+        assert!(Instant::now() < deadline, "the new certificate is not presented");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(curl(&curl_path, &first.ca, &health, &[]).0, 0, "new connections get the new certificate");
+    let (code, status, body) = slow.join().unwrap();
+    assert_eq!((code, status), (0, 200), "the response under way finished");
+    assert_eq!(body, std::fs::read(log.path().join("tile/data/000")).unwrap());
+
+    // A broken renewal changes nothing.
+    std::fs::write(&live.key, "not a key").unwrap();
+    assert!(hup(served.pid()).success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !served.stderr.lock().unwrap().contains("keeping the current certificate") {
+        assert!(Instant::now() < deadline, "{}", served.stderr.lock().unwrap());
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(curl(&curl_path, &second.ca, &health, &[]).1, 200);
+    let (code, stderr) = served.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("reloaded the certificate from"), "{stderr}");
+}
+
+#[test]
+fn unreadable_or_mismatched_certificates_stop_the_start_with_one_line() {
+    let test = "unreadable_or_mismatched_certificates_stop_the_start_with_one_line";
+    let Some(openssl) = tool("openssl", test) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let one = TestCertificate::issue(&openssl, certs.path(), "one");
+    let two = TestCertificate::issue(&openssl, certs.path(), "two");
+    let log = TestLog::new(256);
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec" }];
+    let missing = certs.path().join("missing.pem");
+    let garbage = certs.path().join("garbage.pem");
+    std::fs::write(&garbage, "-----BEGIN NOTHING-----\n").unwrap();
+    let cases = [
+        (&missing, &one.key, format!("cannot read {}: ", missing.display())),
+        (&one.cert, &missing, format!("cannot read {}: ", missing.display())),
+        (&garbage, &one.key, format!("{}: no PEM certificate in it", garbage.display())),
+        (&one.cert, &garbage, format!("{}: not a PEM private key", garbage.display())),
+        (
+            &one.cert,
+            &two.key,
+            format!("the key in {} does not match the certificate in {}", two.key.display(), one.cert.display()),
+        ),
+    ];
+    for (cert, key, message) in cases {
+        let pair = TestCertificate { ca: one.ca.clone(), cert: cert.clone(), key: key.clone() };
+        let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &pair.config());
+        let args =
+            ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-https", "127.0.0.1:0"];
+        let run = helio(&args);
+        assert_eq!(run.code, 2, "{message}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with("helio: "), "{}", run.stderr);
+        assert!(run.stderr.contains(&message), "expected {message:?} in {}", run.stderr);
+        assert!(run.stdout.is_empty(), "nothing was announced: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_client_over_its_connection_limit_is_told_503_and_closed_at_once() {
+    let setup = Setup::new(1024, "max_connections_per_client: 2\n", &[]);
+    let addr = setup.served.addr;
+    let held: Vec<TcpStream> = (0..2).map(|_| connect_from("127.0.0.1", addr)).collect();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut third = connect_from("127.0.0.1", addr);
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer:?}");
+    assert!(answer.contains("\r\nRetry-After: 5\r\n"), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "closed at once, not at the header timeout");
+    // Another client is not affected, and a freed slot is free again.
+    assert_eq!(get_over(connect_from("127.0.0.2", addr), "/healthz").unwrap().status, 200);
+    drop(held);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(get_over(connect_from("127.0.0.1", addr), "/healthz").unwrap().status, 200);
+    let stats = setup.served.statistics();
+    assert_eq!(stats["connections_refused"], 1, "{stats}");
 }

@@ -1,9 +1,10 @@
-//! Building responses: the body type every route answers with, and the one
-//! place where conditional requests (`If-None-Match`, `If-Modified-Since`,
-//! `If-Range`), `Range` and `HEAD` are applied to a representation.
+//! Building responses: the body type every handler answers with, and the
+//! one place where conditional requests ([`super::conditional`]), `Range`
+//! ([`super::byte_range`]) and `HEAD` are applied to a representation.
 //!
-//! Bodies are never content-encoded: BitTorrent clients hash the raw bytes.
-//! Tile bodies are slices of the cached bytes, so a range costs no copy.
+//! Bodies are never content-encoded: BitTorrent clients and tlog clients
+//! hash the raw bytes. Bodies in memory are `Bytes`, so a range of a cached
+//! tile is a slice of it, not a copy.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,15 +18,16 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::byte_range::RangeReply;
+use super::conditional::{not_modified, range_applies};
 
-pub type Reply = Response<ServeBody>;
+pub type Reply = Response<ResponseBody>;
 
 /// `.pad/<n>` bodies are streamed from this block of zeros.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// A response body: bytes in memory, or a run of zero bytes. Each data frame
 /// handed to the connection is added to `meter` (bytes served).
-pub struct ServeBody {
+pub struct ResponseBody {
     data: Data,
     meter: Option<Arc<AtomicU64>>,
 }
@@ -35,27 +37,27 @@ enum Data {
     Zeros(u64),
 }
 
-impl ServeBody {
-    pub fn empty() -> ServeBody {
-        ServeBody { data: Data::Bytes(None), meter: None }
+impl ResponseBody {
+    pub fn empty() -> ResponseBody {
+        ResponseBody { data: Data::Bytes(None), meter: None }
     }
 
-    pub fn bytes(bytes: impl Into<Bytes>) -> ServeBody {
+    pub fn bytes(bytes: impl Into<Bytes>) -> ResponseBody {
         let bytes: Bytes = bytes.into();
-        ServeBody { data: Data::Bytes((!bytes.is_empty()).then_some(bytes)), meter: None }
+        ResponseBody { data: Data::Bytes((!bytes.is_empty()).then_some(bytes)), meter: None }
     }
 
-    fn zeros(len: u64) -> ServeBody {
-        ServeBody { data: Data::Zeros(len), meter: None }
+    fn zeros(len: u64) -> ResponseBody {
+        ResponseBody { data: Data::Zeros(len), meter: None }
     }
 
-    fn metered(mut self, meter: Option<Arc<AtomicU64>>) -> ServeBody {
+    fn metered(mut self, meter: Option<Arc<AtomicU64>>) -> ResponseBody {
         self.meter = meter;
         self
     }
 }
 
-impl Body for ServeBody {
+impl Body for ResponseBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
@@ -109,17 +111,17 @@ impl Payload {
         }
     }
 
-    fn slice(&self, start: u64, end_inclusive: u64) -> ServeBody {
+    fn slice(&self, start: u64, end_inclusive: u64) -> ResponseBody {
         match self {
-            Payload::Bytes(bytes) => ServeBody::bytes(bytes.slice(start as usize..=end_inclusive as usize)),
-            Payload::Zeros(_) => ServeBody::zeros(end_inclusive + 1 - start),
+            Payload::Bytes(bytes) => ResponseBody::bytes(bytes.slice(start as usize..=end_inclusive as usize)),
+            Payload::Zeros(_) => ResponseBody::zeros(end_inclusive + 1 - start),
         }
     }
 
-    fn whole(&self) -> ServeBody {
+    fn whole(&self) -> ResponseBody {
         match self {
-            Payload::Bytes(bytes) => ServeBody::bytes(bytes.clone()),
-            Payload::Zeros(n) => ServeBody::zeros(*n),
+            Payload::Bytes(bytes) => ResponseBody::bytes(bytes.clone()),
+            Payload::Zeros(n) => ResponseBody::zeros(*n),
         }
     }
 }
@@ -153,10 +155,10 @@ pub fn represent(head: bool, request: &HeaderMap, rep: &Representation, meter: O
     if let Some(modified) = rep.last_modified {
         builder = builder.header(header::LAST_MODIFIED, httpdate::fmt_http_date(modified));
     }
-    if not_modified(request, rep) {
-        return finish(builder.status(StatusCode::NOT_MODIFIED), ServeBody::empty());
+    if not_modified(request, rep.etag.as_ref(), rep.last_modified) {
+        return finish(builder.status(StatusCode::NOT_MODIFIED), ResponseBody::empty());
     }
-    let range = if range_applies(request, rep) {
+    let range = if range_applies(request, rep.etag.as_ref(), rep.last_modified) {
         RangeReply::for_header(request.get(header::RANGE).map(HeaderValue::as_bytes), len)
     } else {
         RangeReply::Full
@@ -173,7 +175,7 @@ pub fn represent(head: bool, request: &HeaderMap, rep: &Representation, meter: O
             builder = builder.header(header::CONTENT_TYPE, TEXT_PLAIN);
             return finish(
                 builder.status(StatusCode::RANGE_NOT_SATISFIABLE).header(header::CONTENT_LENGTH, 0),
-                ServeBody::empty(),
+                ResponseBody::empty(),
             );
         }
     };
@@ -182,54 +184,8 @@ pub fn represent(head: bool, request: &HeaderMap, rep: &Representation, meter: O
         .header(header::CONTENT_TYPE, rep.content_type.clone())
         .header(header::CONTENT_LENGTH, length);
     // HEAD: the same headers, and hyper keeps our Content-Length for an empty body.
-    let body = if head { ServeBody::empty() } else { body.metered(meter) };
+    let body = if head { ResponseBody::empty() } else { body.metered(meter) };
     finish(builder, body)
-}
-
-/// `If-None-Match` (weak comparison, `*`), else `If-Modified-Since`.
-fn not_modified(request: &HeaderMap, rep: &Representation) -> bool {
-    if let Some(condition) = request.get(header::IF_NONE_MATCH) {
-        let Some(etag) = &rep.etag else { return false };
-        return etag_list_matches(condition.as_bytes(), etag.as_bytes());
-    }
-    match (request.get(header::IF_MODIFIED_SINCE), rep.last_modified) {
-        (Some(since), Some(modified)) => {
-            let since = since.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok());
-            // HTTP dates have whole seconds.
-            since.is_some_and(|since| whole_seconds(modified) <= since)
-        }
-        _ => false,
-    }
-}
-
-/// `If-Range`: a strong ETag that matches, or the exact Last-Modified date.
-fn range_applies(request: &HeaderMap, rep: &Representation) -> bool {
-    let Some(condition) = request.get(header::IF_RANGE) else {
-        return true;
-    };
-    let condition = condition.as_bytes();
-    if condition.starts_with(b"\"") {
-        return rep.etag.as_ref().is_some_and(|etag| etag.as_bytes() == condition);
-    }
-    let date = std::str::from_utf8(condition).ok().and_then(|s| httpdate::parse_http_date(s).ok());
-    matches!((date, rep.last_modified), (Some(date), Some(modified)) if whole_seconds(modified) == date)
-}
-
-fn whole_seconds(time: SystemTime) -> SystemTime {
-    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
-}
-
-/// Whether a comma-separated list of entity tags (or `*`) names `etag`, by
-/// the weak comparison `If-None-Match` uses.
-fn etag_list_matches(list: &[u8], etag: &[u8]) -> bool {
-    let Ok(list) = std::str::from_utf8(list) else { return false };
-    let etag = strip_weak(etag);
-    list.split(',').map(str::trim).any(|candidate| candidate == "*" || strip_weak(candidate.as_bytes()) == etag)
-}
-
-fn strip_weak(tag: &[u8]) -> &[u8] {
-    tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
 /// A short text answer that no cache keeps.
@@ -241,7 +197,7 @@ pub fn plain(status: StatusCode, message: &str) -> Reply {
             .header(header::CONTENT_TYPE, TEXT_PLAIN)
             .header(header::CACHE_CONTROL, NO_STORE)
             .header(header::CONTENT_LENGTH, body.len()),
-        ServeBody::bytes(body),
+        ResponseBody::bytes(body),
     )
 }
 
@@ -268,14 +224,14 @@ pub fn generated(head: bool, content_type: &'static str, body: Vec<u8>) -> Reply
         .header(header::CONTENT_TYPE, HeaderValue::from_static(content_type))
         .header(header::CACHE_CONTROL, NO_STORE)
         .header(header::CONTENT_LENGTH, body.len());
-    finish(builder, if head { ServeBody::empty() } else { ServeBody::bytes(body) })
+    finish(builder, if head { ResponseBody::empty() } else { ResponseBody::bytes(body) })
 }
 
 /// Builds the response; every header value above is valid, so this cannot
 /// fail, but a failure still yields a response rather than a panic.
-fn finish(builder: hyper::http::response::Builder, body: ServeBody) -> Reply {
+fn finish(builder: hyper::http::response::Builder, body: ResponseBody) -> Reply {
     builder.body(body).unwrap_or_else(|_| {
-        let mut reply = Response::new(ServeBody::empty());
+        let mut reply = Response::new(ResponseBody::empty());
         *reply.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         reply
     })
