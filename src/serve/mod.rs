@@ -141,7 +141,14 @@ fn app(config: &Config, connections: Arc<ConnectionStats>) -> App {
         .zip(log_stats)
         .map(|(log, stats)| {
             let readme = Bytes::from(log.profile.readme(&log.log_url));
-            ServedLog { name: log.name.clone(), readme_etag: etag_of(&readme), readme, stats }
+            ServedLog {
+                name: log.name.clone(),
+                readme_etag: etag_of(&readme),
+                readme,
+                stats,
+                is_final: log.is_final,
+                entries_per_torrent: log.entries_per_torrent,
+            }
         })
         .collect();
     let cache_bytes = config.cache_mb.saturating_mul(1 << 20);

@@ -22,8 +22,9 @@ use super::upstream::{Upstream, UpstreamError, etag_of};
 use crate::http::path::{BadPath, RequestPath};
 use crate::http::response::{self, IMMUTABLE, OCTET_STREAM, Payload, Reply, Representation};
 use crate::http::server::Handler;
-use crate::log::tile::TileId;
-use crate::torrent::range::README;
+use crate::log::checkpoint::Checkpoint;
+use crate::log::tile::{Level, TILE_WIDTH, TileId};
+use crate::torrent::range::{CHECKPOINT, README, TorrentRange};
 
 /// The largest `.pad/<n>` answered: pad files are shorter than a piece, and
 /// pieces are at most 16 MiB.
@@ -42,6 +43,7 @@ pub enum Route<'a> {
     /// `/webseed/<log>/<torrent name>/<file>`.
     WebSeed {
         log: Cow<'a, str>,
+        torrent: Cow<'a, str>,
         file: WebSeedFile,
     },
     Statistics,
@@ -56,8 +58,10 @@ pub enum WebSeedFile {
     Readme,
     /// A BEP 47 pad file of n zero bytes.
     Pad(u64),
-    /// A full tile.
+    /// A tile: full, or a right-edge partial of a finished log's last torrent.
     Tile(TileId),
+    /// The final checkpoint a finished log's last torrent carries.
+    Checkpoint,
 }
 
 /// Why a path leads nowhere.
@@ -86,8 +90,11 @@ impl<'a> Route<'a> {
             }
             ["webseed", _, _, file @ ..] if !file.is_empty() => {
                 let file = WebSeedFile::parse(file).ok_or(RouteError::NotFound)?;
-                let log = segments.swap_remove(1);
-                Ok(Route::WebSeed { log, file })
+                let mut segments = segments.into_iter().skip(1);
+                let (Some(log), Some(torrent)) = (segments.next(), segments.next()) else {
+                    return Err(RouteError::NotFound);
+                };
+                Ok(Route::WebSeed { log, torrent, file })
             }
             ["statistics"] => Ok(Route::Statistics),
             ["statistics.json"] => Ok(Route::StatisticsJson),
@@ -109,10 +116,8 @@ impl WebSeedFile {
                 let n: u64 = n.parse().ok().filter(|_| canonical)?;
                 (n <= MAX_PAD).then_some(WebSeedFile::Pad(n))
             }
-            ["tile", ..] => {
-                let tile = TileId::parse(&segments.join("/"))?;
-                tile.is_full().then_some(WebSeedFile::Tile(tile))
-            }
+            ["tile", ..] => TileId::parse(&segments.join("/")).map(WebSeedFile::Tile),
+            [CHECKPOINT] => Some(WebSeedFile::Checkpoint),
             _ => None,
         }
     }
@@ -125,6 +130,49 @@ pub struct ServedLog {
     pub readme: Bytes,
     pub readme_etag: HeaderValue,
     pub stats: Arc<LogStats>,
+    /// The log has stopped growing: its last torrent holds partial tiles.
+    pub is_final: bool,
+    pub entries_per_torrent: u64,
+}
+
+impl ServedLog {
+    /// Whether `file` can be part of torrent `torrent` of this log: full
+    /// tiles of any torrent; partial tiles and the checkpoint only of a
+    /// finished log's last torrent, and only the right edge of the tree that
+    /// ends where the torrent ends (docs/final.md).
+    fn admits(&self, torrent: &str, file: WebSeedFile) -> bool {
+        let final_end = || {
+            let range = torrent
+                .strip_prefix(self.name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|rest| TorrentRange::from_file_name(&format!("{rest}.torrent")));
+            // The last torrent is the one shorter than the others.
+            range.filter(|range| self.is_final && range.entries() < self.entries_per_torrent).map(|range| range.end)
+        };
+        match file {
+            WebSeedFile::Tile(tile) if !tile.is_full() => final_end().is_some_and(|end| on_right_edge(tile, end)),
+            WebSeedFile::Checkpoint => final_end().is_some(),
+            _ => true,
+        }
+    }
+}
+
+/// Whether partial `tile` is the right edge of a tree of `size` entries.
+fn on_right_edge(tile: TileId, size: u64) -> bool {
+    let level = match tile.level {
+        Level::Data => 0,
+        Level::Hash(level) => level,
+    };
+    let count = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
+    tile.index == count / TILE_WIDTH && u64::from(tile.width) == count % TILE_WIDTH
+}
+
+/// The range of the torrent named in a `/webseed/<log>/<torrent>/…` path.
+fn torrent_range(log: &str, path: &str) -> Option<TorrentRange> {
+    let request = RequestPath::parse(path).ok()?;
+    let torrent = request.segments.get(2)?;
+    let rest = torrent.strip_prefix(log)?.strip_prefix('-')?;
+    TorrentRange::from_file_name(&format!("{rest}.torrent"))
 }
 
 /// Everything a request may need.
@@ -185,8 +233,14 @@ impl App {
                     response::plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read this file")
                 }
             },
-            Route::WebSeed { log, file } => match self.by_name.get(log.as_ref()) {
-                Some(&index) => self.webseed(head, request, index, file).await,
+            Route::WebSeed { log, torrent, file } => match self.by_name.get(log.as_ref()) {
+                Some(&index) if self.logs[index].admits(&torrent, file) => {
+                    self.webseed(head, request, index, file).await
+                }
+                Some(&index) => {
+                    self.logs[index].stats.requests.fetch_add(1, Ordering::Relaxed);
+                    response::plain(StatusCode::NOT_FOUND, "not a file of this torrent")
+                }
                 None => {
                     self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
                     response::plain(StatusCode::NOT_FOUND, "no such log")
@@ -234,8 +288,25 @@ impl App {
                 Ok(rep) => rep,
                 Err(error) => return upstream_error(&error),
             },
+            WebSeedFile::Checkpoint => match self.final_checkpoint(index, request).await {
+                Some(rep) => rep,
+                None => return response::plain(StatusCode::NOT_FOUND, "no final checkpoint for this torrent"),
+            },
         };
         response::represent(head, request.headers(), &rep, meter)
+    }
+
+    /// The finished log's checkpoint as published (`<log>/checkpoint` of the
+    /// output folder), when its tree ends where the requested torrent does:
+    /// the bytes the last torrent carries.
+    async fn final_checkpoint<B>(&self, index: usize, request: &Request<B>) -> Option<Representation> {
+        let log = &self.logs[index];
+        let end = torrent_range(&log.name, request.uri().path())?.end;
+        let segments = vec![Cow::Owned(log.name.clone()), Cow::Borrowed(CHECKPOINT)];
+        let Found::File(rep) = self.files.get(segments, false).await else { return None };
+        let Payload::Bytes(bytes) = &rep.content else { return None };
+        let checkpoint = Checkpoint::parse(bytes).ok()?;
+        (checkpoint.size == end).then_some(rep)
     }
 
     /// A full tile from the cache, or from the log (one fetch however many
@@ -308,12 +379,19 @@ mod tests {
     use super::*;
 
     fn webseed(log: &str, file: WebSeedFile) -> Result<Route<'_>, RouteError> {
-        Ok(Route::WebSeed { log: Cow::Borrowed(log), file })
+        Ok(Route::WebSeed { log: Cow::Borrowed(log), torrent: Cow::Borrowed("x"), file })
     }
 
     #[test]
     fn webseed_paths() {
-        assert_eq!(Route::parse("/webseed/test/test-L01-0-1024/README.md"), webseed("test", WebSeedFile::Readme));
+        assert_eq!(
+            Route::parse("/webseed/test/test-L01-0-1024/README.md"),
+            Ok(Route::WebSeed {
+                log: Cow::Borrowed("test"),
+                torrent: Cow::Borrowed("test-L01-0-1024"),
+                file: WebSeedFile::Readme
+            })
+        );
         assert_eq!(Route::parse("/webseed/test/x/tile/0/000"), webseed("test", WebSeedFile::Tile(TileId::hash(0, 0))));
         assert_eq!(
             Route::parse("/webseed/test/x/tile/data/x001/234"),
@@ -325,16 +403,58 @@ mod tests {
         // Escaped names and files decode; names may hold spaces, & and non-ASCII.
         assert_eq!(
             Route::parse("/webseed/two%20%26%20%C3%BC/n/%74ile/data/000"),
-            Ok(Route::WebSeed { log: Cow::Owned("two & ü".into()), file: WebSeedFile::Tile(TileId::data(0)) })
+            Ok(Route::WebSeed {
+                log: Cow::Owned("two & ü".into()),
+                torrent: Cow::Borrowed("n"),
+                file: WebSeedFile::Tile(TileId::data(0))
+            })
+        );
+    }
+
+    #[test]
+    fn partial_tiles_and_the_checkpoint_belong_only_to_a_finished_logs_last_torrent() {
+        let log = |is_final| ServedLog {
+            name: "demo".into(),
+            readme: Bytes::new(),
+            readme_etag: HeaderValue::from_static("\"x\""),
+            stats: Arc::new(LogStats::new("demo")),
+            is_final,
+            entries_per_torrent: 1024,
+        };
+        let (growing, finished) = (log(false), log(true));
+        let partial = |level: Option<u8>, index, width| {
+            let tile = match level {
+                Some(level) => TileId::hash(level, index),
+                None => TileId::data(index),
+            };
+            WebSeedFile::Tile(tile.with_width(width))
+        };
+        let last = "demo-L01-4096-5000";
+        for file in
+            [partial(None, 19, 136), partial(Some(0), 19, 136), partial(Some(1), 0, 19), WebSeedFile::Checkpoint]
+        {
+            assert!(finished.admits(last, file), "{file:?}");
+            assert!(!growing.admits(last, file), "{file:?} of a growing log");
+            assert!(!finished.admits("demo-L01-0-1024", file), "{file:?} of another torrent");
+            assert!(!finished.admits("other-L01-4096-5000", file), "{file:?} of another log's name");
+        }
+        for file in [partial(None, 19, 135), partial(None, 18, 136), partial(Some(1), 0, 18), partial(Some(2), 0, 1)] {
+            assert!(!finished.admits(last, file), "{file:?} is not the right edge of 5000");
+        }
+        assert!(growing.admits("demo-L01-0-1024", WebSeedFile::Tile(TileId::data(3))), "full tiles as ever");
+        assert_eq!(
+            Route::parse("/webseed/demo/demo-L01-4096-5000/checkpoint"),
+            Ok(Route::WebSeed {
+                log: Cow::Borrowed("demo"),
+                torrent: Cow::Borrowed("demo-L01-4096-5000"),
+                file: WebSeedFile::Checkpoint
+            })
         );
     }
 
     #[test]
     fn webseed_paths_outside_the_patterns_are_not_found() {
         for path in [
-            "/webseed/test/x/checkpoint",
-            "/webseed/test/x/tile/data/000.p/5",
-            "/webseed/test/x/tile/0/000.p/17",
             "/webseed/test/x/tile/data/0",
             "/webseed/test/x/tile/data/1000",
             "/webseed/test/x/tile/entries/000",

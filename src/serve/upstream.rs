@@ -26,7 +26,7 @@ use super::stats::LogStats;
 use crate::config::LogConfig;
 use crate::log::body::BodyLimit;
 use crate::log::source::{BodyKind, FetchError, LogSource, RetryPolicy, http_agent_within};
-use crate::log::tile::{FULL_HASH_TILE_BYTES, Level, TILE_WIDTH, TileId};
+use crate::log::tile::{FULL_HASH_TILE_BYTES, HASH_SIZE, Level, TILE_WIDTH, TileId};
 use crate::log::tile_leaf;
 
 /// The largest full data tile accepted, decoded: 256 entries of a few KB
@@ -183,9 +183,10 @@ fn fetch(source: &LogSource, tile: TileId, memory: Arc<TileMemory>) -> Result<Ti
 /// A full tile has a known shape; anything else (an error page answered with
 /// 200, a partial tile) would only make clients fail their piece checks.
 fn check_shape(tile: TileId, body: &[u8]) -> Result<(), String> {
+    let width = u64::from(tile.width);
     match tile.level {
-        Level::Hash(_) if body.len() != FULL_HASH_TILE_BYTES => {
-            Err(format!("a full hash tile has {FULL_HASH_TILE_BYTES} bytes, not {}", body.len()))
+        Level::Hash(_) if body.len() as u64 != width * HASH_SIZE as u64 => {
+            Err(format!("a hash tile of width {width} has {} bytes, not {}", width * HASH_SIZE as u64, body.len()))
         }
         Level::Hash(_) => Ok(()),
         Level::Data => {
@@ -198,7 +199,7 @@ fn check_shape(tile: TileId, body: &[u8]) -> Result<(), String> {
                 }
                 count += 1;
             }
-            if count == TILE_WIDTH { Ok(()) } else { Err(format!("{count} entries, not {TILE_WIDTH}")) }
+            if count == width { Ok(()) } else { Err(format!("{count} entries, not {width}")) }
         }
     }
 }
@@ -266,7 +267,7 @@ mod tests {
         assert!(error.contains("tile/data/000: entry 0 has leaf index 256"), "{error}");
         std::fs::write(dir.path().join("tile/0/000"), [0; 100]).unwrap();
         let error = fetch(&source, TileId::hash(0, 0), Arc::clone(&memory)).unwrap_err().to_string();
-        assert!(error.contains("a full hash tile has 8192 bytes, not 100"), "{error}");
+        assert!(error.contains("a hash tile of width 256 has 8192 bytes, not 100"), "{error}");
         assert!(matches!(fetch(&source, TileId::data(2), Arc::clone(&memory)), Err(UpstreamError::NotFound)));
     }
 

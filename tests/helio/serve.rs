@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use helio::fixture::server::{Fault, LogServer};
 use helio::fixture::wire::{self, Reply};
 use helio::torrent::profile::Profile;
+use helio::torrent::range::TorrentRange;
 
 use crate::support::*;
 
@@ -157,6 +158,8 @@ struct LogEntry<'a> {
     name: &'a str,
     url: String,
     profile: &'a str,
+    /// More lines of the log's entry (e.g. `    final: true\n`).
+    extra: &'a str,
 }
 
 /// Writes a config for `logs` (all copies of one generated log) with the
@@ -168,8 +171,8 @@ fn write_config(site: &Site, log: &TestLog, logs: &[LogEntry<'_>], webseed: &str
     );
     for entry in logs {
         yaml.push_str(&format!(
-            "  - name: \"{}\"\n    log_url: {}\n    origin: {ORIGIN}\n    key: {}\n    profile: {}\n",
-            entry.name, entry.url, log.log.key, entry.profile
+            "  - name: \"{}\"\n    log_url: {}\n    origin: {ORIGIN}\n    key: {}\n    profile: {}\n{}",
+            entry.name, entry.url, log.log.key, entry.profile, entry.extra
         ));
     }
     site.write_config(&yaml)
@@ -188,7 +191,7 @@ impl Setup {
         let log = TestLog::new(size);
         let upstream = log.serve();
         let site = Site::new();
-        let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+        let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec", extra: "" }];
         let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", extra);
         let served = Served::start(&config, env);
         Setup { log, upstream, site, served }
@@ -532,7 +535,7 @@ fn the_output_directory_statistics_and_metrics() {
     std::fs::write(out.join("my log/torrents.json"), "{}").unwrap();
     std::fs::write(out.join("my log/checkpoint"), "origin\n1\nroot\n").unwrap();
     std::fs::write(out.join("my log/L01-0-256.torrent"), b"d4:infod4:name1:xee").unwrap();
-    let logs = [LogEntry { name: "my log", url: log.path().display().to_string(), profile: "spec" }];
+    let logs = [LogEntry { name: "my log", url: log.path().display().to_string(), profile: "spec", extra: "" }];
     let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
     let served = Served::start(&config, &[]);
 
@@ -587,7 +590,7 @@ fn the_output_directory_statistics_and_metrics() {
 fn startup_problems_are_one_line_and_exit_2() {
     let log = TestLog::new(256);
     let site = Site::new();
-    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec" }];
+    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec", extra: "" }];
     let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
     let config = config.to_str().unwrap();
 
@@ -638,13 +641,33 @@ fn publish_two_profiles() -> Published {
 
 /// The same, with the webseed on HTTPS (`helio serve` with this certificate).
 fn publish_two_profiles_with(tls: Option<&TestCertificate>) -> Published {
-    let log = TestLog::new(2 * 1024 + 100);
+    let names = [("spec log", "spec", Profile::Spec), ("helio & torrent ü", "heliotorrent", Profile::HelioTorrent)];
+    publish(2 * 1024 + 100, &names, tls, "")
+}
+
+/// Builds the torrents of a log of `size` entries for each of `names` (name,
+/// profile), with `extra` config, their url-list pointing at a running
+/// `helio serve`.
+fn publish(size: u64, names: &[(&str, &str, Profile)], tls: Option<&TestCertificate>, extra: &str) -> Published {
+    publish_logs(size, names, tls, extra, "")
+}
+
+/// The same, with `log_extra` lines in every log's entry.
+fn publish_logs(
+    size: u64,
+    names: &[(&str, &str, Profile)],
+    tls: Option<&TestCertificate>,
+    extra: &str,
+    log_extra: &str,
+) -> Published {
+    let log = TestLog::new(size);
     let upstream = log.serve();
     let site = Site::new();
-    let names = [("spec log", "spec", Profile::Spec), ("helio & torrent ü", "heliotorrent", Profile::HelioTorrent)];
-    let logs: Vec<LogEntry<'_>> =
-        names.iter().map(|(name, profile, _)| LogEntry { name, url: upstream.url(), profile }).collect();
-    let tls_config = tls.map(TestCertificate::config).unwrap_or_default();
+    let logs: Vec<LogEntry<'_>> = names
+        .iter()
+        .map(|(name, profile, _)| LogEntry { name, url: upstream.url(), profile, extra: log_extra })
+        .collect();
+    let tls_config = format!("{}{extra}", tls.map(TestCertificate::config).unwrap_or_default());
     let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &tls_config);
     let https_args = ["--listen-https", "127.0.0.1:0"];
     let served = Served::start_with(&config, &[], if tls.is_some() { &https_args } else { &[] });
@@ -657,11 +680,17 @@ fn publish_two_profiles_with(tls: Option<&TestCertificate>) -> Published {
     site.build().ok();
     let mut torrents = Vec::new();
     for (name, _, profile) in names {
-        for (start, end) in [(0, 1024), (1024, 2048)] {
-            let path = site.out().join(name).join(format!("L01-{start}-{end}.torrent"));
-            assert!(path.is_file(), "{}", path.display());
-            torrents.push((name.to_string(), profile, path));
-        }
+        let mut found: Vec<(TorrentRange, PathBuf)> = std::fs::read_dir(site.out().join(name))
+            .unwrap()
+            .filter_map(|entry| {
+                let path = entry.unwrap().path();
+                let range = TorrentRange::from_file_name(path.file_name()?.to_str()?)?;
+                Some((range, path))
+            })
+            .collect();
+        found.sort();
+        assert!(!found.is_empty());
+        torrents.extend(found.into_iter().map(|(_, path)| (name.to_string(), *profile, path)));
     }
     let built_hits = upstream.hits("tile/data/000");
     Published { log, upstream, _site: site, served, torrents, built_hits }
@@ -723,7 +752,10 @@ wait_seeding('the recheck')
 for h in handles:
     ti = h.torrent_file()
     assert all(h.have_piece(i) for i in range(ti.num_pieces())), ti.name()
-    assert h.status().total_wanted_done == ti.total_size(), ti.name()
+    files = ti.files()
+    # BEP 47 pad files (hybrid torrents) are zeros nobody downloads.
+    wanted = sum(files.file_size(i) for i in range(files.num_files()) if not files.file_flags(i) & files.flag_pad_file)
+    assert h.status().total_wanted_done == wanted, ti.name()
     print(ti.name(), ti.num_pieces(), 'pieces verified')
 "#;
 
@@ -754,15 +786,20 @@ fn libtorrent_downloads(python: &Path, published: &Published, env: &[(&str, &str
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(code, 0, "libtorrent failed:\n{out}\n{err}");
-    assert_eq!(out.matches("pieces verified").count(), 4, "{out}");
+    assert_eq!(out.matches("pieces verified").count(), published.torrents.len(), "{out}");
     published.assert_downloaded(downloads.path());
+    if published.torrents.iter().any(|(name, _, _)| name == "spec log") {
+        verify_downloads(published, downloads.path());
+    }
+}
 
-    // What a subscriber does next: prove each log's downloads against the
-    // checkpoint and proof tiles of the site that `helio serve` publishes.
+/// What a subscriber does next: prove each log's downloads against the
+/// checkpoint and proof tiles of the site that `helio serve` publishes.
+fn verify_downloads(published: &Published, downloads: &Path) {
     for name in ["spec log", "helio & torrent ü"] {
         let folders: Vec<String> = ["0-1024", "1024-2048"]
             .iter()
-            .map(|range| downloads.path().join(format!("{name}-L01-{range}")).to_str().unwrap().to_string())
+            .map(|range| downloads.join(format!("{name}-L01-{range}")).to_str().unwrap().to_string())
             .collect();
         let site = format!("{}torrents/{}/", published.served.url(), helio::config::url_segment(name));
         let run = helio(&["verify", &folders[0], &folders[1], "--site", &site, "--key", &published.log.log.key]);
@@ -776,42 +813,7 @@ fn libtorrent_downloads(python: &Path, published: &Published, env: &[(&str, &str
 fn aria2_downloads_every_torrent_through_the_webseed_alone() {
     let test = "aria2_downloads_every_torrent_through_the_webseed_alone";
     let Some(aria2c) = tool("aria2c", test) else { return };
-    let published = publish_two_profiles();
-    let downloads = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(&aria2c)
-        .args([
-            "--seed-time=0",
-            "--bt-enable-lpd=false",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--enable-peer-exchange=false",
-            "--bt-seed-unverified=false",
-            "--follow-torrent=mem",
-            "--disable-ipv6=true",
-            "--interface=127.0.0.1",
-            "--file-allocation=none",
-            "--console-log-level=warn",
-            "--summary-interval=0",
-            "--max-concurrent-downloads=4",
-        ])
-        .arg(format!("--listen-port={port}"))
-        .arg(format!("--dir={}", downloads.path().display()))
-        .args(published.torrents.iter().map(|(_, _, path)| path))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let code = wait_bounded(&mut child, Duration::from_secs(120), "aria2c");
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert_eq!(code, 0, "aria2c failed:\n{out}");
-    published.assert_downloaded(downloads.path());
-
-    // And aria2 itself checks every piece of what it downloaded.
-    for (_, _, path) in &published.torrents {
-        aria2_check(&aria2c, path, downloads.path());
-    }
+    aria2_downloads(&aria2c, &publish_two_profiles());
 }
 
 // ---- Hardening (issue 11): symlinks and FIFOs, idle connections, gzip
@@ -873,7 +875,7 @@ fn links_out_of_the_output_folder_and_fifos_are_404_at_once() {
     symlink("feed.xml", out.join("log/alias.xml")).unwrap();
     let fifo = out.join("log/L01-0-256.torrent");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let logs = [LogEntry { name: "log", url: log.path().display().to_string(), profile: "spec" }];
+    let logs = [LogEntry { name: "log", url: log.path().display().to_string(), profile: "spec", extra: "" }];
     let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
     let served = Served::start(&config, &[]);
 
@@ -1091,7 +1093,7 @@ fn https_beside_http_serves_the_same_bytes() {
     let log = TestLog::new(1024);
     let upstream = log.serve();
     let site = Site::new();
-    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec", extra: "" }];
     let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &tls.config());
     let served = Served::start_with(&config, &[], &["--listen-https", "127.0.0.1:0"]);
     let https = format!("https://{}", served.https.unwrap());
@@ -1150,7 +1152,7 @@ fn sighup_swaps_the_certificate_and_lets_responses_under_way_finish() {
     let upstream = log.serve();
     upstream.set_fault(|path, _| (path == "tile/data/000").then_some(Fault::Delay(Duration::from_millis(2000))));
     let site = Site::new();
-    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec" }];
+    let logs = [LogEntry { name: "test", url: upstream.url(), profile: "spec", extra: "" }];
     let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &live.config());
     let served = Served::start_with(&config, &[], &["--listen-https", "127.0.0.1:0"]);
     let https = format!("https://{}", served.https.unwrap());
@@ -1205,7 +1207,7 @@ fn unreadable_or_mismatched_certificates_stop_the_start_with_one_line() {
     let two = TestCertificate::issue(&openssl, certs.path(), "two");
     let log = TestLog::new(256);
     let site = Site::new();
-    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec" }];
+    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec", extra: "" }];
     let missing = certs.path().join("missing.pem");
     let garbage = certs.path().join("garbage.pem");
     std::fs::write(&garbage, "-----BEGIN NOTHING-----\n").unwrap();
@@ -1254,4 +1256,131 @@ fn a_client_over_its_connection_limit_is_told_503_and_closed_at_once() {
     assert_eq!(get_over(connect_from("127.0.0.1", addr), "/healthz").unwrap().status, 200);
     let stats = setup.served.statistics();
     assert_eq!(stats["connections_refused"], 1, "{stats}");
+}
+
+/// Downloads every torrent of `published` with aria2 through the webseed
+/// alone, checks the bytes, and has aria2 check every piece itself.
+fn aria2_downloads(aria2c: &Path, published: &Published) {
+    let downloads = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(aria2c)
+        .args([
+            "--seed-time=0",
+            "--bt-enable-lpd=false",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--enable-peer-exchange=false",
+            "--bt-seed-unverified=false",
+            "--follow-torrent=mem",
+            "--disable-ipv6=true",
+            "--interface=127.0.0.1",
+            "--file-allocation=none",
+            "--console-log-level=warn",
+            "--summary-interval=0",
+            "--max-concurrent-downloads=5",
+        ])
+        .arg(format!("--listen-port={port}"))
+        .arg(format!("--dir={}", downloads.path().display()))
+        .args(published.torrents.iter().map(|(_, _, path)| path))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_bounded(&mut child, Duration::from_secs(120), "aria2c");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(code, 0, "aria2c failed:\n{out}");
+    published.assert_downloaded(downloads.path());
+    for (_, _, path) in &published.torrents {
+        aria2_check(aria2c, path, downloads.path());
+    }
+}
+
+#[test]
+fn a_finished_logs_last_torrent_downloads_through_the_webseed() {
+    let test = "a_finished_logs_last_torrent_downloads_through_the_webseed";
+    let python = python_with("libtorrent", test);
+    let aria2c = tool("aria2c", test);
+    let published = publish_logs(5000, &[("fin", "spec", Profile::Spec)], None, "", "    final: true\n");
+    let names: Vec<String> =
+        published.torrents.iter().map(|(_, _, p)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        names,
+        [
+            "L01-0-1024.torrent",
+            "L01-1024-2048.torrent",
+            "L01-2048-3072.torrent",
+            "L01-3072-4096.torrent",
+            "L01-4096-5000.torrent"
+        ]
+    );
+    // The last torrent's partial tiles and checkpoint, and nobody else's.
+    let served = &published.served;
+    let last = "/webseed/fin/fin-L01-4096-5000";
+    let tile = served.get(&format!("{last}/tile/data/019.p/136"));
+    assert_eq!(tile.status, 200);
+    assert_eq!(tile.body, std::fs::read(published.log.path().join("tile/data/019.p/136")).unwrap());
+    let checkpoint = served.get(&format!("{last}/checkpoint"));
+    assert_eq!(
+        (checkpoint.status, checkpoint.body.clone()),
+        (200, std::fs::read(published.log.path().join("checkpoint")).unwrap())
+    );
+    assert_eq!(served.get(&format!("{last}/tile/1/000.p/19")).status, 200);
+    for refused in [
+        "/webseed/fin/fin-L01-0-1024/tile/data/019.p/136",
+        "/webseed/fin/fin-L01-0-1024/checkpoint",
+        &format!("{last}/tile/data/019.p/135"),
+        &format!("{last}/tile/0/018.p/136"),
+    ] {
+        assert_eq!(served.get(refused).status, 404, "{refused}");
+    }
+    if let Some(python) = python {
+        libtorrent_downloads(&python, &published, &[]);
+    }
+    if let Some(aria2c) = aria2c {
+        aria2_downloads(&aria2c, &published);
+    }
+}
+
+#[test]
+fn hybrid_torrents_download_through_the_webseed() {
+    let test = "hybrid_torrents_download_through_the_webseed";
+    let Some(python) = python_with("libtorrent", test) else { return };
+    let published = publish(2 * 1024 + 100, &[("hyb", "spec", Profile::Spec)], None, "format: hybrid\n");
+    assert_eq!(published.torrents.len(), 2);
+    let pad = published.served.get("/webseed/hyb/hyb-L01-0-1024/.pad/1000");
+    assert_eq!((pad.status, pad.body.clone()), (200, vec![0; 1000]), "pads are answered");
+    libtorrent_downloads(&python, &published, &[]);
+}
+
+#[test]
+fn torrents_pointed_at_a_new_web_seed_download_from_it_with_the_same_infohashes() {
+    let test = "torrents_pointed_at_a_new_web_seed_download_from_it_with_the_same_infohashes";
+    let Some(python) = python_with("libtorrent", test) else { return };
+    let log = TestLog::new(2 * 1024 + 100);
+    let upstream = log.serve();
+    let site = Site::new();
+    let logs = [LogEntry { name: "moved", url: upstream.url(), profile: "spec", extra: "" }];
+    // Published first with a web seed that is gone.
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    site.build().ok();
+    let summary = |start: u64, end: u64| {
+        helio::torrent::metainfo::TorrentSummary::read(&site.torrent("moved", start, end)).unwrap()
+    };
+    let before = [summary(0, 1024), summary(1024, 2048)];
+    let served = Served::start(&config, &[]);
+    write_config(&site, &log, &logs, &format!("{}webseed/", served.url()), "");
+    site.build().ok();
+    let after = [summary(0, 1024), summary(1024, 2048)];
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(new.infohash, old.infohash, "same infohash");
+        assert_eq!(new.webseeds, [format!("{}webseed/moved/", served.url())]);
+    }
+    let torrents = ["L01-0-1024.torrent", "L01-1024-2048.torrent"]
+        .iter()
+        .map(|name| ("moved".to_string(), Profile::Spec, site.out().join("moved").join(name)))
+        .collect();
+    let built_hits = upstream.hits("tile/data/000");
+    let published = Published { log, upstream, _site: site, served, torrents, built_hits };
+    libtorrent_downloads(&python, &published, &[]);
 }

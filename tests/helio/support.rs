@@ -231,7 +231,8 @@ pub fn lay_out(log_dir: &Path, torrent: &[u8], readme: &[u8], dir: &Path) -> Pat
     }
     let raw: Raw = serde_bencode::from_bytes(torrent).unwrap();
     let root = dir.join(&raw.info.name);
-    for file in raw.info.files {
+    // BEP 47 pad files of a hybrid torrent are never on disk.
+    for file in raw.info.files.iter().filter(|file| file.path.first().is_none_or(|first| first != ".pad")) {
         lay_out_file(log_dir, &file.path.join("/"), readme, &root);
     }
     root
