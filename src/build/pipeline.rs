@@ -194,7 +194,7 @@ pub fn stream_ranges<E: Send>(
     let result = map_in_order(
         jobs,
         log.concurrency * 2,
-        log.concurrency * 4,
+        log.concurrency * 3,
         // A worker's failure is the consumer's to attribute to its range.
         |job| Ok::<_, Flow<E>>(fetch(tree, job, log.hybrid)),
         |fetched| -> Result<(), Flow<E>> {
@@ -585,7 +585,7 @@ fn stream_one(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> Result<
     map_in_order(
         jobs_of(log, range),
         log.concurrency * 2,
-        log.concurrency * 4,
+        log.concurrency * 3,
         |job| fetch(tree, job, log.hybrid).map_err(PipelineError::from),
         |fetched| -> Result<(), PipelineError> {
             match fetched {

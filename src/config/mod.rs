@@ -30,7 +30,7 @@ pub const DEFAULT_ENTRIES_PER_TORRENT: u64 = 1 << 20;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_CACHE_MB: u64 = 512;
 pub const MAX_CONCURRENCY: usize = 64;
-pub const DEFAULT_PARALLEL_LOGS: usize = 8;
+pub const DEFAULT_PARALLEL_LOGS: usize = 4;
 pub const MAX_PARALLEL_LOGS: usize = 256;
 
 /// Long-lived public trackers announced when the config names none.

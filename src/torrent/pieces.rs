@@ -53,7 +53,7 @@ impl PieceHasher {
             total: 0,
             next_block: 0,
             in_flight: 0,
-            max_in_flight: rayon::current_num_threads() + 2,
+            max_in_flight: rayon::current_num_threads().min(2) + 1,
             sender,
             receiver,
             done: BTreeMap::new(),
