@@ -125,6 +125,11 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         held.extend(outcome.held);
         runs.push(LogRun { name: outcome.name, status: outcome.status, state: outcome.state });
     }
+    if !held.is_empty() && held.len() == selected.len() {
+        // Another build is publishing every log of this run: the site is its to update.
+        let more = held.len() - 1;
+        return Err(BuildError::Held { held: held.remove(0), more });
+    }
     // The site is regenerated even when a log failed, from what is published.
     let published = site::publish(config, &locks, runs)?;
     locks.release();

@@ -222,3 +222,68 @@ impl<'a> LogFolder<'a> {
         self.delete(file)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Target;
+
+    fn folder_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Target::Dir(dir.path().join("site"))).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn an_unchanged_file_takes_no_lock_and_a_changed_one_takes_it_once() {
+        let (_dir, store) = folder_store();
+        store.write("demo/feed.xml", b"<rss/>").unwrap();
+        let locks = Locks::new(&store);
+        let folder = LogFolder::new(&locks, "demo", Seen::read(&store, "demo").unwrap());
+        assert!(!folder.write_if_changed("feed.xml", b"<rss/>").unwrap());
+        folder.delete_if_present("status.json").unwrap();
+        assert!(!locks.holds("demo"), "nothing to write, no lock");
+        assert!(folder.write_if_changed("feed.xml", b"<rss>new</rss>").unwrap());
+        assert!(locks.holds("demo"));
+        // Another build now finds the log held.
+        let other = Store::open(&Target::Dir(store.describe("").into())).unwrap();
+        let other_locks = Locks::new(&other);
+        let theirs = LogFolder::new(&other_locks, "demo", Seen::read(&other, "demo").unwrap());
+        let error = theirs.write("feed.xml", b"<rss>theirs</rss>").unwrap_err();
+        assert!(error.is_held(), "{error}");
+        locks.release();
+        assert!(!locks.holds("demo"));
+        theirs.write("feed.xml", b"<rss>theirs</rss>").unwrap();
+    }
+
+    #[test]
+    fn a_folder_changed_since_it_was_read_is_refused_once_the_lock_is_taken() {
+        let (_dir, store) = folder_store();
+        let seen = Seen::read(&store, "demo").unwrap();
+        // Another build publishes between this build's read and its first write.
+        store.write("demo/torrents.json", br#"{"torrents": []}"#).unwrap();
+        let locks = Locks::new(&store);
+        let folder = LogFolder::new(&locks, "demo", seen);
+        let error = folder.write("L01-0-1024.torrent", b"d4:infod").unwrap_err();
+        assert!(matches!(error, FolderError::Changed { .. }), "{error}");
+        assert_eq!(store.read("demo/L01-0-1024.torrent").unwrap(), None, "nothing written");
+        // The lock is kept: the build reads the log again under it and goes on.
+        assert!(locks.holds("demo"));
+        let again = LogFolder::new(&locks, "demo", Seen::read(&store, "demo").unwrap());
+        again.write("L01-0-1024.torrent", b"d4:infod").unwrap();
+    }
+
+    #[test]
+    fn a_folder_lock_is_taken_up_front_and_held_by_one_build() {
+        let (_dir, store) = folder_store();
+        let locks = Locks::new(&store);
+        locks.hold_upfront("demo").unwrap();
+        assert!(locks.holds("demo"));
+        let other = Store::open(&Target::Dir(store.describe("").into())).unwrap();
+        assert!(Locks::new(&other).hold_upfront("demo").unwrap_err().is_held());
+        // The root's lock is separate and waited for.
+        let root = locks.root().unwrap();
+        drop(root);
+        Locks::new(&other).root().unwrap();
+    }
+}

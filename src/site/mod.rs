@@ -142,9 +142,9 @@ pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<
     for log in &config.logs {
         let run = runs.iter().position(|run| run.name == log.name).map(|at| runs.swap_remove(at));
         let published = match run {
-            Some(LogRun { status: status @ (RunStatus::Succeeded { .. } | RunStatus::Failed { .. }), state, .. }) => {
-                publish_log(config, log, locks, &status, state, &pages, &mut report)?
-            }
+            Some(LogRun {
+                status: status @ (RunStatus::Succeeded { .. } | RunStatus::Failed { .. }), state, ..
+            }) => publish_log(config, log, locks, &status, state, &pages, &mut report)?,
             _ => read_log(config, log, locks)?,
         };
         logs.push(published);
@@ -266,8 +266,7 @@ fn publish_root(config: &Config, locks: &Locks, pages: &Pages, logs: Vec<Publish
     }
     drop(logs);
     let _root = locks.root()?;
-    let logs: Vec<Published> =
-        config.logs.iter().map(|log| read_log(config, log, locks)).collect::<Result<_, _>>()?;
+    let logs: Vec<Published> = config.logs.iter().map(|log| read_log(config, log, locks)).collect::<Result<_, _>>()?;
     for (key, bytes) in root_files(pages, &logs)? {
         store.write_if_changed(key, &bytes)?;
     }
@@ -350,11 +349,11 @@ mod tests {
                 creation_time: 1_795_000_000 + k * 60,
                 torrent_size: 0,
             });
-            fs::write(&dir.join(range.file_name()), &[b'd'; 2700]).unwrap();
+            fs::write(dir.join(range.file_name()), [b'd'; 2700]).unwrap();
         }
         state.last_updated = Some(1_795_000_000 + count * 60);
         let json = TorrentsJson::render(&state, &LogLinks::new(config, log));
-        fs::write(&dir.join(TORRENTS_JSON), &json).unwrap();
+        fs::write(dir.join(TORRENTS_JSON), &json).unwrap();
         let keys = crate::fixture::generate::signing_keys(1, "demo.example.org");
         let checkpoint = crate::log::checkpoint::sign(
             "demo.example.org",
@@ -365,7 +364,7 @@ mod tests {
             &keys,
         )
         .unwrap();
-        fs::write(&dir.join(CHECKPOINT), checkpoint.as_bytes()).unwrap();
+        fs::write(dir.join(CHECKPOINT), checkpoint.as_bytes()).unwrap();
     }
 
     /// Publishes into the folder `out` as a build does.
@@ -430,6 +429,23 @@ mod tests {
         assert!(root.contains("href=\"./later/index.html\""), "{root}");
         assert!(root.contains("No torrent yet"), "{root}");
         assert_eq!(fs::read_to_string(out.path().join("style.css")).unwrap(), STYLESHEET);
+    }
+
+    #[test]
+    fn a_log_not_in_the_run_is_only_read_and_still_on_the_root_page() {
+        let config = config(&["demo", "other"]);
+        let out = tempfile::tempdir().unwrap();
+        publish_torrents(&config, out.path(), 2);
+        // Another runner's log: its files are its build's to write.
+        let mut runs = runs(&config, RunStatus::Skipped);
+        runs[1].status = RunStatus::Succeeded { at: 1 };
+        let before: Vec<PathBuf> = files(out.path()).into_keys().filter(|p| p.starts_with("demo")).collect();
+        publish(&config, out.path(), runs).unwrap();
+        let after: Vec<PathBuf> = files(out.path()).into_keys().filter(|p| p.starts_with("demo")).collect();
+        assert_eq!(after, before, "no feed or page written for demo");
+        let logs: serde_json::Value = serde_json::from_slice(&fs::read(out.path().join("logs.json")).unwrap()).unwrap();
+        assert_eq!(logs["logs"][0]["torrents"], 2, "{logs}");
+        assert!(out.path().join("other/feed.xml").exists());
     }
 
     #[test]

@@ -66,8 +66,7 @@ pub fn publish(
     if let Some(old) = replaced {
         keep.extend(right_edge(old.size));
     }
-    let stale: Vec<TileId> =
-        present.iter().copied().filter(|tile| !tile.is_full() && !keep.contains(tile)).collect();
+    let stale: Vec<TileId> = present.iter().copied().filter(|tile| !tile.is_full() && !keep.contains(tile)).collect();
 
     if !missing.is_empty() {
         let opened;
@@ -227,7 +226,10 @@ mod tests {
         // The tree grows: the new edge is written, the old one stays one round.
         let second = write_log(log.path(), 3 * 1024 + 5);
         build(&site, log.path(), &second, &ranges(3));
-        assert_eq!(tile_files(&site.path()), ["tile/0/008.p/10", "tile/0/012.p/5", "tile/1/000.p/12", "tile/1/000.p/8"]);
+        assert_eq!(
+            tile_files(&site.path()),
+            ["tile/0/008.p/10", "tile/0/012.p/5", "tile/1/000.p/12", "tile/1/000.p/8"]
+        );
         let third = write_log(log.path(), 3 * 1024 + 300);
         build(&site, log.path(), &third, &ranges(3));
         assert_eq!(

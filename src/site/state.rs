@@ -134,8 +134,8 @@ impl LogState {
         let mut present = seen.torrents.clone();
         let listed = match &seen.torrents_json {
             Some(bytes) => {
-                let parsed =
-                    json::parse(bytes).map_err(|message| StateError::Json { what: describe(TORRENTS_JSON), message })?;
+                let parsed = json::parse(bytes)
+                    .map_err(|message| StateError::Json { what: describe(TORRENTS_JSON), message })?;
                 state.last_updated = Some(parsed.last_updated);
                 state.sources = parsed.sources;
                 parsed.torrents

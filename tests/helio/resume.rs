@@ -118,7 +118,14 @@ fn a_bad_resume_url_or_a_bucket_to_resume_into_is_a_usage_error() {
     // A bucket is the published state itself (issue 8): refused before any
     // request, with the way out.
     let config = site.config();
-    let run = helio(&["build", "-c", config.to_str().unwrap(), "s3://ct-torrents/site", "--resume-from", "https://x.example/"]);
+    let run = helio(&[
+        "build",
+        "-c",
+        config.to_str().unwrap(),
+        "s3://ct-torrents/site",
+        "--resume-from",
+        "https://x.example/",
+    ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(
         run.stderr.trim(),
