@@ -172,7 +172,8 @@ fn main() {
     row("first publish into a folder", secs(into_folder), "for comparison".into());
     row("first publish into the bucket", secs(first), show(&first_requests));
     row("nothing new, bucket", secs(again), show(&again_requests));
-    let writes = ["PUT", "DELETE", "GET .torrent"].iter().map(|kind| again_requests.get(kind).unwrap_or(&0)).sum::<usize>();
+    let writes =
+        ["PUT", "DELETE", "GET .torrent"].iter().map(|kind| again_requests.get(kind).unwrap_or(&0)).sum::<usize>();
     println!();
     println!(
         "verdict: nothing new {} (no PUT, DELETE or .torrent read: {}), {} 1 s",
