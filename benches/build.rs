@@ -351,7 +351,11 @@ fn site_bench(count: u64) -> SiteTimes {
             1_795_000_000,
         );
     }
-    std::fs::write(dir.join("torrents.json"), state.torrents_json(&LogLinks::new(&config, &config.logs[0]))).unwrap();
+    // Published with the configured trackers and web seeds, as a build records them.
+    let log = &config.logs[0];
+    state.sources =
+        Some(helio::torrent::sources::Sources { trackers: log.trackers.clone(), webseeds: log.webseeds.clone() });
+    std::fs::write(dir.join("torrents.json"), state.torrents_json(&LogLinks::new(&config, log))).unwrap();
     std::fs::write(dir.join("checkpoint"), &checkpoint).unwrap();
     // The proof tiles the build that published these wrote: a build finds
     // them present (one stat each) and reads nothing more.

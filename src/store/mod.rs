@@ -10,10 +10,12 @@
 //!
 //! Locks have a scope: the root files (`index.html`, `style.css`,
 //! `logs.json`) or one log's folder, so that builds of disjoint sets of logs
-//! can publish into one bucket at once. A folder is locked with `flock` on
-//! `.helio.lock` in it, as before; a bucket with a lease object created by a
-//! conditional put, renewed while the build runs and taken over once expired
-//! ([`s3`]).
+//! can publish into one site at once. A folder is locked with `flock` on
+//! `.helio.lock` in it ([`local`]), which costs nothing, so a build takes its
+//! logs' locks up front ([`Store::lock_upfront`]); a bucket with a lease
+//! object created by a conditional put, renewed while the build runs and
+//! taken over once expired ([`s3`]), which costs requests, so it is taken
+//! only when there is something to write (`site::folder`).
 
 pub mod kind;
 mod lease;
