@@ -90,11 +90,6 @@ impl LogError {
     pub fn is_changed(&self) -> bool {
         matches!(self, LogError::Folder(FolderError::Changed { .. }))
     }
-
-    /// Another build holds the log's lock.
-    pub fn is_held(&self) -> bool {
-        matches!(self, LogError::Folder(error) if error.is_held())
-    }
 }
 
 /// How often `torrents.json` is rewritten while ranges are built: a
