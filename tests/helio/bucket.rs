@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use helio::fixture::server::{Fault, LogServer, ServerOptions};
+use helio::fixture::server::{LogServer, ServerOptions};
 use helio::torrent::range::TorrentRange;
 
 use crate::store::Moto;
@@ -183,11 +185,18 @@ fn a_bucket_gets_the_folder_layout_and_a_build_with_nothing_new_writes_nothing()
     }
 }
 
-/// A log whose data tiles come slowly, so that a build holds its lease a while.
-fn slow_log(size: u64, delay: Duration) -> (TestLog, LogServer) {
+/// A log whose data tiles are held back until `gate` opens (at most 60 s),
+/// so that a build holds its lease as long as the test needs.
+fn gated_log(size: u64, gate: Arc<AtomicBool>) -> (TestLog, LogServer) {
     let log = TestLog::new(size);
     let server = LogServer::start(log.path(), ServerOptions::default()).unwrap();
-    server.set_fault(move |path, _| path.starts_with("tile/data/").then_some(Fault::Delay(delay)));
+    server.set_fault(move |path, _| {
+        let until = Instant::now() + Duration::from_secs(60);
+        while path.starts_with("tile/data/") && !gate.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    });
     (log, server)
 }
 
@@ -196,19 +205,22 @@ fn a_second_build_of_the_same_log_into_a_bucket_exits_3_and_writes_nothing() {
     let Some(moto) = Moto::start("a_second_build_of_the_same_log_into_a_bucket_exits_3_and_writes_nothing") else {
         return;
     };
-    let (log, server) = slow_log(1024, Duration::from_millis(700));
+    let gate = Arc::new(AtomicBool::new(false));
+    let (log, server) = gated_log(1024, Arc::clone(&gate));
     let site = Site::new();
     let config = site.config_for("demo", &server.url(), &log.log, "");
     let url = format!("s3://{}/site", moto.bucket);
     let args = build_args(&config, &url, &[]);
     let first = spawn_s3(&moto, &args);
-    // The first holds the lease once it fetches data tiles.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // The first holds the lease once it asks for data tiles.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while server.hits("tile/data/000") == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     moto.clear_requests();
     let second = helio_s3(&moto, &args);
+    let requests = moto.requests();
+    gate.store(true, Ordering::SeqCst);
     assert_eq!(second.code, 3, "{}", second.stderr);
     let last = second.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -220,7 +232,7 @@ fn a_second_build_of_the_same_log_into_a_bucket_exits_3_and_writes_nothing() {
         second.stderr
     );
     // Its one write was the attempt to create the lease.
-    let (_, puts) = tally(&moto.requests());
+    let (_, puts) = tally(&requests);
     assert_eq!(puts, ["/helio-test/site/demo/.helio.lock"]);
     finish(first.wait_with_output().unwrap()).ok();
     assert!(moto.objects("site").contains_key("demo/L01-0-1024.torrent"));
