@@ -264,9 +264,16 @@ fn publish_root(config: &Config, locks: &Locks, pages: &Pages, logs: Vec<Publish
     if unchanged {
         return Ok(());
     }
-    drop(logs);
     let _root = locks.root()?;
-    let logs: Vec<Published> = config.logs.iter().map(|log| read_log(config, log, locks)).collect::<Result<_, _>>()?;
+    // The logs this build holds are as it wrote them; the others are read again.
+    let logs: Vec<Published> = logs
+        .into_iter()
+        .map(
+            |published| {
+                if locks.holds(&published.log.name) { Ok(published) } else { read_log(config, published.log, locks) }
+            },
+        )
+        .collect::<Result<_, _>>()?;
     for (key, bytes) in root_files(pages, &logs)? {
         store.write_if_changed(key, &bytes)?;
     }
