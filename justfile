@@ -18,9 +18,11 @@ lint:
 demo:
     cargo run --release -- build -c fixtures/demo.yaml out/
 
-# Benchmark helio build against the single-core floor (gzip -dc, sha1, sha256), then helio verify.
+# Benchmark helio build against the single-core floor (gzip -dc, sha1, sha256), then helio verify,
+# then a build into a bucket (moto on loopback: first publish and nothing new of 2,000 torrents).
 bench:
     cargo bench --bench build
+    HELIO_PYTHON=${HELIO_PYTHON:-target/e2e-venv/bin/python} cargo bench --bench bucket
 
 # Hashing cost of a hybrid (v1 + v2) range next to a v1 range, and .torrent sizes.
 bench-hybrid:

@@ -396,10 +396,7 @@ fn site_bench(count: u64) -> SiteTimes {
     let out = work.path().join("out");
     let dir = out.join("big");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut state = LogState::empty(&dir, "big");
-    // What the (made-up) .torrent files carry, so the build need not read one.
-    let log = &config.logs[0];
-    state.sources = Some(helio::torrent::sources::Sources { trackers: log.trackers.clone(), webseeds: log.webseeds.clone() });
+    let mut state = LogState::empty("big");
     for k in 0..count {
         let range = TorrentRange { start: k * entries, end: (k + 1) * entries };
         std::fs::write(dir.join(range.file_name()), vec![b'd'; 200_000 + (k % 7) as usize]).unwrap();
@@ -419,7 +416,11 @@ fn site_bench(count: u64) -> SiteTimes {
             1_795_000_000,
         );
     }
-    std::fs::write(dir.join("torrents.json"), state.torrents_json(&LogLinks::new(&config, &config.logs[0]))).unwrap();
+    // Published with the configured trackers and web seeds, as a build records them.
+    let log = &config.logs[0];
+    state.sources =
+        Some(helio::torrent::sources::Sources { trackers: log.trackers.clone(), webseeds: log.webseeds.clone() });
+    std::fs::write(dir.join("torrents.json"), state.torrents_json(&LogLinks::new(&config, log))).unwrap();
     std::fs::write(dir.join("checkpoint"), &checkpoint).unwrap();
     // The proof tiles the build that published these wrote: a build finds
     // them present (one stat each) and reads nothing more.
@@ -429,13 +430,16 @@ fn site_bench(count: u64) -> SiteTimes {
         std::fs::write(path, vec![0u8; usize::from(tile.width) * 32]).unwrap();
     }
 
-    let runs = [LogRun { name: "big".into(), status: RunStatus::Succeeded { at: 1_795_000_000 } }];
+    let runs = || vec![LogRun { name: "big".into(), status: RunStatus::Succeeded { at: 1_795_000_000 }, state: None }];
+    let store = helio::store::Store::open(&helio::store::Target::Dir(out.clone())).unwrap();
+    let locks = helio::site::folder::Locks::new(&store);
     let started = Instant::now();
-    helio::site::publish(&config, &out, &runs).unwrap();
+    helio::site::publish(&config, &locks, runs()).unwrap();
     let first = started.elapsed();
     let started = Instant::now();
-    helio::site::publish(&config, &out, &runs).unwrap();
+    helio::site::publish(&config, &locks, runs()).unwrap();
     let again = started.elapsed();
+    drop(locks);
     let build =
         measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config_path).arg(&out));
     assert!(build.success, "nothing-new build failed");

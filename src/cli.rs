@@ -65,7 +65,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Where to write torrents, feeds and pages [default: the config's torrent_dir]
+    /// Where to write torrents, feeds and pages: a folder, or s3://BUCKET/PREFIX
+    /// [default: the config's torrent_dir]
     pub out_dir: Option<PathBuf>,
 
     /// Only this log (repeatable)
@@ -80,7 +81,8 @@ pub struct BuildArgs {
     /// First restore each log's published state (torrents.json, checkpoint
     /// and the .torrent files they list, each checked against its infohash)
     /// from the site at URL (what feed_url_base points at), so that a runner
-    /// that starts empty builds on what is published
+    /// that starts empty builds on what is published (into a folder; a bucket
+    /// is read directly)
     #[arg(long, value_name = "URL")]
     pub resume_from: Option<String>,
 }

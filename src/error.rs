@@ -11,7 +11,6 @@ use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::init::InitError;
 use crate::serve::ServeError;
-use crate::site::lock::LockError;
 use crate::site::resume::ResumeError;
 use crate::store::{StoreError, TargetError};
 use crate::subscribe::verify::RangeVerifyError;
@@ -51,10 +50,10 @@ pub enum Error {
     #[error(transparent)]
     Resume(#[from] ResumeError),
     #[error(
-        "{url}: helio build cannot publish to a bucket yet; build into a folder and copy it \
-         (for example aws s3 sync DIR {url})"
+        "--resume-from restores a site into a folder that starts empty; {url} is the published site \
+         itself, which helio build reads its state from: drop --resume-from"
     )]
-    BucketOutput { url: String },
+    ResumeIntoBucket { url: String },
     #[cfg(feature = "fixture")]
     #[error("{}: {source}", path.display())]
     Fixture { path: std::path::PathBuf, source: std::io::Error },
@@ -66,8 +65,11 @@ impl Error {
             Error::Config(_) => ExitStatus::Usage,
             Error::Build(error) => match error {
                 BuildError::UnknownLog { .. } => ExitStatus::Usage,
-                BuildError::Lock(LockError::Held { .. }) => ExitStatus::Locked,
-                BuildError::Lock(_) | BuildError::LogsFailed { .. } | BuildError::Site(_) => ExitStatus::LogFailed,
+                BuildError::Held { .. } => ExitStatus::Locked,
+                BuildError::Store(error) | BuildError::Resume(ResumeError::Store(error)) => store_status(error),
+                BuildError::Resume(error) if error.is_usage() => ExitStatus::Usage,
+                BuildError::Site(error) if error.is_held() => ExitStatus::Locked,
+                BuildError::Resume(_) | BuildError::LogsFailed { .. } | BuildError::Site(_) => ExitStatus::LogFailed,
             },
             Error::Serve(_) => ExitStatus::Usage,
             Error::Init(error) => match error {
@@ -76,7 +78,7 @@ impl Error {
             },
             Error::Verify(error) if error.is_usage() => ExitStatus::Usage,
             Error::Verify(_) => ExitStatus::LogFailed,
-            Error::Target(_) | Error::BucketOutput { .. } => ExitStatus::Usage,
+            Error::Target(_) | Error::ResumeIntoBucket { .. } => ExitStatus::Usage,
             Error::Store(error) | Error::Resume(ResumeError::Store(error)) => store_status(error),
             Error::Resume(error) if error.is_usage() => ExitStatus::Usage,
             Error::Resume(_) => ExitStatus::LogFailed,
@@ -142,7 +144,8 @@ mod tests {
 
     #[test]
     fn the_lock_and_usage_pick_their_statuses() {
-        let held = Error::Build(BuildError::Lock(LockError::Held { dir: "out".into() }));
+        let lock = crate::store::LockError::Held { dir: "out".into() };
+        let held = Error::Build(BuildError::Held { held: lock.into(), more: 0 });
         assert_eq!(held.exit_status(), ExitStatus::Locked);
         let failed = Error::Build(BuildError::LogsFailed { failed: vec!["a".into()], total: 2 });
         assert_eq!(failed.exit_status(), ExitStatus::LogFailed);

@@ -59,16 +59,15 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
                 },
                 None => config.output.clone(),
             };
-            let out_dir = match target {
-                store::Target::Dir(dir) => dir,
-                // Phase 2 of the storage seam (docs/store.md) wires the bucket store into the build.
-                store::Target::S3(url) => return Err(Error::BucketOutput { url: url.to_string() }),
+            // --resume-from (docs/store.md) fills an empty folder from the
+            // published site; a bucket is the published site.
+            let resume_from = match (&args.resume_from, &target) {
+                (None, _) => None,
+                (Some(_), store::Target::S3(url)) => return Err(Error::ResumeIntoBucket { url: url.to_string() }),
+                (Some(url), store::Target::Dir(_)) => Some(site::resume::parse_root(url)?),
             };
-            // --resume-from (docs/store.md): restore the published state, then build as usual.
-            if let Some(url) = &args.resume_from {
-                resume(&config, &args.logs, url, &out_dir)?;
-            }
-            Ok(build::run(&config, &BuildOptions { out_dir, only: args.logs, max_time: args.max_time }, output)?)
+            let options = BuildOptions { target, only: args.logs, max_time: args.max_time, resume_from };
+            Ok(build::run(&config, &options, output)?)
         }
         Command::Serve(args) => {
             let config = load_config(cli.config)?;
@@ -89,29 +88,6 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         #[cfg(feature = "fixture")]
         Command::FixtureServe(args) => fixture_serve(&args, output),
     }
-}
-
-/// Restores the selected logs' published state into `out_dir` under the
-/// folder's lock. An unknown `--log` restores nothing: the build reports it.
-fn resume(config: &Config, only: &[String], url: &str, out_dir: &std::path::Path) -> Result<(), Error> {
-    let root = site::resume::parse_root(url)?;
-    if only.iter().any(|name| !config.logs.iter().any(|log| &log.name == name)) {
-        return Ok(());
-    }
-    let logs: Vec<&config::LogConfig> =
-        config.logs.iter().filter(|log| only.is_empty() || only.contains(&log.name)).collect();
-    let store = store::Store::open(&store::Target::Dir(out_dir.to_path_buf()))?;
-    let _lock = store.lock(store::LockScope::Root)?;
-    let agent = log::source::http_agent(config.contact.as_deref(), 4);
-    let restored = site::resume::restore(&logs, &root, &agent, log::source::RetryPolicy::from_env(), &store)?;
-    tracing::info!(
-        "restored {} log{} from {url} ({} .torrent files fetched); {} not published yet",
-        restored.logs,
-        if restored.logs == 1 { "" } else { "s" },
-        restored.fetched,
-        restored.fresh
-    );
-    Ok(())
 }
 
 /// `-c`, else `$HELIO_CONFIG`, else `./helio.yaml`.

@@ -1,9 +1,16 @@
-//! `helio build`: one pass over the configured logs, then exit. Under the
-//! build lock, the [`schedule`] brings every selected log up to date at once
-//! ([`update`]: verify the newest checkpoint, stream its missing ranges
-//! through the [`pipeline`], publish each torrent as it is done); then the
-//! site is regenerated from what is published. One failing log does not stop
-//! the others, and a run budget stops new ranges from starting.
+//! `helio build`: one pass over the configured logs, then exit. The
+//! [`schedule`] brings every selected log up to date at once ([`update`]:
+//! verify the newest checkpoint, stream its missing ranges through the
+//! [`pipeline`], publish each torrent as it is done); then the site is
+//! regenerated from what is published. One failing log does not stop the
+//! others, and a run budget stops new ranges from starting.
+//!
+//! Everything goes through the site's [`Store`], a folder or a bucket, and
+//! is read back from it: a runner that starts with an empty disk continues
+//! where the last build stopped. Each log is written under its own lock,
+//! taken only when there is something to write (at the start for a folder,
+//! where locking costs nothing), so builds of disjoint sets of logs publish
+//! into one site at once and a build with nothing new writes nothing.
 
 pub mod ordered;
 pub mod pipeline;
@@ -17,10 +24,12 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::config::{Config, LogConfig};
+use crate::log::source::Location;
 use crate::output::Output;
-use crate::site::atomic::remove_stale_temporaries;
-use crate::site::lock::{BuildLock, LockError};
+use crate::site::folder::Locks;
+use crate::site::resume::ResumeError;
 use crate::site::{self, LogRun, RunStatus, SiteError};
+use crate::store::{Store, StoreError, Target};
 
 pub use update::LogError;
 
@@ -31,24 +40,33 @@ pub enum BuildError {
     #[error("--log {name}: no such log in {} (it has: {known})", file.display())]
     UnknownLog { name: String, file: PathBuf, known: String },
     #[error(transparent)]
-    Lock(#[from] LockError),
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     #[error("{} of {total} log{} failed: {}", failed.len(), if *total == 1 { "" } else { "s" }, failed.join(", "))]
     LogsFailed { failed: Vec<String>, total: usize },
+    /// Another build holds logs of this run (the first one's lock is named).
+    #[error("{held}{}", match more { 0 => String::new(), 1 => " (and 1 other log)".into(), n => format!(" (and {n} other logs)") })]
+    Held { held: StoreError, more: usize },
     #[error(transparent)]
     Site(#[from] SiteError),
 }
 
 /// Options of one build run.
 pub struct BuildOptions {
-    pub out_dir: PathBuf,
+    /// Where the site is: a folder or `s3://BUCKET/PREFIX`.
+    pub target: Target,
     /// Only these logs (all when empty).
     pub only: Vec<String>,
     /// The run budget (`--max-time`), over the config's `max_time`.
     pub max_time: Option<Duration>,
+    /// `--resume-from`: the published site the selected logs' state is
+    /// restored from first (into a folder; a bucket is its own state).
+    pub resume_from: Option<Location>,
 }
 
 /// Runs a build. Each log's problems are logged as they happen; the result
-/// says whether any log failed.
+/// says whether any log failed, or was left to another build holding it.
 pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(), BuildError> {
     let started = Instant::now();
     for name in &options.only {
@@ -62,30 +80,60 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         }
     }
     let budget = options.max_time.or(config.max_time);
-    let _lock = BuildLock::acquire(&options.out_dir)?;
-    remove_stale_temporaries(&options.out_dir);
+    let store = Store::open(&options.target)?;
+    let locks = Locks::new(&store);
 
     let selected: Vec<&LogConfig> =
         config.logs.iter().filter(|log| options.only.is_empty() || options.only.contains(&log.name)).collect();
+    // A folder's logs are locked now (it costs nothing), a bucket's when
+    // there is something to write.
+    let mut held = Vec::new();
+    let mut runnable = Vec::new();
+    for &log in &selected {
+        match locks.hold_upfront(&log.name) {
+            Ok(()) => runnable.push(log),
+            Err(error) if error.is_held() => held.push(error),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    if runnable.is_empty() && !held.is_empty() {
+        let more = held.len() - 1;
+        return Err(BuildError::Held { held: held.remove(0), more });
+    }
+    for error in &held {
+        tracing::warn!("{error}; the log is left to that build");
+    }
+    if let Some(root) = &options.resume_from {
+        resume(config, &runnable, root, &store)?;
+    }
     warn_about_config(config, &selected, output);
 
     let deadline = budget.map(|budget| started + budget);
-    let schedule = schedule::Schedule { config, out_dir: &options.out_dir, output, deadline };
-    let outcomes = schedule.run(&selected);
+    let schedule = schedule::Schedule { config, locks: &locks, output, deadline };
+    let outcomes = schedule.run(&runnable);
 
-    let runs: Vec<LogRun> = config
-        .logs
-        .iter()
-        .map(|log| LogRun {
-            name: log.name.clone(),
-            status: outcomes
-                .iter()
-                .find(|outcome| outcome.name == log.name)
-                .map_or(RunStatus::Skipped, |outcome| outcome.status.clone()),
-        })
-        .collect();
+    let mut runs = Vec::with_capacity(outcomes.len());
+    let mut failed = Vec::new();
+    let mut left = Vec::new();
+    for outcome in outcomes {
+        if matches!(outcome.status, RunStatus::Failed { .. }) {
+            failed.push(outcome.name.clone());
+        }
+        if outcome.left > 0 {
+            left.push((outcome.name.clone(), outcome.left));
+        }
+        held.extend(outcome.held);
+        runs.push(LogRun { name: outcome.name, status: outcome.status, state: outcome.state });
+    }
+    if !held.is_empty() && held.len() == selected.len() {
+        // Another build is publishing every log of this run: the site is its to update.
+        let more = held.len() - 1;
+        return Err(BuildError::Held { held: held.remove(0), more });
+    }
     // The site is regenerated even when a log failed, from what is published.
-    let published = site::publish(config, &options.out_dir, &runs)?;
+    let published = site::publish(config, &locks, runs)?;
+    locks.release();
+    held.extend(published.held.into_iter().map(|(_, error)| error));
     let relative: Vec<&str> = published
         .relative_feeds
         .iter()
@@ -100,29 +148,48 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         );
     }
 
-    let left: Vec<String> = outcomes
-        .iter()
-        .filter(|outcome| outcome.left > 0)
-        .map(|outcome| format!("{} {}", outcome.name, outcome.left))
-        .collect();
     if let Some(budget) = budget
         && !left.is_empty()
     {
-        let total: u64 = outcomes.iter().map(|outcome| outcome.left).sum();
+        let total: u64 = left.iter().map(|(_, count)| count).sum();
+        let each: Vec<String> = left.iter().map(|(name, count)| format!("{name} {count}")).collect();
         tracing::warn!(
             "the run budget of {} ran out: {total} range{} left for the next run ({})",
             humantime::format_duration(budget),
             if total == 1 { "" } else { "s" },
-            left.join(", ")
+            each.join(", ")
         );
     }
 
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|outcome| matches!(outcome.status, RunStatus::Failed { .. }))
-        .map(|outcome| outcome.name.clone())
-        .collect();
-    if failed.is_empty() { Ok(()) } else { Err(BuildError::LogsFailed { failed, total: selected.len() }) }
+    if !failed.is_empty() {
+        return Err(BuildError::LogsFailed { failed, total: selected.len() });
+    }
+    if !held.is_empty() {
+        let more = held.len() - 1;
+        return Err(BuildError::Held { held: held.remove(0), more });
+    }
+    Ok(())
+}
+
+/// Restores the logs' published state from the site at `root` into the
+/// store, under the logs' locks (a folder's, taken up front). An unknown
+/// `--log` was refused before.
+fn resume(config: &Config, logs: &[&LogConfig], root: &Location, store: &Store) -> Result<(), BuildError> {
+    let agent = crate::log::source::http_agent(config.contact.as_deref(), 4);
+    let policy = crate::log::source::RetryPolicy::from_env();
+    let restored = site::resume::restore(logs, root, &agent, policy, store)?;
+    tracing::info!(
+        "restored {} log{} from {} ({} .torrent files fetched); {} not published yet",
+        restored.logs,
+        if restored.logs == 1 { "" } else { "s" },
+        match root {
+            Location::Http(url) => url.clone(),
+            Location::Dir(dir) => dir.display().to_string(),
+        },
+        restored.fetched,
+        restored.fresh
+    );
+    Ok(())
 }
 
 /// Config-wide notes, each said once for the logs of this run.

@@ -13,7 +13,6 @@
 //!   theirs, counting what they leave for the next run.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -22,23 +21,32 @@ use crate::log::host::Hosts;
 use crate::log::source::{Location, LogSource, RetryPolicy, http_agent};
 use crate::output::Output;
 use crate::site::RunStatus;
+use crate::site::folder::{FolderError, Locks};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
+use crate::site::state::LogState;
+use crate::store::StoreError;
 
 use super::update::{Built, LogError, probe};
 
 /// How one log's part of the run ended.
 pub struct LogOutcome {
     pub name: String,
+    /// Skipped when another build holds the log.
     pub status: RunStatus,
     /// Ranges left for the next run because the run budget ran out.
     pub left: u64,
+    /// The log's state as this run left it, when it built the log.
+    pub state: Option<LogState>,
+    /// Another build holds the log's lock: left to it.
+    pub held: Option<StoreError>,
 }
 
 /// Runs logs concurrently within the run's limits.
 pub struct Schedule<'a> {
     pub config: &'a Config,
-    pub out_dir: &'a Path,
+    /// The site's store, and the logs' locks this build holds.
+    pub locks: &'a Locks<'a>,
     pub output: &'a Output,
     /// No range starts after this.
     pub deadline: Option<Instant>,
@@ -89,29 +97,51 @@ impl Schedule<'_> {
     }
 
     fn one(&self, order: usize, log: &LogConfig, source: &LogSource, slots: &Slots) -> Result<Built, Failure> {
-        let probed = probe(log, source, self.out_dir)?;
         let links = LogLinks::new(self.config, log);
         let keep_going = || !self.out_of_time();
-        if probed.missing() == 0 {
-            return Ok(probed.build(&links, self.output, &keep_going)?);
+        let mut read_again = false;
+        loop {
+            let probed = probe(log, source, self.locks)?;
+            let built = if probed.missing() == 0 {
+                probed.build(&links, self.output, &keep_going)
+            } else {
+                let _slot = slots.acquire(order, self.deadline);
+                // Without a slot the deadline passed while waiting: the checkpoint is
+                // still recorded, and every range is left for the next run.
+                probed.build(&links, self.output, &keep_going)
+            };
+            match built {
+                // Another build published into the log after it was read,
+                // before this one wrote anything: read it again, now under
+                // the log's lock, so once is enough.
+                Err(error) if error.is_changed() && !read_again => read_again = true,
+                built => return Ok(built?),
+            }
         }
-        let _slot = slots.acquire(order, self.deadline);
-        // Without a slot the deadline passed while waiting: the checkpoint is
-        // still recorded, and every range is left for the next run.
-        Ok(probed.build(&links, self.output, &keep_going)?)
     }
 
     fn outcome(&self, log: &LogConfig, result: Result<Built, Failure>) -> LogOutcome {
+        let name = log.name.clone();
         match result {
-            Ok(built) => {
-                LogOutcome { name: log.name.clone(), status: RunStatus::Succeeded { at: now() }, left: built.left }
+            Ok(built) => LogOutcome {
+                name,
+                status: RunStatus::Succeeded { at: now() },
+                left: built.left,
+                state: Some(built.state),
+                held: None,
+            },
+            Err(Failure::Log(LogError::Folder(FolderError::Store(error)))) if error.is_held() => {
+                tracing::warn!("log {name}: {error}; the log is left to that build");
+                LogOutcome { name, status: RunStatus::Skipped, left: 0, state: None, held: Some(error) }
             }
             Err(error) => {
-                tracing::error!("log {}: {error}", log.name);
+                tracing::error!("log {name}: {error}");
                 LogOutcome {
-                    name: log.name.clone(),
+                    name,
                     status: RunStatus::Failed { at: now(), message: crate::error::one_line(&error) },
                     left: 0,
+                    state: None,
+                    held: None,
                 }
             }
         }

@@ -7,9 +7,13 @@
 //!    changed.
 //! 2. [`Probed::build`]: stream the missing ranges, publishing each torrent
 //!    as soon as it is verified and hashed, until done or told to stop; then
-//!    record the checkpoint.
+//!    the proof tiles, then the checkpoint.
+//!
+//! Everything is read from and written to the log's folder of the site's
+//! store ([`LogFolder`]), whose lock is taken when the first write comes, or
+//! before building ranges when there are some to build.
 
-use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -19,7 +23,7 @@ use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::source::{BodyKind, FetchError, LogSource};
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::output::Output;
-use crate::site::atomic::{WriteError, remove_stale_temporaries, write_atomic, write_if_changed};
+use crate::site::folder::{FolderError, Locks, LogFolder};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::proof::{self, ProofError};
@@ -59,11 +63,11 @@ pub enum LogError {
     #[error("{range}: {source}")]
     Range { range: TorrentRange, source: PipelineError },
     #[error(transparent)]
-    Write(#[from] WriteError),
-    #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}; delete it and helio builds it again", path.display())]
-    Torrent { path: PathBuf, source: NotATorrent },
+    Folder(#[from] FolderError),
+    #[error("{what}: {source}; delete it and helio builds it again")]
+    Torrent { what: String, source: NotATorrent },
+    #[error("{what} is listed in torrents.json but missing; move torrents.json aside and helio rebuilds it")]
+    Missing { what: String },
     #[error(transparent)]
     Proof(#[from] ProofError),
     #[error(
@@ -74,11 +78,31 @@ pub enum LogError {
     GrewAfterFinal { url: String, published: String, end: u64, size: u64 },
 }
 
+impl From<crate::store::StoreError> for LogError {
+    fn from(error: crate::store::StoreError) -> Self {
+        LogError::Folder(error.into())
+    }
+}
+
+impl LogError {
+    /// Another build published into the log after this one read it: read
+    /// it again (the lock is this build's by then).
+    pub fn is_changed(&self) -> bool {
+        matches!(self, LogError::Folder(FolderError::Changed { .. }))
+    }
+}
+
+/// How often `torrents.json` is rewritten while ranges are built: a
+/// torrent not listed yet when a build is killed is found by the next
+/// build and read back ([`LogState::load`]), so listing each one as it
+/// comes would only upload the growing list once per torrent.
+const LIST_EVERY: Duration = Duration::from_secs(10);
+
 /// A log whose checkpoint is verified, with what is left to build.
 pub struct Probed<'a> {
     log: &'a LogConfig,
     source: LogSource,
-    dir: PathBuf,
+    folder: LogFolder<'a>,
     state: LogState,
     checkpoint: Checkpoint,
     /// Open when ranges are missing or the checkpoint changed.
@@ -92,14 +116,14 @@ pub struct Probed<'a> {
 pub struct Built {
     /// Ranges left for a later run (the run budget ran out).
     pub left: u64,
+    /// The log's state as published now.
+    pub state: LogState,
 }
 
 /// Step 1: reads the published state and verifies the newest checkpoint.
-pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, out_dir: &Path) -> Result<Probed<'a>, LogError> {
-    let dir = out_dir.join(&log.name);
-    // We hold the lock, so any temporary file here is a crashed build's.
-    remove_stale_temporaries(&dir);
-    let state = LogState::load(&dir, &log.name)?;
+pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, locks: &'a Locks<'a>) -> Result<Probed<'a>, LogError> {
+    let state = LogState::load(locks.store(), &log.name)?;
+    let folder = LogFolder::new(locks, &log.name, state.seen.clone());
     for note in &state.notes {
         tracing::warn!("log {}: {note}", log.name);
     }
@@ -133,7 +157,7 @@ pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, out_dir: &Path) -> Resu
     } else {
         None
     };
-    Ok(Probed { log, source: source.clone(), dir, state, checkpoint, tree, missing, finale })
+    Ok(Probed { log, source: source.clone(), folder, state, checkpoint, tree, missing, finale })
 }
 
 /// The last range of a finished log when it is still to publish: the
@@ -181,9 +205,15 @@ impl Probed<'_> {
     /// it is done, as long as `keep_going` says so before each; then records
     /// the checkpoint. Each new torrent is listed on stdout.
     pub fn build(self, links: &LogLinks, output: &Output, keep_going: &dyn Fn() -> bool) -> Result<Built, LogError> {
-        let Probed { log, source, dir, mut state, checkpoint, tree, missing, finale } = self;
-        if follow_sources(log, &dir, &mut state)? {
-            write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
+        let Probed { log, source, folder, mut state, checkpoint, tree, missing, finale } = self;
+        if tree.is_some() {
+            // Ranges to build or a new checkpoint to record: the log's lock
+            // now, before any work that another build may be doing too.
+            folder.claim()?;
+        }
+        let replaced = state.checkpoint.clone();
+        if follow_sources(log, &folder, &mut state)? {
+            folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
         }
         let mut left = 0;
         if let Some(tree) = &tree
@@ -203,18 +233,31 @@ impl Probed<'_> {
             let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress, hybrid, finale };
             let total = missing.remaining() + u64::from(stream.finale.is_some());
             let mut built = 0u64;
+            // When torrents.json was last written, and whether torrents
+            // were published since.
+            let mut listed = (Instant::now(), false);
             let mut publish = |range: TorrentRange, hashed: HashedRange| -> Result<(), LogError> {
                 let torrent = metainfo(log, range, hashed)
                     .map_err(|source| LogError::Range { range, source: PipelineError::Hybrid(source) })?;
-                write_atomic(&dir.join(range.file_name()), &torrent.bytes)?;
+                // The torrent first, then the list that names it.
+                folder.write(&range.file_name(), &torrent.bytes)?;
                 let infohash = torrent.published.infohash;
                 state.add(torrent.published, now());
-                write_atomic(&dir.join(TORRENTS_JSON), &state.torrents_json(links))?;
+                listed.1 = true;
+                if listed.0.elapsed() >= LIST_EVERY {
+                    folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
+                    listed = (Instant::now(), false);
+                }
                 output.result(&format!("{}/{} {infohash}", log.name, range.file_name()));
                 built += 1;
                 Ok(())
             };
-            let end = stream_ranges(&stream, ranges, keep_going, &mut publish).map_err(|error| match error {
+            let end = stream_ranges(&stream, ranges, keep_going, &mut publish);
+            // What was published is listed whether or not the stream ended well.
+            if listed.1 {
+                folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
+            }
+            let end = end.map_err(|error| match error {
                 StreamError::Range { range, source } => LogError::Range { range, source },
                 StreamError::Publish(error) => error,
             })?;
@@ -224,40 +267,44 @@ impl Probed<'_> {
         }
         // The hash tiles proving every published range against this
         // checkpoint go first, so a reader who sees it finds them.
-        proof::publish(&dir, &checkpoint, &state.ranges(), tree.as_ref(), &source)?;
+        proof::publish(&folder, &checkpoint, replaced.as_ref(), &state.ranges(), tree.as_ref(), &source)?;
         // torrents.json of a list reconciled from files, the feeds and pages
         // all follow from the state in site::publish, after every log.
         if tree.is_some() {
-            write_if_changed(&dir.join(CHECKPOINT), checkpoint.text.as_bytes())?;
+            folder.write_if_changed(CHECKPOINT, checkpoint.text.as_bytes())?;
         }
-        Ok(Built { left })
+        state.checkpoint = Some(checkpoint);
+        Ok(Built { left, state })
     }
 }
 
 /// Points every published torrent at the config's trackers and web seeds
 /// if they changed: only the sources outside the info dictionary are
 /// rewritten, so infohashes stay. Returns whether the state changed.
-fn follow_sources(log: &LogConfig, dir: &Path, state: &mut LogState) -> Result<bool, LogError> {
+fn follow_sources(log: &LogConfig, folder: &LogFolder, state: &mut LogState) -> Result<bool, LogError> {
     let wanted = Sources { trackers: log.trackers.clone(), webseeds: log.webseeds.clone() };
-    let read = |path: &Path| std::fs::read(path).map_err(|source| LogError::Read { path: path.to_path_buf(), source });
+    let read = |file: &str| match folder.read(file)? {
+        Some(bytes) => Ok(bytes),
+        None => Err(LogError::Missing { what: folder.describe(file) }),
+    };
     let current = match (&state.sources, state.torrents.last()) {
         (Some(sources), _) => sources.clone(),
         (None, None) => wanted.clone(),
         // Published before helio recorded sources: ask the newest torrent.
         (None, Some(newest)) => {
-            let path = dir.join(newest.range.file_name());
-            let summary = TorrentSummary::read(&read(&path)?)
-                .map_err(|_| LogError::Torrent { path: path.clone(), source: NotATorrent })?;
+            let file = newest.range.file_name();
+            let summary = TorrentSummary::read(&read(&file)?)
+                .map_err(|_| LogError::Torrent { what: folder.describe(&file), source: NotATorrent })?;
             Sources { trackers: summary.trackers, webseeds: summary.webseeds }
         }
     };
     let changed = state.sources.as_ref() != Some(&wanted);
     if current != wanted {
         for torrent in &mut state.torrents {
-            let path = dir.join(torrent.range.file_name());
-            let rewritten = with_sources(&read(&path)?, &wanted)
-                .map_err(|source| LogError::Torrent { path: path.clone(), source })?;
-            write_if_changed(&path, &rewritten)?;
+            let file = torrent.range.file_name();
+            let rewritten = with_sources(&read(&file)?, &wanted)
+                .map_err(|source| LogError::Torrent { what: folder.describe(&file), source })?;
+            folder.write_if_changed(&file, &rewritten)?;
             torrent.torrent_size = rewritten.len() as u64;
         }
         // The feed's items change (magnets, enclosure lengths).

@@ -157,7 +157,6 @@ mod tests {
         };
         let state = LogState {
             name: "demo".into(),
-            dir: "/x".into(),
             torrents: vec![PublishedTorrent {
                 range: TorrentRange { start: 0, end: 1024 },
                 infohash: Infohash([7; 20]),
@@ -172,6 +171,7 @@ mod tests {
             checkpoint: None,
             sources: None,
             notes: vec![],
+            seen: Default::default(),
         };
         let bytes = TorrentsJson::render(&state, &links);
         let text = String::from_utf8(bytes.clone()).unwrap();

@@ -1,30 +1,33 @@
-//! The output directory: atomic writes, the build lock, the published state,
-//! and the files people and feed readers use.
+//! The site: the published state, and the files people and feed readers
+//! use, all written through the [`Store`](crate::store::Store) (a folder or a bucket).
 //!
 //! ```text
-//! <out>/index.html              every log (pages.rs)
-//! <out>/style.css               from static/
-//! <out>/logs.json               every log, for programs (logs_json.rs)
-//! <out>/<log>/L01-<a>-<b>.torrent
-//! <out>/<log>/torrents.json     the published state (json.rs, state.rs)
-//! <out>/<log>/feed.xml          RSS (feed.rs)
-//! <out>/<log>/index.html        the log's torrents (pages.rs)
-//! <out>/<log>/checkpoint        the newest verified checkpoint
-//! <out>/<log>/tile/…            the hash tiles that prove the ranges against it (proof.rs)
-//! <out>/<log>/status.json       only while the log's builds fail (status.rs)
+//! index.html              every log (pages.rs)
+//! style.css               from static/
+//! logs.json               every log, for programs (logs_json.rs)
+//! <log>/L01-<a>-<b>.torrent
+//! <log>/torrents.json     the published state (json.rs, state.rs)
+//! <log>/feed.xml          RSS (feed.rs)
+//! <log>/index.html        the log's torrents (pages.rs)
+//! <log>/checkpoint        the newest verified checkpoint
+//! <log>/tile/…            the hash tiles that prove the ranges against it (proof.rs)
+//! <log>/status.json       only while the log's builds fail (status.rs)
 //! ```
 //!
-//! [`publish`] regenerates everything but the torrents, checkpoints and proof tiles from
-//! that state after every build, even one where logs failed. It reads no
-//! `.torrent` file (one stat each) and leaves alone every file whose bytes
-//! would not change, so a build with nothing new changes nothing.
+//! [`publish`] regenerates everything but the torrents, checkpoints and
+//! proof tiles from that state after every build, even one where logs
+//! failed. It reads no `.torrent` file and leaves alone every file whose
+//! bytes would not change, so a build with nothing new writes nothing and
+//! takes no lock. Each log's files are written under that log's lock
+//! ([`folder`]); the root files are regenerated from every log's state as
+//! the store holds it, under the root's lock, so that builds of different
+//! logs publishing into one site at once never erase each other's logs.
 
-pub mod atomic;
 pub mod feed;
+pub mod folder;
 pub mod human;
 pub mod json;
 pub mod links;
-pub mod lock;
 pub mod logs_json;
 pub mod pages;
 pub mod proof;
@@ -34,20 +37,20 @@ mod sample;
 pub mod state;
 pub mod status;
 
-use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use thiserror::Error;
 
 use crate::config::{Config, LogConfig};
 use crate::log::checkpoint::Checkpoint;
-use atomic::{WriteError, write_if_changed};
+use crate::store::StoreError;
 use feed::{FEED_XML, Feed};
+use folder::{FolderError, Locks, LogFolder};
 use links::LogLinks;
 use logs_json::{LOGS_JSON, LogSummary};
 use pages::{CheckpointTime, INDEX_HTML, LogPage, PageError, Pages, STYLE_CSS, STYLESHEET};
 use state::{CHECKPOINT, LogState, TORRENTS_JSON};
-use status::{Failure, StatusError};
+use status::Failure;
 
 /// How this run went for one log, for the pages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,27 +59,41 @@ pub enum RunStatus {
     Succeeded { at: u64 },
     /// Failed at this Unix time; `message` is the one-line reason.
     Failed { at: u64, message: String },
-    /// Not part of this run (`--log` chose others).
+    /// Not part of this run (`--log` chose others, or another build holds
+    /// it): its files are only read, never written.
     Skipped,
 }
 
 /// One configured log's result in this run.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct LogRun {
     pub name: String,
     pub status: RunStatus,
+    /// The log's state as this run's build left it (read again when `None`).
+    pub state: Option<LogState>,
 }
 
 #[derive(Debug, Error)]
 pub enum SiteError {
     #[error(transparent)]
-    Write(#[from] WriteError),
+    Folder(#[from] FolderError),
     #[error(transparent)]
-    Status(#[from] StatusError),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Page(#[from] PageError),
-    #[error("cannot write {}: {source}", path.display())]
-    Feed { path: PathBuf, source: rss::Error },
+    #[error("cannot write {what}: {source}")]
+    Feed { what: String, source: rss::Error },
+}
+
+impl SiteError {
+    /// Another build holds a lock this one needed (exit status 3).
+    pub fn is_held(&self) -> bool {
+        match self {
+            SiteError::Folder(error) => error.is_held(),
+            SiteError::Store(error) => error.is_held(),
+            _ => false,
+        }
+    }
 }
 
 /// Everything known about one log while the site is written.
@@ -108,98 +125,202 @@ pub struct PublishReport {
     /// Logs whose feed was written with relative torrent URLs (no
     /// `feed_url_base` or `feed_url`), which feed readers cannot fetch.
     pub relative_feeds: Vec<String>,
+    /// Logs of this run whose files another build was writing (their
+    /// lock was held), left to it.
+    pub held: Vec<(String, StoreError)>,
 }
 
 /// Regenerates every file derived from the logs' published state: for each
-/// configured log (built, skipped, failed, or not yet started) its
-/// `torrents.json`, `feed.xml`, page and status, then the root page and the
-/// stylesheet. Files whose bytes would not change are left alone.
-pub fn publish(config: &Config, out_dir: &Path, runs: &[LogRun]) -> Result<PublishReport, SiteError> {
+/// log of this run (built or failed) its `torrents.json`, `feed.xml`, page
+/// and status; then, from every configured log's state, the root page,
+/// `logs.json` and the stylesheet. Files whose bytes would not change are
+/// left alone, and no lock is taken for them.
+pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<PublishReport, SiteError> {
     let pages = Pages::new()?;
     let mut logs = Vec::with_capacity(config.logs.len());
     let mut report = PublishReport::default();
     for log in &config.logs {
-        let run = runs.iter().find(|run| run.name == log.name).map_or(&RunStatus::Skipped, |run| &run.status);
-        let (published, relative_feed) = publish_log(config, log, out_dir, run, &pages)?;
-        if relative_feed {
-            report.relative_feeds.push(log.name.clone());
-        }
+        let run = runs.iter().position(|run| run.name == log.name).map(|at| runs.swap_remove(at));
+        let published = match run {
+            Some(LogRun {
+                status: status @ (RunStatus::Succeeded { .. } | RunStatus::Failed { .. }), state, ..
+            }) => publish_log(config, log, locks, &status, state, &pages, &mut report)?,
+            _ => read_log(config, log, locks)?,
+        };
         logs.push(published);
     }
-    let pages_of: Vec<LogPage> = logs.iter().map(Published::page).collect();
-    write_if_changed(&out_dir.join(INDEX_HTML), pages.root(&pages_of)?.as_bytes())?;
-    let summaries: Vec<LogSummary> =
-        logs.iter().map(|published| LogSummary { links: &published.links, state: &published.state }).collect();
-    write_if_changed(&out_dir.join(LOGS_JSON), &logs_json::render(&summaries))?;
-    write_if_changed(&out_dir.join(STYLE_CSS), STYLESHEET.as_bytes())?;
+    publish_root(config, locks, &pages, logs)?;
     Ok(report)
 }
 
-/// Writes one log's files and returns what the root page needs of it, and
-/// whether its feed was written with relative links.
-fn publish_log<'a>(
-    config: &Config,
-    log: &'a LogConfig,
-    out_dir: &Path,
-    run: &RunStatus,
-    pages: &Pages,
-) -> Result<(Published<'a>, bool), SiteError> {
-    let dir = out_dir.join(&log.name);
-    let links = LogLinks::new(config, log);
-    let failure = status::record(&dir, &log.name, run)?;
-    let (state, unreadable) = match LogState::load(&dir, &log.name) {
+/// Reads what the site holds of a log, for pages that show it.
+fn read_log<'a>(config: &Config, log: &'a LogConfig, locks: &Locks) -> Result<Published<'a>, SiteError> {
+    let store = locks.store();
+    let (state, unreadable) = match state::LogState::load(store, &log.name) {
         Ok(state) => (state, None),
         // Show the problem but keep the files already published: a feed
         // emptied by a damaged torrents.json would tell subscribers nothing
         // true. The build names the file and how to recover.
-        Err(error) => (LogState::empty(&dir, &log.name), Some(status::one_line(&error.to_string()))),
+        Err(error) => (LogState::empty(&log.name), Some(status::one_line(&error.to_string()))),
     };
+    let folder = LogFolder::new(locks, &log.name, state.seen.clone());
+    let failure = Failure::load(&folder);
+    Ok(published(config, log, &folder, state, unreadable, failure)?)
+}
+
+fn published<'a>(
+    config: &Config,
+    log: &'a LogConfig,
+    folder: &LogFolder,
+    mut state: LogState,
+    unreadable: Option<String>,
+    failure: Option<Failure>,
+) -> Result<Published<'a>, StoreError> {
     // A log with no torrent yet says since when it has been listed, not 1970;
     // the time is written once and read back after that.
-    let mut state = state;
     if state.torrents.is_empty() && state.last_updated.is_none() {
         state.last_updated = Some(json::now());
     }
-    let checkpoint_time = state.checkpoint.as_ref().and_then(|checkpoint| checkpoint_time(log, &dir, checkpoint));
-    let links = links.following(state.sources.as_ref());
-    let published = Published { log, links, state, unreadable, failure, checkpoint_time };
+    let checkpoint_time = match &state.checkpoint {
+        Some(checkpoint) => checkpoint_time(log, folder, checkpoint)?,
+        None => None,
+    };
+    let links = LogLinks::new(config, log).following(state.sources.as_ref());
+    Ok(Published { log, links, state, unreadable, failure, checkpoint_time })
+}
 
-    let mut relative_feed = false;
+/// Writes the files of a log of this run and returns what the root page
+/// needs of it. A log another build published into since this one read it
+/// is read again (its lock is ours by then); one whose lock another build
+/// holds is left to that build.
+fn publish_log<'a>(
+    config: &Config,
+    log: &'a LogConfig,
+    locks: &Locks,
+    run: &RunStatus,
+    mut state: Option<LogState>,
+    pages: &Pages,
+    report: &mut PublishReport,
+) -> Result<Published<'a>, SiteError> {
+    for attempt in 0..2 {
+        let (state, unreadable) = match state.take().map_or_else(|| LogState::load(locks.store(), &log.name), Ok) {
+            Ok(state) => (state, None),
+            Err(error) => (LogState::empty(&log.name), Some(status::one_line(&error.to_string()))),
+        };
+        let folder = LogFolder::new(locks, &log.name, state.seen.clone());
+        match write_log(config, log, &folder, run, state, unreadable, pages, report) {
+            Err(SiteError::Folder(FolderError::Changed { .. })) if attempt == 0 => continue,
+            Err(SiteError::Folder(FolderError::Store(error))) if error.is_held() => {
+                tracing::warn!("log {}: {error}; its pages are left to that build", log.name);
+                report.held.push((log.name.clone(), error));
+                return read_log(config, log, locks);
+            }
+            written => return written,
+        }
+    }
+    // Changed twice: impossible once the lock is ours, since nobody else
+    // writes the folder then; show what is there.
+    read_log(config, log, locks)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_log<'a>(
+    config: &Config,
+    log: &'a LogConfig,
+    folder: &LogFolder,
+    run: &RunStatus,
+    state: LogState,
+    unreadable: Option<String>,
+    pages: &Pages,
+    report: &mut PublishReport,
+) -> Result<Published<'a>, SiteError> {
+    let failure = status::record(folder, run)?;
+    let published = published(config, log, folder, state, unreadable, failure)?;
     if published.unreadable.is_none() {
-        write_if_changed(&dir.join(TORRENTS_JSON), &published.state.torrents_json(&published.links))?;
-        let feed_path = dir.join(FEED_XML);
+        folder.write_if_changed(TORRENTS_JSON, &published.state.torrents_json(&published.links))?;
         let feed = Feed { log, state: &published.state, links: &published.links }
             .render()
-            .map_err(|source| SiteError::Feed { path: feed_path.clone(), source })?;
-        relative_feed = write_if_changed(&feed_path, &feed)? && published.links.folder.is_none();
+            .map_err(|source| SiteError::Feed { what: folder.describe(FEED_XML), source })?;
+        if folder.write_if_changed(FEED_XML, &feed)? && published.links.folder.is_none() {
+            report.relative_feeds.push(log.name.clone());
+        }
     }
-    write_if_changed(&dir.join(INDEX_HTML), pages.log(&published.page())?.as_bytes())?;
-    Ok((published, relative_feed))
+    folder.write_if_changed(INDEX_HTML, pages.log(&published.page())?.as_bytes())?;
+    Ok(published)
+}
+
+/// The root files: rewritten only when they would change, and then under
+/// the root's lock from every log's newest state in the store — this
+/// build's and those of builds of other logs publishing at the same time —
+/// so the last build to finish leaves every log on the root page.
+fn publish_root(config: &Config, locks: &Locks, pages: &Pages, logs: Vec<Published>) -> Result<(), SiteError> {
+    let store = locks.store();
+    // Another build may have rewritten them since this one started.
+    store.list("")?;
+    let mut unchanged = true;
+    for (key, bytes) in root_files(pages, &logs)? {
+        unchanged = unchanged && store.unchanged(key, &bytes)?;
+    }
+    if unchanged {
+        return Ok(());
+    }
+    let _root = locks.root()?;
+    // The logs this build holds are as it wrote them; the others are read again.
+    let logs: Vec<Published> = logs
+        .into_iter()
+        .map(
+            |published| {
+                if locks.holds(&published.log.name) { Ok(published) } else { read_log(config, published.log, locks) }
+            },
+        )
+        .collect::<Result<_, _>>()?;
+    for (key, bytes) in root_files(pages, &logs)? {
+        store.write_if_changed(key, &bytes)?;
+    }
+    Ok(())
+}
+
+/// The root page, `logs.json` and the stylesheet for these logs.
+fn root_files(pages: &Pages, logs: &[Published]) -> Result<[(&'static str, Vec<u8>); 3], SiteError> {
+    let pages_of: Vec<LogPage> = logs.iter().map(Published::page).collect();
+    let summaries: Vec<LogSummary> =
+        logs.iter().map(|published| LogSummary { links: &published.links, state: &published.state }).collect();
+    Ok([
+        (INDEX_HTML, pages.root(&pages_of)?.into_bytes()),
+        (LOGS_JSON, logs_json::render(&summaries)),
+        (STYLE_CSS, STYLESHEET.as_bytes().to_vec()),
+    ])
 }
 
 /// The signed time of the newest checkpoint when the log's key is configured
-/// and signs one (RFC 6962 keys do); else when helio wrote the file, which is
-/// stable because the file is only rewritten when the checkpoint changes.
-fn checkpoint_time(log: &LogConfig, dir: &Path, checkpoint: &Checkpoint) -> Option<CheckpointTime> {
+/// and signs one (RFC 6962 keys do); else when helio wrote it, which is
+/// stable because it is only rewritten when the checkpoint changes.
+fn checkpoint_time(
+    log: &LogConfig,
+    folder: &LogFolder,
+    checkpoint: &Checkpoint,
+) -> Result<Option<CheckpointTime>, StoreError> {
     let signed = log
         .key
         .as_ref()
         .and_then(|key| Checkpoint::verify(checkpoint.text.as_bytes(), key, None).ok())
         .and_then(|verified| verified.timestamp_ms);
     if let Some(ms) = signed {
-        return Some(CheckpointTime::Signed(ms / 1000));
+        return Ok(Some(CheckpointTime::Signed(ms / 1000)));
     }
-    let modified = std::fs::metadata(dir.join(CHECKPOINT)).and_then(|m| m.modified()).ok()?;
-    modified.duration_since(UNIX_EPOCH).ok().map(|d| CheckpointTime::Seen(d.as_secs()))
+    let modified = folder.stat(CHECKPOINT)?.and_then(|listed| listed.modified);
+    Ok(modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| CheckpointTime::Seen(d.as_secs())))
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::fs;
+    use std::path::{Path, PathBuf};
     use std::time::{Instant, SystemTime};
 
     use super::*;
+    use crate::store::{Store, Target};
     use crate::torrent::metainfo::Infohash;
     use crate::torrent::range::TorrentRange;
     use json::TorrentsJson;
@@ -219,7 +340,8 @@ mod tests {
     fn publish_torrents(config: &Config, out: &Path, count: u64) {
         let log = &config.logs[0];
         let dir = out.join(&log.name);
-        let mut state = LogState::empty(&dir, &log.name);
+        fs::create_dir_all(&dir).unwrap();
+        let mut state = LogState::empty(&log.name);
         for k in 0..count {
             let range = TorrentRange { start: k * 1024, end: (k + 1) * 1024 };
             let mut hash = [0u8; 20];
@@ -234,11 +356,11 @@ mod tests {
                 creation_time: 1_795_000_000 + k * 60,
                 torrent_size: 0,
             });
-            atomic::write_atomic(&dir.join(range.file_name()), &[b'd'; 2700]).unwrap();
+            fs::write(dir.join(range.file_name()), [b'd'; 2700]).unwrap();
         }
         state.last_updated = Some(1_795_000_000 + count * 60);
         let json = TorrentsJson::render(&state, &LogLinks::new(config, log));
-        atomic::write_atomic(&dir.join(TORRENTS_JSON), &json).unwrap();
+        fs::write(dir.join(TORRENTS_JSON), &json).unwrap();
         let keys = crate::fixture::generate::signing_keys(1, "demo.example.org");
         let checkpoint = crate::log::checkpoint::sign(
             "demo.example.org",
@@ -249,15 +371,26 @@ mod tests {
             &keys,
         )
         .unwrap();
-        atomic::write_atomic(&dir.join(CHECKPOINT), checkpoint.as_bytes()).unwrap();
+        fs::write(dir.join(CHECKPOINT), checkpoint.as_bytes()).unwrap();
     }
 
+    /// Publishes into the folder `out` as a build does.
+    fn publish(config: &Config, out: &Path, runs: Vec<LogRun>) -> Result<PublishReport, SiteError> {
+        let store = Store::open(&Target::Dir(out.to_path_buf())).unwrap();
+        let locks = Locks::new(&store);
+        super::publish(config, &locks, runs)
+    }
+
+    /// Every file of the site but the locks, with its bytes and time.
     fn files(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
         let mut found = BTreeMap::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(folder) = stack.pop() {
             for entry in fs::read_dir(&folder).unwrap() {
                 let path = entry.unwrap().path();
+                if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                    continue;
+                }
                 if path.is_dir() {
                     stack.push(path);
                 } else {
@@ -270,15 +403,15 @@ mod tests {
     }
 
     fn runs(config: &Config, status: RunStatus) -> Vec<LogRun> {
-        config.logs.iter().map(|log| LogRun { name: log.name.clone(), status: status.clone() }).collect()
+        config.logs.iter().map(|log| LogRun { name: log.name.clone(), status: status.clone(), state: None }).collect()
     }
 
     #[test]
-    fn every_configured_log_gets_its_files_even_before_its_first_build() {
+    fn every_log_of_the_run_gets_its_files_even_before_its_first_torrent() {
         let config = config(&["demo", "later"]);
         let out = tempfile::tempdir().unwrap();
         publish_torrents(&config, out.path(), 2);
-        publish(&config, out.path(), &runs(&config, RunStatus::Skipped)).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 1 })).unwrap();
         let names: Vec<String> = files(out.path())
             .keys()
             .filter(|p| !p.to_string_lossy().ends_with(".torrent"))
@@ -306,13 +439,30 @@ mod tests {
     }
 
     #[test]
+    fn a_log_not_in_the_run_is_only_read_and_still_on_the_root_page() {
+        let config = config(&["demo", "other"]);
+        let out = tempfile::tempdir().unwrap();
+        publish_torrents(&config, out.path(), 2);
+        // Another runner's log: its files are its build's to write.
+        let mut runs = runs(&config, RunStatus::Skipped);
+        runs[1].status = RunStatus::Succeeded { at: 1 };
+        let before: Vec<PathBuf> = files(out.path()).into_keys().filter(|p| p.starts_with("demo")).collect();
+        publish(&config, out.path(), runs).unwrap();
+        let after: Vec<PathBuf> = files(out.path()).into_keys().filter(|p| p.starts_with("demo")).collect();
+        assert_eq!(after, before, "no feed or page written for demo");
+        let logs: serde_json::Value = serde_json::from_slice(&fs::read(out.path().join("logs.json")).unwrap()).unwrap();
+        assert_eq!(logs["logs"][0]["torrents"], 2, "{logs}");
+        assert!(out.path().join("other/feed.xml").exists());
+    }
+
+    #[test]
     fn a_second_publish_with_nothing_new_touches_no_file() {
         let config = config(&["demo", "a&b <\"c'> é"]);
         let out = tempfile::tempdir().unwrap();
         publish_torrents(&config, out.path(), 3);
-        publish(&config, out.path(), &runs(&config, RunStatus::Succeeded { at: 1 })).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 1 })).unwrap();
         let before = files(out.path());
-        publish(&config, out.path(), &runs(&config, RunStatus::Succeeded { at: 2 })).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 2 })).unwrap();
         assert_eq!(files(out.path()), before);
     }
 
@@ -326,21 +476,21 @@ mod tests {
             runs[0].status = RunStatus::Failed { at, message: "tile/data/002: HTTP 500\nafter 3 attempts".into() };
             runs
         };
-        publish(&config, out.path(), &fail(1_795_000_000)).unwrap();
+        publish(&config, out.path(), fail(1_795_000_000)).unwrap();
         let page = fs::read_to_string(out.path().join("demo/index.html")).unwrap();
         assert!(page.contains("Last build failed</strong> (failing since <time datetime=\"2026-11-18T11:06:40Z\">"));
         assert!(page.contains("tile/data/002: HTTP 500 after 3 attempts</p>"), "{page}");
         let before = files(out.path());
 
         // The same failure an hour later, then a run of another log only.
-        publish(&config, out.path(), &fail(1_795_003_600)).unwrap();
+        publish(&config, out.path(), fail(1_795_003_600)).unwrap();
         assert_eq!(files(out.path()), before);
-        publish(&config, out.path(), &runs(&config, RunStatus::Skipped)).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Skipped)).unwrap();
         assert_eq!(files(out.path()), before);
 
         let mut ok = runs(&config, RunStatus::Skipped);
         ok[0].status = RunStatus::Succeeded { at: 1_795_007_200 };
-        publish(&config, out.path(), &ok).unwrap();
+        publish(&config, out.path(), ok).unwrap();
         assert!(!out.path().join("demo/status.json").exists());
         let page = fs::read_to_string(out.path().join("demo/index.html")).unwrap();
         assert!(!page.contains("failed"), "{page}");
@@ -351,10 +501,10 @@ mod tests {
         let config = config(&["demo"]);
         let out = tempfile::tempdir().unwrap();
         publish_torrents(&config, out.path(), 2);
-        publish(&config, out.path(), &runs(&config, RunStatus::Skipped)).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 1 })).unwrap();
         let feed = fs::read(out.path().join("demo/feed.xml")).unwrap();
         fs::write(out.path().join("demo/torrents.json"), b"{").unwrap();
-        publish(&config, out.path(), &runs(&config, RunStatus::Skipped)).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 2 })).unwrap();
         assert_eq!(fs::read(out.path().join("demo/feed.xml")).unwrap(), feed);
         assert_eq!(fs::read(out.path().join("demo/torrents.json")).unwrap(), b"{");
         let page = fs::read_to_string(out.path().join("demo/index.html")).unwrap();
@@ -370,12 +520,11 @@ mod tests {
         let config = config(&["demo"]);
         let out = tempfile::tempdir().unwrap();
         publish_torrents(&config, out.path(), 2000);
-        let runs = runs(&config, RunStatus::Succeeded { at: 1 });
         let started = Instant::now();
-        publish(&config, out.path(), &runs).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 1 })).unwrap();
         let first = started.elapsed();
         let started = Instant::now();
-        publish(&config, out.path(), &runs).unwrap();
+        publish(&config, out.path(), runs(&config, RunStatus::Succeeded { at: 1 })).unwrap();
         let again = started.elapsed();
         eprintln!("2,000 torrents: first publish {first:?}, again with nothing new {again:?}");
         assert!(first.as_secs_f64() < 0.5 && again.as_secs_f64() < 0.5);

@@ -13,18 +13,16 @@
 //! moment ago still finds its tiles; older ones are removed.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::atomic::{WriteError, remove_stale_temporaries, write_atomic};
-use super::state::CHECKPOINT;
+use super::folder::{FolderError, LogFolder};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::proof::{proof_tiles, tile_bytes};
 use crate::log::source::LogSource;
 use crate::log::tile::TileId;
 use crate::log::verify::{VerifiedTree, VerifyError};
+use crate::store::StoreError;
 use crate::torrent::range::TorrentRange;
 
 /// The folder below a log's output folder that holds its proof tiles.
@@ -36,28 +34,40 @@ pub enum ProofError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
-    Write(#[from] WriteError),
+    Folder(#[from] FolderError),
 }
 
-/// Writes into the log folder `dir` the proof tiles of `ranges` against
-/// `checkpoint`, which is about to be published there, and removes right-edge
-/// partials of neither it nor the checkpoint it replaces. Tiles already there
-/// are not fetched again; when all are, nothing is read from the log. The
-/// tiles come from `tree` when it is `checkpoint`'s tree, otherwise from a
-/// tree opened on `source`.
+impl From<StoreError> for ProofError {
+    fn from(error: StoreError) -> Self {
+        ProofError::Folder(error.into())
+    }
+}
+
+/// Writes into the log's `folder` the proof tiles of `ranges` against
+/// `checkpoint`, which is about to be published there in place of
+/// `replaced`, and removes right-edge partials of neither. Tiles already
+/// there (one listing of the folder's `tile/`) are not fetched again; when
+/// all are, nothing is read from the log and nothing is written. The tiles
+/// come from `tree` when it is `checkpoint`'s tree, otherwise from a tree
+/// opened on `source`.
 pub fn publish(
-    dir: &Path,
+    folder: &LogFolder,
     checkpoint: &Checkpoint,
+    replaced: Option<&Checkpoint>,
     ranges: &[TorrentRange],
     tree: Option<&VerifiedTree>,
     source: &LogSource,
 ) -> Result<(), ProofError> {
     let tiles = proof_tiles(checkpoint.size, ranges);
-    let missing: Vec<TileId> = tiles.iter().copied().filter(|tile| !dir.join(tile.path()).is_file()).collect();
-    let replaced = fs::read(dir.join(CHECKPOINT)).ok().and_then(|text| Checkpoint::parse(&text).ok());
-    if missing.is_empty() && replaced.as_ref().is_none_or(|old| old.size == checkpoint.size) {
-        return Ok(());
+    let present: BTreeSet<TileId> =
+        folder.list_tree(&format!("{TILE_DIR}/"))?.iter().filter_map(|key| TileId::parse(key)).collect();
+    let missing: Vec<TileId> = tiles.iter().copied().filter(|tile| !present.contains(tile)).collect();
+    let mut keep: BTreeSet<TileId> = tiles.into_iter().filter(|tile| !tile.is_full()).collect();
+    if let Some(old) = replaced {
+        keep.extend(right_edge(old.size));
     }
+    let stale: Vec<TileId> = present.iter().copied().filter(|tile| !tile.is_full() && !keep.contains(tile)).collect();
+
     if !missing.is_empty() {
         let opened;
         let tree = match tree {
@@ -67,24 +77,25 @@ pub fn publish(
                 &opened
             }
         };
-        let mut folders = BTreeSet::new();
         for tile in &missing {
-            let path = dir.join(tile.path());
-            if let Some(folder) = path.parent()
-                && folders.insert(folder.to_path_buf())
-            {
-                // We hold the build lock: a temporary file here is a crashed build's.
-                remove_stale_temporaries(folder);
-            }
-            write_atomic(&path, &tile_bytes(tree, *tile)?)?;
+            folder.write(&tile.path(), &tile_bytes(tree, *tile)?)?;
         }
-        tracing::debug!("{}: wrote {} proof tile(s) for tree size {}", dir.display(), missing.len(), checkpoint.size);
+        tracing::debug!(
+            "{}: wrote {} proof tile(s) for tree size {}",
+            folder.describe(TILE_DIR),
+            missing.len(),
+            checkpoint.size
+        );
     }
-    let mut keep: BTreeSet<TileId> = tiles.into_iter().filter(|tile| !tile.is_full()).collect();
-    if let Some(old) = &replaced {
-        keep.extend(right_edge(old.size));
+    for tile in stale {
+        // Only a leftover: warned about, not fatal.
+        if let Err(error) = folder.delete(&tile.path()) {
+            if matches!(error, FolderError::Changed { .. }) || error.is_held() {
+                return Err(error.into());
+            }
+            tracing::warn!("cannot remove the stale proof tile {}: {error}", folder.describe(&tile.path()));
+        }
     }
-    remove_partials(&dir.join(TILE_DIR), dir, &keep);
     Ok(())
 }
 
@@ -102,39 +113,44 @@ fn right_edge(size: u64) -> Vec<TileId> {
     tiles
 }
 
-/// Removes the partial tiles under `folder` (relative to the log folder
-/// `dir`) that are not in `keep`, and the `.p` folders they leave empty. A
-/// file that cannot be removed is only a leftover: warned about, not fatal.
-fn remove_partials(folder: &Path, dir: &Path, keep: &BTreeSet<TileId>) {
-    let Ok(entries) = fs::read_dir(folder) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
-        if kind.is_dir() {
-            remove_partials(&path, dir, keep);
-            if path.extension().is_some_and(|e| e == "p") {
-                // Fails, harmlessly, while another size's partial is inside.
-                let _ = fs::remove_dir(&path);
-            }
-            continue;
-        }
-        let stale = tile_of(&path, dir).is_some_and(|tile| !tile.is_full() && !keep.contains(&tile));
-        if stale && let Err(error) = fs::remove_file(&path) {
-            tracing::warn!("cannot remove the stale proof tile {}: {error}", path.display());
-        }
-    }
-}
-
-fn tile_of(path: &Path, dir: &Path) -> Option<TileId> {
-    let relative: PathBuf = path.strip_prefix(dir).ok()?.to_path_buf();
-    TileId::parse(relative.to_str()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::log::merkle::{Hash, leaf_hash, perfect_root, tree_hash};
     use crate::log::source::{Location, RetryPolicy, http_agent};
+    use crate::site::folder::Locks;
+    use crate::site::state::{CHECKPOINT, Seen};
+    use crate::store::{Store, Target};
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    /// A folder site with the log `demo`.
+    struct Site {
+        root: tempfile::TempDir,
+        store: Store,
+    }
+
+    impl Site {
+        fn new() -> Site {
+            let root = tempfile::tempdir().unwrap();
+            let store = Store::open(&Target::Dir(root.path().to_path_buf())).unwrap();
+            Site { root, store }
+        }
+
+        /// The log's folder.
+        fn path(&self) -> PathBuf {
+            self.root.path().join("demo")
+        }
+
+        /// Publishes the tiles as a build does, replacing the checkpoint
+        /// the folder holds.
+        fn publish(&self, checkpoint: &Checkpoint, ranges: &[TorrentRange], log: &Path) -> Result<(), ProofError> {
+            let locks = Locks::new(&self.store);
+            let folder = LogFolder::new(&locks, "demo", Seen::read(&self.store, "demo").unwrap());
+            let replaced = fs::read(self.path().join(CHECKPOINT)).ok().map(|text| Checkpoint::parse(&text).unwrap());
+            publish(&folder, checkpoint, replaced.as_ref(), ranges, None, &source(log))
+        }
+    }
 
     /// A hash-only log (every full tile and each level's right edge) of
     /// `size` leaves, and its checkpoint.
@@ -181,40 +197,43 @@ mod tests {
     }
 
     /// Publishes as a build does: proof tiles, then the checkpoint.
-    fn build(site: &Path, log: &Path, checkpoint: &Checkpoint, ranges: &[TorrentRange]) {
-        publish(site, checkpoint, ranges, None, &source(log)).unwrap();
-        fs::write(site.join(CHECKPOINT), &checkpoint.text).unwrap();
+    fn build(site: &Site, log: &Path, checkpoint: &Checkpoint, ranges: &[TorrentRange]) {
+        site.publish(checkpoint, ranges, log).unwrap();
+        fs::write(site.path().join(CHECKPOINT), &checkpoint.text).unwrap();
     }
 
     #[test]
     fn tiles_are_written_before_the_checkpoint_and_partials_outlive_one_replacement() {
         let log = tempfile::tempdir().unwrap();
-        let site = tempfile::tempdir().unwrap();
+        let site = Site::new();
         let ranges = |n: u64| -> Vec<TorrentRange> {
             (0..n).map(|k| TorrentRange { start: k * 1024, end: (k + 1) * 1024 }).collect()
         };
 
         let first = write_log(log.path(), 2 * 1024 + 10);
         assert!(!site.path().join(TILE_DIR).exists());
-        publish(site.path(), &first, &[], None, &source(log.path())).unwrap();
+        site.publish(&first, &[], log.path()).unwrap();
         assert!(!site.path().join(TILE_DIR).exists(), "no range, no proof");
-        build(site.path(), log.path(), &first, &ranges(2));
-        assert_eq!(tile_files(site.path()), ["tile/0/008.p/10", "tile/1/000.p/8"]);
+        build(&site, log.path(), &first, &ranges(2));
+        assert_eq!(tile_files(&site.path()), ["tile/0/008.p/10", "tile/1/000.p/8"]);
         let content = fs::read(site.path().join("tile/1/000.p/8")).unwrap();
         assert_eq!(content, fs::read(log.path().join("tile/1/000.p/8")).unwrap());
 
         // Nothing new: nothing is read from the log (it is gone).
         let gone = tempfile::tempdir().unwrap();
-        publish(site.path(), &first, &ranges(2), None, &source(gone.path())).unwrap();
+        site.publish(&first, &ranges(2), gone.path()).unwrap();
 
         // The tree grows: the new edge is written, the old one stays one round.
         let second = write_log(log.path(), 3 * 1024 + 5);
-        build(site.path(), log.path(), &second, &ranges(3));
-        assert_eq!(tile_files(site.path()), ["tile/0/008.p/10", "tile/0/012.p/5", "tile/1/000.p/12", "tile/1/000.p/8"]);
-        let third = write_log(log.path(), 3 * 1024 + 300);
-        build(site.path(), log.path(), &third, &ranges(3));
+        build(&site, log.path(), &second, &ranges(3));
         assert_eq!(
-            tile_files(site.path()),
+            tile_files(&site.path()),
+            ["tile/0/008.p/10", "tile/0/012.p/5", "tile/1/000.p/12", "tile/1/000.p/8"]
+        );
+        let third = write_log(log.path(), 3 * 1024 + 300);
+        build(&site, log.path(), &third, &ranges(3));
+        assert_eq!(
+            tile_files(&site.path()),
             ["tile/0/012.p/5", "tile/0/013.p/44", "tile/1/000.p/12", "tile/1/000.p/13"]
         );
         assert!(!site.path().join("tile/0/008.p").exists(), "emptied .p folders go too");
@@ -223,25 +242,26 @@ mod tests {
     #[test]
     fn a_site_without_proof_gets_it_though_the_checkpoint_did_not_change() {
         let log = tempfile::tempdir().unwrap();
-        let site = tempfile::tempdir().unwrap();
+        let site = Site::new();
         let checkpoint = write_log(log.path(), 70_000);
+        fs::create_dir_all(site.path()).unwrap();
         fs::write(site.path().join(CHECKPOINT), &checkpoint.text).unwrap();
         let ranges = [TorrentRange { start: 0, end: 1024 }, TorrentRange { start: 65536, end: 65536 + 1024 }];
-        publish(site.path(), &checkpoint, &ranges, None, &source(log.path())).unwrap();
-        assert_eq!(tile_files(site.path()), ["tile/0/273.p/112", "tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1"]);
+        site.publish(&checkpoint, &ranges, log.path()).unwrap();
+        assert_eq!(tile_files(&site.path()), ["tile/0/273.p/112", "tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1"]);
         assert_eq!(fs::read(site.path().join("tile/1/000")).unwrap(), fs::read(log.path().join("tile/1/000")).unwrap());
     }
 
     #[test]
     fn a_tile_that_does_not_verify_is_not_published() {
         let log = tempfile::tempdir().unwrap();
-        let site = tempfile::tempdir().unwrap();
+        let site = Site::new();
         let checkpoint = write_log(log.path(), 70_000);
         let mut altered = fs::read(log.path().join("tile/1/000")).unwrap();
         altered[100] ^= 1;
         fs::write(log.path().join("tile/1/000"), altered).unwrap();
         let ranges = [TorrentRange { start: 0, end: 1024 }];
-        let error = publish(site.path(), &checkpoint, &ranges, None, &source(log.path())).unwrap_err().to_string();
+        let error = site.publish(&checkpoint, &ranges, log.path()).unwrap_err().to_string();
         assert!(error.contains("tile/1/000: its tree hash is not entry 0 of tile/2/000.p/1"), "{error}");
         assert!(!site.path().join("tile/1/000").exists());
     }

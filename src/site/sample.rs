@@ -2,7 +2,7 @@
 //! tests: one log with three torrents, and one with a hostile name, no
 //! torrent yet and a failing build.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::config::Config;
 use crate::log::checkpoint::Checkpoint;
@@ -64,12 +64,12 @@ pub fn demo_state() -> LogState {
         .collect();
     LogState {
         name: "demo".into(),
-        dir: PathBuf::from("/nonexistent/demo"),
         torrents,
         last_updated: Some(1_795_010_000),
         checkpoint: Some(checkpoint("demo.example.org/log", 3300)),
         sources: None,
         notes: vec![],
+        seen: Default::default(),
     }
 }
 
@@ -77,12 +77,12 @@ pub fn demo_state() -> LogState {
 pub fn hostile_state() -> LogState {
     LogState {
         name: HOSTILE.into(),
-        dir: PathBuf::from("/nonexistent/hostile"),
         torrents: vec![],
         last_updated: None,
         checkpoint: Some(checkpoint("hostile.example.org", 300)),
         sources: None,
         notes: vec![],
+        seen: Default::default(),
     }
 }
 

@@ -1,16 +1,18 @@
-//! What helio has published for a log, read back from its output folder:
+//! What helio has published for a log, read back from the site's store:
 //! `torrents.json` lists the torrents (it is the published state, so a site
-//! restored from a static host carries everything a build needs), `checkpoint`
-//! holds the last verified tree head, and the `.torrent` files on disk are the
-//! ground truth that both are reconciled with.
+//! restored from a static host, or a bucket read by a runner that starts
+//! empty, carries everything a build needs), `checkpoint` holds the last
+//! verified tree head, and the `.torrent` objects the folder's listing shows
+//! are the ground truth that both are reconciled with. No `.torrent` is read
+//! unless `torrents.json` does not list it.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use thiserror::Error;
 
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
+use crate::store::{Store, StoreError};
 use crate::torrent::metainfo::{Infohash, InfohashV2, TorrentSummary};
 use crate::torrent::range::TorrentRange;
 use crate::torrent::sources::Sources;
@@ -41,7 +43,6 @@ pub struct PublishedTorrent {
 #[derive(Debug)]
 pub struct LogState {
     pub name: String,
-    pub dir: PathBuf,
     /// By range start.
     pub torrents: Vec<PublishedTorrent>,
     /// Unix seconds of the last change to the torrent list.
@@ -52,82 +53,98 @@ pub struct LogState {
     pub sources: Option<Sources>,
     /// What reconciling the folder found, worth telling the operator.
     pub notes: Vec<String>,
+    /// What the state was read from, to tell later whether another build
+    /// changed it since ([`crate::site::folder`]).
+    pub seen: Seen,
+}
+
+/// What a log's state is read from, as read: the bytes of `torrents.json`
+/// and `checkpoint`, and the `.torrent` objects with their sizes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    torrents_json: Option<Bytes>,
+    checkpoint: Option<Bytes>,
+    torrents: BTreeMap<TorrentRange, u64>,
+}
+
+impl Seen {
+    /// Reads the log's folder: one listing, and `torrents.json` and
+    /// `checkpoint` when it shows them.
+    pub fn read(store: &Store, name: &str) -> Result<Seen, StoreError> {
+        let folder = format!("{name}/");
+        let listed = store.list(&folder)?;
+        let mut seen = Seen::default();
+        let mut has = (false, false);
+        for object in &listed {
+            let file = &object.key[folder.len()..];
+            if let Some(range) = TorrentRange::from_file_name(file) {
+                seen.torrents.insert(range, object.size);
+            }
+            has.0 |= file == TORRENTS_JSON;
+            has.1 |= file == CHECKPOINT;
+        }
+        if has.0 {
+            seen.torrents_json = store.read(&format!("{folder}{TORRENTS_JSON}"))?;
+        }
+        if has.1 {
+            seen.checkpoint = store.read(&format!("{folder}{CHECKPOINT}"))?;
+        }
+        Ok(seen)
+    }
 }
 
 #[derive(Debug, Error)]
 pub enum StateError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot read {}: {message}; move it aside and helio rebuilds it from the .torrent files", path.display())]
-    Json { path: PathBuf, message: String },
-    #[error("cannot read {}: {source}; move it aside and the next build starts from the log's current checkpoint", path.display())]
-    Checkpoint { path: PathBuf, source: CheckpointError },
-    #[error("{}: {message}; delete it and helio builds it again", path.display())]
-    Torrent { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read {what}: {message}; move it aside and helio rebuilds it from the .torrent files")]
+    Json { what: String, message: String },
+    #[error("cannot read {what}: {source}; move it aside and the next build starts from the log's current checkpoint")]
+    Checkpoint { what: String, source: CheckpointError },
+    #[error("{what}: {message}; delete it and helio builds it again")]
+    Torrent { what: String, message: String },
 }
 
 impl LogState {
     /// A log with nothing published.
-    pub fn empty(dir: &Path, name: &str) -> LogState {
+    pub fn empty(name: &str) -> LogState {
         LogState {
             name: name.to_string(),
-            dir: dir.to_path_buf(),
             torrents: Vec::new(),
             last_updated: None,
             checkpoint: None,
             sources: None,
             notes: Vec::new(),
+            seen: Seen::default(),
         }
     }
 
-    /// Reads `dir` (which may not exist yet).
-    pub fn load(dir: &Path, name: &str) -> Result<LogState, StateError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, source }
-        };
-        let mut state = LogState::empty(dir, name);
-        if !dir.exists() {
-            return Ok(state);
+    /// Reads the log's folder `<name>/` of `store` (which may not exist yet).
+    pub fn load(store: &Store, name: &str) -> Result<LogState, StateError> {
+        let seen = Seen::read(store, name)?;
+        let mut state = LogState::empty(name);
+        let describe = |file: &str| store.describe(&format!("{name}/{file}"));
+
+        if let Some(text) = &seen.checkpoint {
+            let checkpoint = Checkpoint::parse(text)
+                .map_err(|source| StateError::Checkpoint { what: describe(CHECKPOINT), source })?;
+            state.checkpoint = Some(checkpoint);
         }
 
-        let checkpoint_path = dir.join(CHECKPOINT);
-        match fs::read(&checkpoint_path) {
-            Ok(text) => {
-                let checkpoint = Checkpoint::parse(&text)
-                    .map_err(|source| StateError::Checkpoint { path: checkpoint_path.clone(), source })?;
-                state.checkpoint = Some(checkpoint);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&checkpoint_path)(e)),
-        }
-
-        // The .torrent files present, with their sizes.
-        let mut on_disk: BTreeMap<TorrentRange, u64> = BTreeMap::new();
-        for entry in fs::read_dir(dir).map_err(io(dir))? {
-            let entry = entry.map_err(io(dir))?;
-            let file_name = entry.file_name();
-            if let Some(range) = file_name.to_str().and_then(TorrentRange::from_file_name) {
-                let size = entry.metadata().map_err(io(&entry.path()))?.len();
-                on_disk.insert(range, size);
-            }
-        }
-
-        let json_path = dir.join(TORRENTS_JSON);
-        let listed = match fs::read(&json_path) {
-            Ok(bytes) => {
-                let parsed =
-                    json::parse(&bytes).map_err(|message| StateError::Json { path: json_path.clone(), message })?;
+        let mut present = seen.torrents.clone();
+        let listed = match &seen.torrents_json {
+            Some(bytes) => {
+                let parsed = json::parse(bytes)
+                    .map_err(|message| StateError::Json { what: describe(TORRENTS_JSON), message })?;
                 state.last_updated = Some(parsed.last_updated);
                 state.sources = parsed.sources;
                 parsed.torrents
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(&json_path)(e)),
+            None => Vec::new(),
         };
 
         for mut torrent in listed {
-            match on_disk.remove(&torrent.range) {
+            match present.remove(&torrent.range) {
                 Some(size) => {
                     torrent.torrent_size = size;
                     state.torrents.push(torrent);
@@ -138,21 +155,21 @@ impl LogState {
                 )),
             }
         }
-        // Torrents on disk that the list does not know (a build that stopped
+        // Torrents present that the list does not know (a build that stopped
         // between writing one and updating the list, or a restored site).
-        for (range, size) in on_disk {
-            let path = dir.join(range.file_name());
-            let bytes = fs::read(&path).map_err(io(&path))?;
+        for (range, size) in present {
+            let file = range.file_name();
+            let Some(bytes) = store.read(&format!("{name}/{file}"))? else { continue };
             let summary = TorrentSummary::read(&bytes)
-                .map_err(|e| StateError::Torrent { path: path.clone(), message: e.to_string() })?;
+                .map_err(|e| StateError::Torrent { what: describe(&file), message: e.to_string() })?;
             let expected = range.torrent_name(name);
             if summary.name != expected {
                 return Err(StateError::Torrent {
-                    path,
+                    what: describe(&file),
                     message: format!("its name is {:?}, not {expected:?}", summary.name),
                 });
             }
-            state.notes.push(format!("{} was not in {TORRENTS_JSON}; added from the file", range.file_name()));
+            state.notes.push(format!("{file} was not in {TORRENTS_JSON}; added from the file"));
             state.torrents.push(PublishedTorrent {
                 range,
                 infohash: summary.infohash,
@@ -167,6 +184,7 @@ impl LogState {
             state.last_updated = Some(super::json::now());
         }
         state.torrents.sort_by_key(|t| t.range);
+        state.seen = seen;
         Ok(state)
     }
 

@@ -6,15 +6,10 @@
 //! failure that repeats on every cron run leaves the file and the pages as
 //! they were instead of rewriting them each time.
 
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use super::RunStatus;
-use super::atomic::{WriteError, write_if_changed};
+use super::folder::{FolderError, LogFolder};
 use super::json::{parse_rfc3339, rfc3339};
 
 pub const STATUS_JSON: &str = "status.json";
@@ -31,14 +26,6 @@ pub struct Failure {
     pub message: String,
 }
 
-#[derive(Debug, Error)]
-pub enum StatusError {
-    #[error(transparent)]
-    Write(#[from] WriteError),
-    #[error("cannot remove {}: {source}", path.display())]
-    Remove { path: PathBuf, source: io::Error },
-}
-
 #[derive(Serialize, Deserialize)]
 struct StatusJson {
     log_name: String,
@@ -48,16 +35,19 @@ struct StatusJson {
 }
 
 impl Failure {
-    /// Reads `<dir>/status.json`. A missing file means the log is not
+    /// Reads the log's `status.json`. A missing file means the log is not
     /// failing; an unreadable one is reported and otherwise ignored, since
     /// the next build of the log rewrites or removes it.
-    pub fn load(dir: &Path) -> Option<Failure> {
-        let path = dir.join(STATUS_JSON);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+    pub fn load(folder: &LogFolder) -> Option<Failure> {
+        let what = folder.describe(STATUS_JSON);
+        let bytes = match folder.stat(STATUS_JSON).and_then(|listed| match listed {
+            Some(_) => folder.read(STATUS_JSON),
+            None => Ok(None),
+        }) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
             Err(e) => {
-                tracing::warn!("cannot read {}: {e}", path.display());
+                tracing::warn!("cannot read {what}: {e}");
                 return None;
             }
         };
@@ -67,7 +57,7 @@ impl Failure {
         match parsed {
             Ok(failure) => Some(failure),
             Err(e) => {
-                tracing::warn!("cannot read {}: {e}; the log's next build replaces it", path.display());
+                tracing::warn!("cannot read {what}: {e}; the log's next build replaces it");
                 None
             }
         }
@@ -86,21 +76,19 @@ impl Failure {
     }
 }
 
-/// Records this run's outcome for the log in `dir` and returns the failure
-/// to show, if any. A skipped log keeps what an earlier run recorded.
-pub fn record(dir: &Path, name: &str, run: &RunStatus) -> Result<Option<Failure>, StatusError> {
-    let path = dir.join(STATUS_JSON);
+/// Records this run's outcome for the log and returns the failure to show,
+/// if any. A skipped log keeps what an earlier run recorded.
+pub fn record(folder: &LogFolder, run: &RunStatus) -> Result<Option<Failure>, FolderError> {
     match run {
-        RunStatus::Skipped => Ok(Failure::load(dir)),
-        RunStatus::Succeeded { .. } => match fs::remove_file(&path) {
-            Ok(()) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StatusError::Remove { path, source }),
-        },
+        RunStatus::Skipped => Ok(Failure::load(folder)),
+        RunStatus::Succeeded { .. } => {
+            folder.delete_if_present(STATUS_JSON)?;
+            Ok(None)
+        }
         RunStatus::Failed { at, message } => {
-            let since = Failure::load(dir).map_or(*at, |earlier| earlier.since.min(*at));
+            let since = Failure::load(folder).map_or(*at, |earlier| earlier.since.min(*at));
             let failure = Failure { since, message: one_line(message) };
-            write_if_changed(&path, &failure.render(name))?;
+            folder.write_if_changed(STATUS_JSON, &failure.render(folder.name()))?;
             Ok(Some(failure))
         }
     }
@@ -120,6 +108,17 @@ pub fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::site::folder::Locks;
+    use crate::site::state::Seen;
+    use crate::store::{Store, Target};
+    use std::fs;
+
+    /// A folder site.
+    fn site() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Target::Dir(dir.path().to_path_buf())).unwrap();
+        (dir, store)
+    }
 
     fn failed(at: u64, message: &str) -> RunStatus {
         RunStatus::Failed { at, message: message.to_string() }
@@ -127,41 +126,51 @@ mod tests {
 
     #[test]
     fn a_repeated_failure_keeps_its_first_time_and_its_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = record(dir.path(), "demo", &failed(1_000, "tile/data/001: HTTP 500")).unwrap();
+        let (dir, store) = site();
+        let locks = Locks::new(&store);
+        let folder = LogFolder::new(&locks, "demo", Seen::default());
+        let path = dir.path().join("demo").join(STATUS_JSON);
+        let first = record(&folder, &failed(1_000, "tile/data/001: HTTP 500")).unwrap();
         assert_eq!(first, Some(Failure { since: 1_000, message: "tile/data/001: HTTP 500".into() }));
-        let bytes = fs::read(dir.path().join(STATUS_JSON)).unwrap();
-        let modified = fs::metadata(dir.path().join(STATUS_JSON)).unwrap().modified().unwrap();
+        let bytes = fs::read(&path).unwrap();
+        let modified = fs::metadata(&path).unwrap().modified().unwrap();
 
-        let again = record(dir.path(), "demo", &failed(5_000, "tile/data/001: HTTP 500")).unwrap();
+        let again = record(&folder, &failed(5_000, "tile/data/001: HTTP 500")).unwrap();
         assert_eq!(again, first);
-        assert_eq!(fs::read(dir.path().join(STATUS_JSON)).unwrap(), bytes);
-        assert_eq!(fs::metadata(dir.path().join(STATUS_JSON)).unwrap().modified().unwrap(), modified);
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified);
 
-        let other = record(dir.path(), "demo", &failed(9_000, "checkpoint: HTTP 404")).unwrap();
+        let other = record(&folder, &failed(9_000, "checkpoint: HTTP 404")).unwrap();
         assert_eq!(other, Some(Failure { since: 1_000, message: "checkpoint: HTTP 404".into() }));
     }
 
     #[test]
     fn a_skipped_run_shows_the_recorded_failure_and_a_success_clears_it() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(record(dir.path(), "demo", &RunStatus::Skipped).unwrap(), None);
-        record(dir.path(), "demo", &failed(1_795_000_000, "boom")).unwrap();
-        let text = fs::read_to_string(dir.path().join(STATUS_JSON)).unwrap();
+        let (dir, store) = site();
+        let locks = Locks::new(&store);
+        let folder = LogFolder::new(&locks, "demo", Seen::default());
+        let path = dir.path().join("demo").join(STATUS_JSON);
+        assert_eq!(record(&folder, &RunStatus::Skipped).unwrap(), None);
+        record(&folder, &failed(1_795_000_000, "boom")).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"failing_since\": \"2026-11-18T11:06:40Z\""), "{text}");
-        let shown = record(dir.path(), "demo", &RunStatus::Skipped).unwrap();
+        let shown = record(&folder, &RunStatus::Skipped).unwrap();
         assert_eq!(shown.map(|f| f.message), Some("boom".into()));
-        assert_eq!(record(dir.path(), "demo", &RunStatus::Succeeded { at: 2 }).unwrap(), None);
-        assert!(!dir.path().join(STATUS_JSON).exists());
-        assert_eq!(record(dir.path(), "demo", &RunStatus::Skipped).unwrap(), None);
+        assert_eq!(record(&folder, &RunStatus::Succeeded { at: 2 }).unwrap(), None);
+        assert!(!path.exists());
+        assert_eq!(record(&folder, &RunStatus::Skipped).unwrap(), None);
     }
 
     #[test]
     fn a_damaged_status_file_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(STATUS_JSON), b"{not json").unwrap();
-        assert_eq!(record(dir.path(), "demo", &RunStatus::Skipped).unwrap(), None);
-        let failure = record(dir.path(), "demo", &failed(7, "x")).unwrap();
+        let (dir, store) = site();
+        let locks = Locks::new(&store);
+        let folder = LogFolder::new(&locks, "demo", Seen::default());
+        let path = dir.path().join("demo").join(STATUS_JSON);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"{not json").unwrap();
+        assert_eq!(record(&folder, &RunStatus::Skipped).unwrap(), None);
+        let failure = record(&folder, &failed(7, "x")).unwrap();
         assert_eq!(failure.map(|f| f.since), Some(7));
     }
 

@@ -1,7 +1,15 @@
 //! The site in a local folder: files written to a temporary name and renamed
-//! into place ([`crate::site::atomic`]), locks taken with `flock`
-//! ([`crate::site::lock`]), which the kernel releases however the process
-//! ends. Content types are a web server's business here.
+//! into place ([`atomic`]), locks taken with `flock` ([`flock`]), which the
+//! kernel releases however the process ends. Content types are a web
+//! server's business here.
+//!
+//! A bucket has no folders, only keys: a "folder" exists while an object
+//! is below it. Deleting a file here therefore also removes the folders it
+//! leaves empty below the log's folder (a proof tile's `.p` folder), so the
+//! folder and the bucket hold the same layout.
+
+pub mod atomic;
+pub mod flock;
 
 use std::fs;
 use std::io::ErrorKind;
@@ -10,27 +18,36 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::{Listed, LockScope, StoreError};
-use crate::site::atomic;
-use crate::site::lock::BuildLock;
+use flock::{FolderLock, LockError};
 
 pub struct LocalStore {
     root: PathBuf,
 }
 
 impl LocalStore {
-    pub fn new(root: &Path) -> LocalStore {
-        LocalStore { root: root.to_path_buf() }
+    /// A folder that is a file is refused here, before anything is written.
+    pub fn new(root: &Path) -> Result<LocalStore, StoreError> {
+        if root.exists() && !root.is_dir() {
+            return Err(LockError::NotAFolder { dir: root.to_path_buf() }.into());
+        }
+        Ok(LocalStore { root: root.to_path_buf() })
     }
 
     pub fn path(&self, key: &str) -> PathBuf {
         key.split('/').fold(self.root.clone(), |path, segment| path.join(segment))
     }
 
+    /// The folder of `folder` (`""` or ending in `/`).
+    fn dir(&self, folder: &str) -> PathBuf {
+        let folder = folder.trim_end_matches('/');
+        if folder.is_empty() { self.root.clone() } else { self.path(folder) }
+    }
+
     pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         let path = self.path(key);
         match fs::read(&path) {
             Ok(bytes) => Ok(Some(Bytes::from(bytes))),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
             Err(source) => Err(StoreError::Io { path, source }),
         }
     }
@@ -39,33 +56,54 @@ impl LocalStore {
         Ok(atomic::write_atomic(&self.path(key), bytes)?)
     }
 
-    pub fn write_if_changed(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
-        Ok(atomic::write_if_changed(&self.path(key), bytes)?)
+    pub fn unchanged(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.read(key)?.is_some_and(|stored| stored == bytes))
     }
 
-    /// `folder` is `""` or ends in `/`.
-    pub fn list(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
-        let dir = if folder.is_empty() { self.root.clone() } else { self.path(folder.trim_end_matches('/')) };
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
-        };
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&dir)(e)),
-        };
+    pub fn stat(&self, key: &str) -> Result<Option<Listed>, StoreError> {
+        let path = self.path(key);
+        match fs::metadata(&path) {
+            Ok(metadata) if metadata.is_file() => {
+                Ok(Some(Listed { key: key.to_string(), size: metadata.len(), modified: metadata.modified().ok() }))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    /// `folder` is `""` or ends in `/`. With `recursive`, the files in the
+    /// folders below too; hidden names (and what is below them) are left out.
+    pub fn list(&self, folder: &str, recursive: bool) -> Result<Vec<Listed>, StoreError> {
         let mut listed = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io(&dir))?;
-            let metadata = entry.metadata().map_err(io(&entry.path()))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-            if metadata.is_file() {
-                listed.push(Listed {
-                    key: format!("{folder}{name}"),
-                    size: metadata.len(),
-                    modified: metadata.modified().ok(),
-                });
+        let mut pending = vec![folder.to_string()];
+        while let Some(folder) = pending.pop() {
+            let dir = self.dir(&folder);
+            let io = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| StoreError::Io { path, source }
+            };
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io(&dir))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let metadata = entry.metadata().map_err(io(&entry.path()))?;
+                if metadata.is_file() {
+                    listed.push(Listed {
+                        key: format!("{folder}{name}"),
+                        size: metadata.len(),
+                        modified: metadata.modified().ok(),
+                    });
+                } else if recursive && metadata.is_dir() {
+                    pending.push(format!("{folder}{name}/"));
+                }
             }
         }
         Ok(listed)
@@ -74,22 +112,28 @@ impl LocalStore {
     pub fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key);
         match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StoreError::Io { path, source }),
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(()),
+            Err(source) => return Err(StoreError::Remove { path, source }),
         }
+        // The folders left empty, up to (not including) the log's folder:
+        // fails, harmlessly, at the first one that still holds something.
+        let depth = key.split('/').count();
+        for up in 1..depth.saturating_sub(1) {
+            let Some(parent) = path.ancestors().nth(up) else { break };
+            if fs::remove_dir(parent).is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    pub fn lock(&self, scope: &LockScope) -> Result<BuildLock, StoreError> {
-        let dir = match scope {
-            LockScope::Root => self.root.clone(),
-            LockScope::Log(name) => self.path(name),
-        };
-        Ok(BuildLock::acquire(&dir)?)
+    pub fn lock(&self, scope: &LockScope) -> Result<FolderLock, StoreError> {
+        Ok(FolderLock::acquire(&self.dir(&scope.folder()))?)
     }
 
+    /// The root's own temporaries only: each log's folder is its build's.
     pub fn remove_stale_temporaries(&self, folder: &str) {
-        let folder = folder.trim_end_matches('/');
-        atomic::remove_stale_temporaries(&if folder.is_empty() { self.root.clone() } else { self.path(folder) });
+        atomic::remove_stale_temporaries(&self.dir(folder), !folder.is_empty());
     }
 }

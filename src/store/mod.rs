@@ -10,37 +10,42 @@
 //!
 //! Locks have a scope: the root files (`index.html`, `style.css`,
 //! `logs.json`) or one log's folder, so that builds of disjoint sets of logs
-//! can publish into one bucket at once. A folder is locked with `flock` on
-//! `.helio.lock` in it, as before; a bucket with a lease object created by a
-//! conditional put, renewed while the build runs and taken over once expired
-//! ([`s3`]).
+//! can publish into one site at once. A folder is locked with `flock` on
+//! `.helio.lock` in it ([`local`]), which costs nothing, so a build takes its
+//! logs' locks up front ([`Store::lock_upfront`]); a bucket with a lease
+//! object created by a conditional put, renewed while the build runs and
+//! taken over once expired ([`s3`]), which costs requests, so it is taken
+//! only when there is something to write (`site::folder`).
 
 pub mod kind;
 mod lease;
-mod local;
+pub mod local;
 pub mod s3;
 pub mod target;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::site::atomic::WriteError;
-use crate::site::lock::LockError;
-
 pub use kind::ObjectKind;
+pub use local::atomic::WriteError;
+pub use local::flock::LockError;
 pub use s3::{S3Problem, S3Settings};
 pub use target::{S3Url, Target, TargetError};
 
 /// The name of a lock (or lease) in the folder it guards.
-pub const LOCK_NAME: &str = crate::site::lock::LOCK_FILE;
+pub const LOCK_NAME: &str = local::flock::LOCK_FILE;
 
-/// How long a lease lasts without renewal. A build renews it every third of
-/// this while it runs, so only a build that died leaves one behind, and the
-/// next build takes it over this long after.
+/// How long a log's lease lasts without renewal. A build renews it every
+/// third of this while it runs, so only a build that died leaves one behind,
+/// and the next build takes it over this long after.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// How long the root's lease lasts without renewal: it is held only while
+/// the root files are rewritten, and builds of other logs wait for it.
+pub const ROOT_LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// The site's storage: a folder or a bucket.
 pub struct Store {
@@ -90,6 +95,8 @@ pub enum StoreError {
     Write(#[from] WriteError),
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Lock(#[from] LockError),
     /// `what` names the object and the endpoint.
@@ -125,7 +132,7 @@ impl Store {
     /// as the environment says.
     pub fn open_with(target: &Target, settings: &S3Settings) -> Result<Store, StoreError> {
         let backend = match target {
-            Target::Dir(dir) => Backend::Local(local::LocalStore::new(dir)),
+            Target::Dir(dir) => Backend::Local(local::LocalStore::new(dir)?),
             Target::S3(url) => Backend::S3(Box::new(s3::S3Store::open(url, settings)?)),
         };
         Ok(Store { backend })
@@ -163,25 +170,58 @@ impl Store {
     /// listing (one LIST per folder), not by fetching each object, so a
     /// build with nothing new makes no PUT and no GET of site files.
     pub fn write_if_changed(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        if self.unchanged(key, bytes)? {
+            return Ok(false);
+        }
+        self.write(key, bytes)?;
+        Ok(true)
+    }
+
+    /// Whether the object holds exactly `bytes`, compared as
+    /// [`Store::write_if_changed`] does (a bucket: by the folder's listing).
+    pub fn unchanged(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
         check_key(key)?;
         match &self.backend {
-            Backend::Local(local) => local.write_if_changed(key, bytes),
-            Backend::S3(s3) => s3.write_if_changed(key, bytes),
+            Backend::Local(local) => local.unchanged(key, bytes),
+            Backend::S3(s3) => s3.unchanged(key, bytes),
+        }
+    }
+
+    /// The object's size and time, or `None` if there is none. A bucket
+    /// answers from its folder's listing (listed once, kept up to date by
+    /// the store's own writes).
+    pub fn stat(&self, key: &str) -> Result<Option<Listed>, StoreError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(local) => local.stat(key),
+            Backend::S3(s3) => s3.stat(key),
         }
     }
 
     /// The objects directly in `folder` (`""` for the root, `"demo/"` for a
-    /// log), by key, without hidden names (locks, temporaries).
+    /// log), by key, without hidden names (locks, temporaries). Always asks
+    /// (one LIST of a bucket per thousand objects), and what it finds is
+    /// what later [`Store::write_if_changed`] calls compare with.
     pub fn list(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
+        self.list_below(folder, false)
+    }
+
+    /// Every object below `folder`, in the folders below it too (a log's
+    /// proof tiles, `"demo/tile/"`), without hidden names.
+    pub fn list_tree(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
+        self.list_below(folder, true)
+    }
+
+    fn list_below(&self, folder: &str, recursive: bool) -> Result<Vec<Listed>, StoreError> {
         if !folder.is_empty() {
             check_key(folder.trim_end_matches('/'))?;
         }
         let folder = if folder.is_empty() || folder.ends_with('/') { folder.to_string() } else { format!("{folder}/") };
         let mut listed = match &self.backend {
-            Backend::Local(local) => local.list(&folder)?,
-            Backend::S3(s3) => s3.list(&folder)?,
+            Backend::Local(local) => local.list(&folder, recursive)?,
+            Backend::S3(s3) => s3.list(&folder, recursive)?,
         };
-        listed.retain(|object| !object.key[folder.len()..].starts_with('.'));
+        listed.retain(|object| !object.key[folder.len()..].split('/').any(|segment| segment.starts_with('.')));
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listed)
     }
@@ -197,9 +237,14 @@ impl Store {
 
     /// Takes the lock of `scope` or fails at once: [`StoreError::is_held`]
     /// when another build has it. Held until the guard is dropped (or
-    /// [`LockGuard::release`]d).
+    /// [`LockGuard::release`]d). A lease lasts [`LEASE_TTL`] for a log,
+    /// [`ROOT_LEASE_TTL`] for the root.
     pub fn lock(&self, scope: LockScope) -> Result<LockGuard, StoreError> {
-        self.lock_for(scope, LEASE_TTL)
+        let ttl = match scope {
+            LockScope::Root => ROOT_LEASE_TTL,
+            LockScope::Log(_) => LEASE_TTL,
+        };
+        self.lock_for(scope, ttl)
     }
 
     /// [`Store::lock`] with a lease of `ttl` (a folder's lock does not expire).
@@ -214,8 +259,37 @@ impl Store {
         Ok(LockGuard { guard })
     }
 
+    /// [`Store::lock`], waiting up to `patience` for another build to let
+    /// go of it (the root's lock, which builds of other logs hold only while
+    /// they rewrite the root files; a crashed build's root lease expires
+    /// within [`ROOT_LEASE_TTL`]).
+    pub fn lock_waiting(&self, scope: LockScope, patience: Duration) -> Result<LockGuard, StoreError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.lock(scope) {
+                Err(error) if error.is_held() && Instant::now() < deadline => {
+                    // Builds that finish together do not retry in step.
+                    std::thread::sleep(Duration::from_millis(200 + fastrand::u64(..400)));
+                }
+                taken => return taken,
+            }
+        }
+    }
+
+    /// Takes the lock of `scope` now if that costs nothing (a folder's
+    /// `flock`), so a build can hold its logs from its start; `None` for a
+    /// bucket, whose lease costs a PUT and its release two more requests, so
+    /// it is taken only once there is something to write ([`Store::lock`]).
+    pub fn lock_upfront(&self, scope: LockScope) -> Result<Option<LockGuard>, StoreError> {
+        match &self.backend {
+            Backend::Local(_) => self.lock(scope).map(Some),
+            Backend::S3(_) => Ok(None),
+        }
+    }
+
     /// Removes what a crashed build left in `folder` (a folder's temporary
-    /// files; a bucket has none). Call with the folder's lock held.
+    /// files, in the folders below a log's too; a bucket has none). Call
+    /// with the folder's lock held.
     pub fn remove_stale_temporaries(&self, folder: &str) {
         if let Backend::Local(local) = &self.backend {
             local.remove_stale_temporaries(folder);
@@ -229,7 +303,7 @@ pub struct LockGuard {
 }
 
 enum Guard {
-    Local(crate::site::lock::BuildLock),
+    Local(local::flock::FolderLock),
     Lease(lease::Lease),
 }
 

@@ -287,6 +287,11 @@ impl S3Store {
         if self.listings().contains_key(folder) {
             return Ok(());
         }
+        self.list_now(folder)
+    }
+
+    /// Lists `folder` (one LIST per thousand objects) and remembers it.
+    fn list_now(&self, folder: &str) -> Result<(), StoreError> {
         let prefix = self.path(folder.trim_end_matches('/'))?;
         let prefix = if prefix.as_ref().is_empty() { None } else { Some(&prefix) };
         let result = self
@@ -354,30 +359,42 @@ impl S3Store {
         let payload = PutPayload::from(Bytes::copy_from_slice(bytes));
         let result = self.block(self.client.put_opts(&path, payload, options)).map_err(|e| self.fail(key, &e))?;
         let e_tag = result.e_tag.or_else(|| Some(format!("\"{}\"", md5_hex(bytes))));
-        self.remember(key, Some(Remote { size: bytes.len() as u64, e_tag, modified: Some(SystemTime::now()) }));
+        // The bucket's clock sets the time, which the next listing reports:
+        // unknown until then ([`S3Store::stat`] lists again to learn it).
+        self.remember(key, Some(Remote { size: bytes.len() as u64, e_tag, modified: None }));
         Ok(())
     }
 
-    pub fn write_if_changed(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
-        if let Some(remote) = self.listed(key)?
-            && remote.size == bytes.len() as u64
-        {
-            let same = match remote.e_tag.as_deref().and_then(plain_md5) {
-                Some(md5) => md5.eq_ignore_ascii_case(&md5_hex(bytes)),
-                // An ETag that is not an MD5 (a multipart upload, SSE-KMS):
-                // compare the bytes themselves.
-                None => self.read(key)?.is_some_and(|stored| stored == bytes),
-            };
-            if same {
-                return Ok(false);
-            }
-        }
-        self.write(key, bytes)?;
-        Ok(true)
+    pub fn unchanged(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        let Some(remote) = self.listed(key)?.filter(|remote| remote.size == bytes.len() as u64) else {
+            return Ok(false);
+        };
+        Ok(match remote.e_tag.as_deref().and_then(plain_md5) {
+            Some(md5) => md5.eq_ignore_ascii_case(&md5_hex(bytes)),
+            // An ETag that is not an MD5 (a multipart upload, SSE-KMS):
+            // compare the bytes themselves.
+            None => self.read(key)?.is_some_and(|stored| stored == bytes),
+        })
     }
 
-    pub fn list(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
-        self.ensure_listed(folder)?;
+    pub fn stat(&self, key: &str) -> Result<Option<Listed>, StoreError> {
+        let mut remote = self.listed(key)?;
+        if remote.as_ref().is_some_and(|remote| remote.modified.is_none()) {
+            // Written by this store: its time is the bucket's, known from a listing.
+            self.list_now(folder_of(key))?;
+            remote = self.listed(key)?;
+        }
+        Ok(remote.map(|remote| Listed { key: key.to_string(), size: remote.size, modified: remote.modified }))
+    }
+
+    /// `folder` is `""` or ends in `/`. Directly in it: one listing with a
+    /// delimiter, remembered for [`S3Store::unchanged`]; with `recursive`,
+    /// every key below it, in one listing without a delimiter.
+    pub fn list(&self, folder: &str, recursive: bool) -> Result<Vec<Listed>, StoreError> {
+        if recursive {
+            return self.list_tree(folder);
+        }
+        self.list_now(folder)?;
         let listings = self.listings();
         Ok(listings
             .get(folder)
@@ -387,6 +404,23 @@ impl S3Store {
                 key: format!("{folder}{name}"),
                 size: remote.size,
                 modified: remote.modified,
+            })
+            .collect())
+    }
+
+    fn list_tree(&self, folder: &str) -> Result<Vec<Listed>, StoreError> {
+        use futures_util::TryStreamExt;
+        let prefix = self.path(folder.trim_end_matches('/'))?;
+        let prefix = if prefix.as_ref().is_empty() { None } else { Some(&prefix) };
+        let objects: Vec<object_store::ObjectMeta> = self
+            .block(self.client.list(prefix).try_collect())
+            .map_err(|e| self.fail(folder.trim_end_matches('/'), &e))?;
+        let site = if self.url.prefix.is_empty() { String::new() } else { format!("{}/", self.url.prefix) };
+        Ok(objects
+            .into_iter()
+            .filter_map(|object| {
+                let key = object.location.as_ref().strip_prefix(&site)?.to_string();
+                Some(Listed { key, size: object.size, modified: Some(SystemTime::from(object.last_modified)) })
             })
             .collect())
     }

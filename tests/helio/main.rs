@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod bucket;
 mod build;
 mod demo;
 mod hostile;

@@ -4,7 +4,9 @@ log the test reads back.
 
 Prints one JSON line (endpoint, bucket, access key, secret), then serves
 until its standard input closes. GET /_helio/requests returns every S3
-request so far ([method, path, query]); DELETE clears the log.
+request so far ([method, path, query]); DELETE clears the log. GET
+/_helio/public/BUCKET/KEY serves an object to anyone, as a public bucket or
+a CDN in front of it would (not logged: it is not helio's request).
 """
 
 import json
@@ -13,7 +15,9 @@ import threading
 
 import boto3
 from moto import settings
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.s3.models import s3_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -22,9 +26,28 @@ requests = []
 guard = threading.Lock()
 
 
+def public(environ, start_response, path):
+    bucket, _, key = path[len("/_helio/public/"):].partition("/")
+    try:
+        found = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
+    except Exception:
+        found = None
+    if found is None:
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    body = found.value
+    headers = [("Content-Type", found.metadata.get("content-type", "application/octet-stream")), ("Content-Length", str(len(body)))]
+    if found.metadata.get("cache-control"):
+        headers.append(("Cache-Control", found.metadata["cache-control"]))
+    start_response("200 OK", headers)
+    return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+
 def recording(app):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/_helio/public/"):
+            return public(environ, start_response, path)
         if path == "/_helio/requests":
             with guard:
                 if environ["REQUEST_METHOD"] == "DELETE":

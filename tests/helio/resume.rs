@@ -108,18 +108,32 @@ fn a_log_the_site_does_not_have_yet_starts_fresh() {
 }
 
 #[test]
-fn a_bad_resume_url_or_a_bucket_output_is_a_usage_error() {
+fn a_bad_resume_url_or_a_bucket_to_resume_into_is_a_usage_error() {
     let log = TestLog::new(300);
     let site = runner(&log, log.path().to_str().unwrap());
     let run = build_resuming(&site, "ftp://site.example/");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--resume-from \"ftp://site.example/\": "), "{}", run.stderr);
 
-    // Not a folder named `s3:` (issue 8): a bucket, which this build cannot publish to yet.
-    let run = helio(&["build", "-c", site.config().to_str().unwrap(), "s3://ct-torrents/site"]);
+    // A bucket is the published state itself (issue 8): refused before any
+    // request, with the way out.
+    let config = site.config();
+    let run = helio(&[
+        "build",
+        "-c",
+        config.to_str().unwrap(),
+        "s3://ct-torrents/site",
+        "--resume-from",
+        "https://x.example/",
+    ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.starts_with("helio: s3://ct-torrents/site: helio build cannot publish to a bucket yet"));
-    let run = helio(&["build", "-c", site.config().to_str().unwrap(), "gs://ct-torrents/site"]);
+    assert_eq!(
+        run.stderr.trim(),
+        "helio: --resume-from restores a site into a folder that starts empty; s3://ct-torrents/site is the \
+         published site itself, which helio build reads its state from: drop --resume-from"
+    );
+    // Not a folder named `s3:` or `gs:`.
+    let run = helio(&["build", "-c", config.to_str().unwrap(), "gs://ct-torrents/site"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!site.dir.path().join("s3:").exists() && !std::path::Path::new("s3:").exists());
 }

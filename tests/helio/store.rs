@@ -4,6 +4,7 @@
 //! Requests are counted by the server's own log, so "nothing changed, nothing
 //! written" is measured on the wire.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,17 +17,17 @@ use crate::support::python_with;
 const HARNESS: &str = include_str!("moto_s3.py");
 
 /// A moto S3 server with one bucket and one user allowed everything.
-struct Moto {
+pub struct Moto {
     child: Child,
     _stdin: ChildStdin,
-    endpoint: String,
-    bucket: String,
+    pub endpoint: String,
+    pub bucket: String,
     key: String,
     secret: String,
 }
 
 impl Moto {
-    fn start(test: &str) -> Option<Moto> {
+    pub fn start(test: &str) -> Option<Moto> {
         let python = python_with("moto.server", test)?;
         let mut child = Command::new(python)
             .arg("-c")
@@ -73,9 +74,60 @@ impl Moto {
         Store::open_with(&self.target(prefix), &self.settings()).unwrap()
     }
 
+    /// The AWS environment that points the helio binary at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", self.key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+        ]
+    }
+
+    /// Where anyone reads `key` of the bucket over plain HTTP (a public
+    /// bucket, or the CDN in front of it).
+    pub fn public_url(&self, key: &str) -> String {
+        format!("{}/_helio/public/{}/{key}", self.endpoint, self.bucket)
+    }
+
+    /// Every object below `prefix`, by key relative to it, with its bytes.
+    pub fn objects(&self, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+        use futures_util::TryStreamExt;
+        let raw = self.raw();
+        let runtime = runtime();
+        let prefix = object_store::path::Path::parse(prefix).unwrap();
+        let listed: Vec<object_store::ObjectMeta> = runtime.block_on(raw.list(Some(&prefix)).try_collect()).unwrap();
+        listed
+            .into_iter()
+            .map(|object| {
+                let bytes = runtime.block_on(async { raw.get(&object.location).await.unwrap().bytes().await.unwrap() });
+                let key = object.location.as_ref().strip_prefix(&format!("{prefix}/")).unwrap().to_string();
+                (key, bytes.to_vec())
+            })
+            .collect()
+    }
+
+    /// Puts an object, bypassing helio.
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let path = object_store::path::Path::parse(key).unwrap();
+        runtime().block_on(self.raw().put(&path, PutPayload::from(bytes.to_vec()))).unwrap();
+    }
+
+    /// The object's `Content-Type` and `Cache-Control`, from a HEAD request.
+    pub fn kind(&self, key: &str) -> (Option<String>, Option<String>) {
+        let path = object_store::path::Path::parse(key).unwrap();
+        let head = runtime()
+            .block_on(self.raw().get_opts(&path, GetOptions { head: true, ..GetOptions::default() }))
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        let attribute = |name| head.attributes.get(&name).map(|v| v.to_string());
+        (attribute(object_store::Attribute::ContentType), attribute(object_store::Attribute::CacheControl))
+    }
+
     /// The same bucket through object_store directly, for checks that must
     /// not go through helio's own code.
     fn raw(&self) -> object_store::aws::AmazonS3 {
+        // What helio's store does first: one TLS provider for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_bucket_name(&self.bucket)
@@ -88,7 +140,7 @@ impl Moto {
     }
 
     /// Every S3 request since the last clear: (method, path, query).
-    fn requests(&self) -> Vec<(String, String, String)> {
+    pub fn requests(&self) -> Vec<(String, String, String)> {
         let body = ureq::get(&format!("{}/_helio/requests", self.endpoint))
             .call()
             .unwrap()
@@ -98,7 +150,7 @@ impl Moto {
         serde_json::from_str(&body).unwrap()
     }
 
-    fn clear_requests(&self) {
+    pub fn clear_requests(&self) {
         ureq::delete(&format!("{}/_helio/requests", self.endpoint)).call().unwrap();
     }
 }

@@ -1,6 +1,7 @@
-//! The build lock: one `helio build` at a time per output directory. A second
-//! build finds the lock held and exits with code 3 instead of interleaving its
-//! writes with the first.
+//! A folder's lock: `flock` on `.helio.lock` in the folder it guards (the
+//! site's root, or a log's folder). A second build finds it held and exits
+//! with code 3 instead of interleaving its writes with the first; the kernel
+//! releases it however the process ends.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -20,15 +21,15 @@ pub enum LockError {
     NotAFolder { dir: PathBuf },
 }
 
-/// Held for the life of a build; the operating system releases it when the
-/// process exits, however it exits.
+/// A held lock; dropping it releases it, and so does the process ending,
+/// however it ends.
 #[derive(Debug)]
-pub struct BuildLock {
+pub struct FolderLock {
     _file: File,
 }
 
-impl BuildLock {
-    pub fn acquire(dir: &Path) -> Result<BuildLock, LockError> {
+impl FolderLock {
+    pub fn acquire(dir: &Path) -> Result<FolderLock, LockError> {
         let path = dir.join(LOCK_FILE);
         let io_error = |source| LockError::Io { path: path.clone(), source };
         if dir.exists() && !dir.is_dir() {
@@ -37,7 +38,7 @@ impl BuildLock {
         std::fs::create_dir_all(dir).map_err(io_error)?;
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error)?;
         match file.try_lock() {
-            Ok(()) => Ok(BuildLock { _file: file }),
+            Ok(()) => Ok(FolderLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(LockError::Held { dir: dir.to_path_buf() }),
             Err(TryLockError::Error(source)) => Err(io_error(source)),
         }
@@ -51,12 +52,12 @@ mod tests {
     #[test]
     fn a_second_lock_on_the_same_directory_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let first = BuildLock::acquire(dir.path()).unwrap();
-        let error = BuildLock::acquire(dir.path()).unwrap_err();
+        let first = FolderLock::acquire(dir.path()).unwrap();
+        let error = FolderLock::acquire(dir.path()).unwrap_err();
         assert!(matches!(error, LockError::Held { .. }));
         assert!(error.to_string().contains("another helio build is running"));
         drop(first);
-        BuildLock::acquire(dir.path()).unwrap();
+        FolderLock::acquire(dir.path()).unwrap();
     }
 
     #[test]
@@ -64,7 +65,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("passwd");
         std::fs::write(&file, "root:x:0:0").unwrap();
-        let error = BuildLock::acquire(&file).unwrap_err().to_string();
+        let error = FolderLock::acquire(&file).unwrap_err().to_string();
         assert_eq!(error, format!("cannot write into {}: it is a file, not a folder", file.display()));
     }
 }

@@ -1,6 +1,6 @@
-//! Atomic output: every file is written to a temporary name in its own folder,
-//! flushed to disk, and renamed into place, so a reader (a web server, a sync
-//! to S3) or a crash never sees half a file.
+//! Atomic output to a folder: every file is written to a temporary name in
+//! its own folder, flushed to disk, and renamed into place, so a reader (a
+//! web server, a sync to a bucket) or a crash never sees half a file.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -40,23 +40,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     result.map_err(fail)
 }
 
-/// Writes `path` only if its bytes would change, so that a build with nothing
-/// new leaves every file (and its modification time) as it was. Returns
-/// whether it wrote.
-pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, WriteError> {
-    match fs::read(path) {
-        Ok(existing) if existing == bytes => Ok(false),
-        _ => write_atomic(path, bytes).map(|()| true),
-    }
-}
-
-/// Removes temporary files a crashed build left behind in `dir`.
-pub fn remove_stale_temporaries(dir: &Path) {
+/// Removes temporary files a crashed build left behind in `dir`, and with
+/// `recursive` in the folders below it (a log's proof tiles).
+pub fn remove_stale_temporaries(dir: &Path, recursive: bool) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if is_dir {
+            if recursive && !name.starts_with('.') {
+                remove_stale_temporaries(&entry.path(), true);
+            }
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -78,12 +74,19 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_bytes_are_not_rewritten() {
+    fn a_crashed_builds_temporaries_are_removed_below_a_log_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x");
-        assert!(write_if_changed(&path, b"same").unwrap());
-        assert!(!write_if_changed(&path, b"same").unwrap());
-        assert!(write_if_changed(&path, b"different").unwrap());
+        let tiles = dir.path().join("demo/tile/0/008.p");
+        fs::create_dir_all(&tiles).unwrap();
+        for stale in [dir.path().join("demo/.feed.xml.1.0.tmp"), tiles.join(".10.1.0.tmp")] {
+            fs::write(stale, b"half").unwrap();
+        }
+        fs::write(dir.path().join("demo/feed.xml"), b"kept").unwrap();
+        remove_stale_temporaries(&dir.path().join("demo"), false);
+        assert!(tiles.join(".10.1.0.tmp").exists(), "not below without recursive");
+        remove_stale_temporaries(&dir.path().join("demo"), true);
+        assert!(!tiles.join(".10.1.0.tmp").exists());
+        assert!(dir.path().join("demo/feed.xml").exists());
     }
 
     #[test]
