@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use crate::config::{Config, LogConfig};
 use crate::log::host::Hosts;
-use crate::log::source::{Location, LogSource, RetryPolicy, http_agent};
+use crate::log::http::http_agent_pooled;
+use crate::log::source::{Location, LogSource, RetryPolicy};
 use crate::output::Output;
 use crate::site::RunStatus;
 use crate::site::folder::{FolderError, Locks};
@@ -56,13 +57,15 @@ impl Schedule<'_> {
     /// Brings `logs` up to date; outcomes in the same order.
     pub fn run(&self, logs: &[&LogConfig]) -> Vec<LogOutcome> {
         let widest = logs.iter().map(|log| log.concurrency).max().unwrap_or(1);
-        let agent = http_agent(self.config.contact.as_deref(), widest);
         let policy =
             RetryPolicy::with_budgets(self.config.retry_budget, self.config.unreachable_budget).capped_by_env();
         let hosts = Hosts::new(logs.iter().filter_map(|log| match &log.location {
             Location::Http(url) => Some((url.as_str(), log.concurrency)),
             Location::Dir(_) => None,
         }));
+        // Every host's whole limit of connections stays open between requests.
+        let total = hosts.iter().map(|gate| gate.limit()).sum();
+        let agent = http_agent_pooled(self.config.contact.as_deref(), widest, total, None);
         let slots = Slots::new(self.config.parallel_logs);
         std::thread::scope(|scope| {
             let handles: Vec<_> = logs

@@ -128,8 +128,19 @@ pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, locks: &'a Locks<'a>) -
         tracing::warn!("log {}: {note}", log.name);
     }
 
-    let checkpoint = fetch_checkpoint(log, source)?;
+    let mut checkpoint = fetch_checkpoint(log, source)?;
     let url = source.describe("checkpoint");
+    // A finished log's last torrent carries its checkpoint, and the web seed
+    // serves the published copy: keep those bytes however often the log
+    // signs the same tree again.
+    if let Some(old) = &state.checkpoint
+        && log.is_final
+        && old.size == checkpoint.size
+        && old.root == checkpoint.root
+        && state.torrents.iter().any(|t| t.range.end == old.size && t.range.entries() < log.entries_per_torrent)
+    {
+        checkpoint = old.clone();
+    }
     let changed = state.checkpoint.as_ref().is_none_or(|old| old.text != checkpoint.text);
     if let Some(old) = &state.checkpoint {
         if checkpoint.size < old.size {

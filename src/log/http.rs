@@ -91,8 +91,20 @@ pub fn http_agent(contact: Option<&str>, pool_per_host: usize) -> ureq::Agent {
 /// body) also bounded by `budget`, so that a hung log cannot hold a thread
 /// much past it (the WebSeed server's case).
 pub fn http_agent_within(contact: Option<&str>, pool_per_host: usize, budget: Option<Duration>) -> ureq::Agent {
+    http_agent_pooled(contact, pool_per_host, pool_per_host * 4, budget)
+}
+
+/// The agent of a run over many hosts: `per_host` idle connections kept
+/// per host and `total` in all, so that no request of any log pays for a
+/// new connection (a TCP and TLS handshake is two round trips or more).
+pub fn http_agent_pooled(
+    contact: Option<&str>,
+    per_host: usize,
+    total: usize,
+    budget: Option<Duration>,
+) -> ureq::Agent {
     let bounded = |limit: Duration| Some(budget.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))));
-    let pool = pool_per_host.max(1);
+    let pool = per_host.max(1);
     ureq::Agent::config_builder()
         .user_agent(user_agent(contact))
         .accept_encoding("gzip")
@@ -101,7 +113,7 @@ pub fn http_agent_within(contact: Option<&str>, pool_per_host: usize, budget: Op
         .timeout_recv_response(bounded(Duration::from_secs(30)))
         .timeout_recv_body(bounded(Duration::from_secs(60)))
         .max_idle_connections_per_host(pool)
-        .max_idle_connections(pool * 4)
+        .max_idle_connections(total.max(pool))
         // Followed by hand, so that only http(s) targets are.
         .max_redirects(0)
         .build()

@@ -669,6 +669,12 @@ fn a_final_log_gets_one_last_torrent_that_proves_itself_and_may_not_grow() {
     let settled = site.snapshot();
     site.build().ok();
     assert_eq!(site.snapshot(), settled, "nothing new for a finished log");
+    // The log signs the same tree again (another signature line): the
+    // published checkpoint stays the one the last torrent carries.
+    let signed = std::fs::read_to_string(log.path().join("checkpoint")).unwrap();
+    std::fs::write(log.path().join("checkpoint"), format!("{signed}— grease.example AAAAAAAAAA==\n")).unwrap();
+    site.build().ok();
+    assert_eq!(site.snapshot(), settled, "the same tree signed again changes nothing");
 
     log.resize(6200);
     let grown = site.build();
