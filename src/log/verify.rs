@@ -320,6 +320,27 @@ fn base64(hash: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(hash)
 }
 
+/// Writes every full hash tile and each level's right-edge partial of the
+/// tree over `leaves` into `dir` (a hash-only log for tests).
+#[cfg(test)]
+pub(crate) fn write_hash_tiles(dir: &std::path::Path, leaves: &[Hash]) {
+    let mut level = leaves.to_vec();
+    let mut l = 0u8;
+    while !level.is_empty() {
+        for (i, chunk) in level.chunks(256).enumerate() {
+            let mut tile = TileId::hash(l, i as u64);
+            if chunk.len() < 256 {
+                tile = tile.with_width(chunk.len() as u16);
+            }
+            let path = dir.join(tile.path());
+            std::fs::create_dir_all(path.parent().unwrap_or(dir)).unwrap_or_default();
+            std::fs::write(path, chunk.concat()).unwrap_or_default();
+        }
+        level = level.chunks_exact(256).map(perfect_root).collect();
+        l += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,25 +477,6 @@ mod tests {
                     tree.check_consistency(&Checkpoint::parse(text.as_bytes()).unwrap()).unwrap();
                 }
             }
-        }
-    }
-
-    /// Writes every full hash tile and each level's right-edge partial.
-    fn write_hash_tiles(dir: &std::path::Path, leaves: &[Hash]) {
-        let mut level = leaves.to_vec();
-        let mut l = 0u8;
-        while !level.is_empty() {
-            for (i, chunk) in level.chunks(256).enumerate() {
-                let mut tile = TileId::hash(l, i as u64);
-                if chunk.len() < 256 {
-                    tile = tile.with_width(chunk.len() as u16);
-                }
-                let path = dir.join(tile.path());
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, chunk.concat()).unwrap();
-            }
-            level = level.chunks_exact(256).map(perfect_root).collect();
-            l += 1;
         }
     }
 

@@ -116,7 +116,7 @@ fn right_edge(size: u64) -> Vec<TileId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::merkle::{Hash, leaf_hash, perfect_root, tree_hash};
+    use crate::log::merkle::{Hash, leaf_hash, tree_hash};
     use crate::log::source::{Location, RetryPolicy, http_agent};
     use crate::site::folder::Locks;
     use crate::site::state::{CHECKPOINT, Seen};
@@ -156,21 +156,7 @@ mod tests {
     /// `size` leaves, and its checkpoint.
     fn write_log(dir: &Path, size: u64) -> Checkpoint {
         let leaves: Vec<Hash> = (0..size).map(|i| leaf_hash(&i.to_be_bytes())).collect();
-        let mut level = leaves.clone();
-        let mut l = 0u8;
-        while !level.is_empty() {
-            for (i, chunk) in level.chunks(256).enumerate() {
-                let mut tile = TileId::hash(l, i as u64);
-                if chunk.len() < 256 {
-                    tile = tile.with_width(chunk.len() as u16);
-                }
-                let path = dir.join(tile.path());
-                fs::create_dir_all(path.parent().unwrap()).unwrap();
-                fs::write(path, chunk.concat()).unwrap();
-            }
-            level = level.chunks_exact(256).map(perfect_root).collect();
-            l += 1;
-        }
+        crate::log::verify::write_hash_tiles(dir, &leaves);
         use base64::Engine;
         let root = base64::engine::general_purpose::STANDARD.encode(tree_hash(&leaves));
         Checkpoint::parse(format!("o\n{size}\n{root}\n\n— x AAAAAAA=\n").as_bytes()).unwrap()
