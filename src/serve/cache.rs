@@ -1,4 +1,4 @@
-//! The tile cache: decoded full tiles in memory, least recently used first
+//! The tile cache (of `helio serve`, and of `helio mirror`): decoded tiles in memory, least recently used first
 //! out, bounded in bytes (`cache_mb`), plus the fetches in flight so that
 //! concurrent misses for one tile share one upstream request, plus the
 //! tiles the log said it does not have, remembered for [`NOT_FOUND_TTL`] so
@@ -26,6 +26,18 @@ use crate::log::tile::TileId;
 /// A tile of a log: the log's index in the config, and the tile.
 pub type Key = (usize, TileId);
 
+/// What the cache can be keyed by: anything that says which group (which
+/// log, for the WebSeed) it belongs to, since fetches are limited per group.
+pub trait CacheKey: Copy + Eq + std::hash::Hash + Send + Sync + 'static {
+    fn group(&self) -> usize;
+}
+
+impl CacheKey for Key {
+    fn group(&self) -> usize {
+        self.0
+    }
+}
+
 /// A decoded full tile and its ETag.
 #[derive(Clone, Debug)]
 pub struct Tile {
@@ -46,14 +58,14 @@ const MAX_NOT_FOUND: usize = 16_384;
 const MIN_FREE_FOR_FETCH: u64 = 1 << 20;
 
 /// What [`TileCache::lookup`] found.
-pub enum Lookup {
+pub enum Lookup<K: CacheKey = Key> {
     Hit(Tile),
     /// The log answered 404 for it moments ago.
     NotFound,
     /// Wait for `result`; with a `flight`, this request must start the fetch.
     Wait {
         result: watch::Receiver<FlightResult>,
-        flight: Option<Flight>,
+        flight: Option<Flight<K>>,
     },
     /// Too many fetches for this log, or too much tile memory alive: 503.
     Overloaded,
@@ -74,24 +86,24 @@ pub struct CacheStats {
     pub not_found: u64,
 }
 
-pub struct TileCache {
-    state: Mutex<State>,
+pub struct TileCache<K: CacheKey = Key> {
+    state: Mutex<State<K>>,
     limit: u64,
     memory: Arc<TileMemory>,
 }
 
-struct State {
-    lru: Lru,
-    flights: HashMap<Key, watch::Receiver<FlightResult>>,
+struct State<K> {
+    lru: Lru<K>,
+    flights: HashMap<K, watch::Receiver<FlightResult>>,
     /// Fetches in flight per log.
     per_log: HashMap<usize, usize>,
     /// Tiles the log answered 404 for, and until when that is believed.
-    not_found: HashMap<Key, Instant>,
+    not_found: HashMap<K, Instant>,
 }
 
-impl TileCache {
+impl<K: CacheKey> TileCache<K> {
     /// A cache of at most `limit` bytes of tiles, whose bytes are charged to `memory`.
-    pub fn new(limit: u64, memory: Arc<TileMemory>) -> Arc<TileCache> {
+    pub fn new(limit: u64, memory: Arc<TileMemory>) -> Arc<TileCache<K>> {
         let state =
             State { lru: Lru::new(limit), flights: HashMap::new(), per_log: HashMap::new(), not_found: HashMap::new() };
         Arc::new(TileCache { state: Mutex::new(state), limit, memory })
@@ -102,7 +114,7 @@ impl TileCache {
         Arc::clone(&self.memory)
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State<K>> {
         // A panic while holding the lock cannot leave the maps inconsistent
         // in a way that matters more than losing the server.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -110,7 +122,7 @@ impl TileCache {
 
     /// Finds `key`, joins its fetch, or (if `max_flights` fetches for its log
     /// are not already under way and memory allows) makes the caller start it.
-    pub fn lookup(self: &Arc<Self>, key: Key, max_flights: usize) -> Lookup {
+    pub fn lookup(self: &Arc<Self>, key: K, max_flights: usize) -> Lookup<K> {
         let mut state = self.state();
         if let Some(tile) = state.lru.get(&key) {
             return Lookup::Hit(tile);
@@ -123,13 +135,13 @@ impl TileCache {
         if let Some(result) = state.flights.get(&key) {
             return Lookup::Wait { result: result.clone(), flight: None };
         }
-        let running = state.per_log.get(&key.0).copied().unwrap_or(0);
+        let running = state.per_log.get(&key.group()).copied().unwrap_or(0);
         if running >= max_flights || self.memory.available() < MIN_FREE_FOR_FETCH {
             return Lookup::Overloaded;
         }
         let (sender, result) = watch::channel(None);
         state.flights.insert(key, result.clone());
-        *state.per_log.entry(key.0).or_insert(0) += 1;
+        *state.per_log.entry(key.group()).or_insert(0) += 1;
         Lookup::Wait { result, flight: Some(Flight { cache: Arc::clone(self), key, sender: Some(sender) }) }
     }
 
@@ -147,7 +159,7 @@ impl TileCache {
         }
     }
 
-    fn land(&self, key: Key, result: &Result<Tile, UpstreamError>) {
+    fn land(&self, key: K, result: &Result<Tile, UpstreamError>) {
         let mut state = self.state();
         match result {
             Ok(tile) => state.lru.insert(key, tile.clone()),
@@ -155,14 +167,14 @@ impl TileCache {
             Err(_) => {}
         }
         state.flights.remove(&key);
-        if let Some(count) = state.per_log.get_mut(&key.0) {
+        if let Some(count) = state.per_log.get_mut(&key.group()) {
             *count = count.saturating_sub(1);
         }
     }
 }
 
-impl State {
-    fn remember_not_found(&mut self, key: Key) {
+impl<K: CacheKey> State<K> {
+    fn remember_not_found(&mut self, key: K) {
         let now = Instant::now();
         if self.not_found.len() >= MAX_NOT_FOUND {
             self.not_found.retain(|_, until| *until > now);
@@ -176,13 +188,13 @@ impl State {
 /// The duty to fetch one tile. Completing it caches the tile and wakes every
 /// request waiting for it; dropping it unfinished fails them instead of
 /// leaving them hanging.
-pub struct Flight {
-    cache: Arc<TileCache>,
-    key: Key,
+pub struct Flight<K: CacheKey = Key> {
+    cache: Arc<TileCache<K>>,
+    key: K,
     sender: Option<watch::Sender<FlightResult>>,
 }
 
-impl Flight {
+impl<K: CacheKey> Flight<K> {
     pub fn complete(mut self, result: Result<Tile, UpstreamError>) {
         self.finish(result);
     }
@@ -194,17 +206,17 @@ impl Flight {
     }
 }
 
-impl Drop for Flight {
+impl<K: CacheKey> Drop for Flight<K> {
     fn drop(&mut self) {
         self.finish(Err(UpstreamError::Failed("the fetch was abandoned".into())));
     }
 }
 
 /// Least-recently-used map bounded by the total length of its tiles.
-struct Lru {
-    entries: HashMap<Key, Slot>,
+struct Lru<K> {
+    entries: HashMap<K, Slot>,
     /// Last use → key, oldest first.
-    order: BTreeMap<u64, Key>,
+    order: BTreeMap<u64, K>,
     tick: u64,
     bytes: u64,
     limit: u64,
@@ -216,12 +228,12 @@ struct Slot {
     used: u64,
 }
 
-impl Lru {
-    fn new(limit: u64) -> Lru {
+impl<K: CacheKey> Lru<K> {
+    fn new(limit: u64) -> Lru<K> {
         Lru { entries: HashMap::new(), order: BTreeMap::new(), tick: 0, bytes: 0, limit, evictions: 0 }
     }
 
-    fn get(&mut self, key: &Key) -> Option<Tile> {
+    fn get(&mut self, key: &K) -> Option<Tile> {
         let slot = self.entries.get_mut(key)?;
         self.tick += 1;
         self.order.remove(&slot.used);
@@ -232,7 +244,7 @@ impl Lru {
 
     /// Adds a tile, evicting the least recently used until it fits. A tile
     /// larger than the whole cache is not kept.
-    fn insert(&mut self, key: Key, tile: Tile) {
+    fn insert(&mut self, key: K, tile: Tile) {
         let size = tile.bytes.len() as u64;
         if size > self.limit {
             return;
