@@ -120,6 +120,16 @@ pub fn leaf_hashes(tile: &[u8], first_index: u64, count: usize) -> Result<LeafHa
     Ok(LeafHashes { hashes, last_timestamp })
 }
 
+/// The length in bytes of the first `count` entries of a tile: a partial
+/// tile cut from the full tile it is a prefix of. `None` if they do not parse.
+pub fn prefix_len(tile: &[u8], count: usize) -> Option<usize> {
+    let mut reader = Reader { bytes: tile, pos: 0 };
+    for _ in 0..count {
+        parse_one(&mut reader).ok()?;
+    }
+    Some(reader.pos)
+}
+
 /// Iterates over the entries of a tile without checking their leaf indexes.
 pub fn entries(tile: &[u8]) -> impl Iterator<Item = Result<TileLeaf<'_>, (usize, Problem)>> {
     let mut reader = Reader { bytes: tile, pos: 0 };

@@ -42,7 +42,7 @@ pub const OVERLOAD_RETRY: Duration = Duration::from_secs(5);
 /// BitTorrent client is waiting, so this is far shorter than a build's.
 const SERVE_BUDGET: Duration = Duration::from_secs(20);
 /// How much longer than the budget a client waits before its 504.
-const WAIT_SLACK: Duration = Duration::from_secs(2);
+pub(crate) const WAIT_SLACK: Duration = Duration::from_secs(2);
 
 /// Why a tile could not be had. Clone, since every waiting request gets it.
 #[derive(Clone, Debug, Error)]
@@ -66,7 +66,7 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    fn from_fetch(error: FetchError) -> UpstreamError {
+    pub(crate) fn from_fetch(error: FetchError) -> UpstreamError {
         let message = error.to_string();
         match error {
             FetchError::NotFound { .. } => UpstreamError::NotFound,
@@ -151,7 +151,7 @@ impl Upstream {
 }
 
 /// `HELIO_RETRY_BUDGET` if set, else a budget a waiting client can bear.
-fn policy() -> RetryPolicy {
+pub(crate) fn policy() -> RetryPolicy {
     if std::env::var_os("HELIO_RETRY_BUDGET").is_some() {
         return RetryPolicy::from_env();
     }

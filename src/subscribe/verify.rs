@@ -18,7 +18,10 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
 
 use rayon::prelude::*;
 use thiserror::Error;
@@ -97,21 +100,9 @@ impl RangeVerifyError {
 /// Verifies every range `options` names, printing one line per range as it
 /// verifies; stops at the first that does not.
 pub fn run(options: &VerifyOptions, output: &Output) -> Result<(), RangeVerifyError> {
-    let key = options.key.as_deref().map(LogKey::parse).transpose().map_err(RangeVerifyError::Key)?;
-    let site_error = |message: String| RangeVerifyError::Site { text: options.site.clone(), message };
-    let location = Location::parse(&options.site, Path::new("")).map_err(site_error)?;
-    if let Location::Dir(dir) = &location
-        && !dir.is_dir()
-    {
-        return Err(site_error("no such folder".into()));
-    }
-    let folders = folder::find(&options.paths)?;
-
-    let site = LogSource::new(&location, &http_agent(None, 4), RetryPolicy::from_env());
-    let checkpoint = fetch_checkpoint(&site, key.as_ref(), options.origin.as_deref())?;
-    let tree = VerifiedTree::open(site, &checkpoint)?;
-    for folder in &folders {
-        let checked = check_range(&tree, folder)?;
+    let opened = open(options)?;
+    for folder in &opened.folders {
+        let checked = check_range(&opened.tree, folder)?;
         output.result(&format!(
             "{} ok: {}, {} tiles, {}",
             folder.name(),
@@ -123,12 +114,42 @@ pub fn run(options: &VerifyOptions, output: &Output) -> Result<(), RangeVerifyEr
     Ok(())
 }
 
+/// The ranges `options` names and the site's tree they are checked against.
+pub(crate) struct Opened {
+    pub folders: Vec<RangeFolder>,
+    /// The site's checkpoint, its signature checked when a key was given.
+    pub checkpoint: Checkpoint,
+    /// The checkpoint's bytes as the site published them.
+    pub checkpoint_text: Bytes,
+    /// The tree of the checkpoint, its right edge from the site's proof tiles.
+    pub tree: VerifiedTree,
+}
+
+/// Checks the arguments, finds the ranges and opens the site's tree: what
+/// `helio verify` and `helio mirror` do before checking any range.
+pub(crate) fn open(options: &VerifyOptions) -> Result<Opened, RangeVerifyError> {
+    let key = options.key.as_deref().map(LogKey::parse).transpose().map_err(RangeVerifyError::Key)?;
+    let site_error = |message: String| RangeVerifyError::Site { text: options.site.clone(), message };
+    let location = Location::parse(&options.site, Path::new("")).map_err(site_error)?;
+    if let Location::Dir(dir) = &location
+        && !dir.is_dir()
+    {
+        return Err(site_error("no such folder".into()));
+    }
+    let folders = folder::find(&options.paths)?;
+
+    let site = LogSource::new(&location, &http_agent(None, 4), RetryPolicy::from_env());
+    let (checkpoint_text, checkpoint) = fetch_checkpoint(&site, key.as_ref(), options.origin.as_deref())?;
+    let tree = VerifiedTree::open(site, &checkpoint)?;
+    Ok(Opened { folders, checkpoint, checkpoint_text, tree })
+}
+
 /// Fetches the site's checkpoint and, with a key, checks its signature.
 fn fetch_checkpoint(
     site: &LogSource,
     key: Option<&LogKey>,
     origin: Option<&str>,
-) -> Result<Checkpoint, RangeVerifyError> {
+) -> Result<(Bytes, Checkpoint), RangeVerifyError> {
     let url = site.describe("checkpoint");
     let text = site.fetch("checkpoint", BodyKind::Sniffable)?;
     let checkpoint = match key {
@@ -152,26 +173,30 @@ fn fetch_checkpoint(
     {
         return Err(RangeVerifyError::Origin { url, found: checkpoint.origin, expected: expected.to_string() });
     }
-    Ok(checkpoint)
+    Ok((text, checkpoint))
 }
 
 /// What a verified range held.
-struct Checked {
+pub(crate) struct Checked {
     /// Tile files checked.
-    tiles: u64,
+    pub tiles: u64,
     /// Bytes of the range's files, README.md included.
-    bytes: u64,
+    pub bytes: u64,
+    /// The level-1 tiles above the range, by index, authenticated: what its
+    /// level-0 and data tiles hash to.
+    pub level1: Vec<(u64, Arc<Vec<Hash>>)>,
 }
 
 /// A level-1 tile above a range: its authenticated entries, and where it
 /// came from, for messages.
 struct Level1 {
-    entries: Vec<Hash>,
+    index: u64,
+    entries: Arc<Vec<Hash>>,
     from: String,
 }
 
 /// Checks one range folder against `tree`.
-fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, RangeVerifyError> {
+pub(crate) fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, RangeVerifyError> {
     let range = folder.range;
     let site = tree.source();
     if range.end > tree.size() {
@@ -203,10 +228,10 @@ fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, Ran
             }
             bytes += data.len() as u64;
             tiles += 1;
-            level1.push(Level1 { entries, from: path.display().to_string() });
+            level1.push(Level1 { index: t, entries: Arc::new(entries), from: path.display().to_string() });
         } else {
-            let entries = tree.hash_tile(1, t)?.to_vec();
-            level1.push(Level1 { entries, from: site.describe(&tree.parent_path(1, t * TILE_WIDTH)) });
+            let entries = tree.hash_tile(1, t)?;
+            level1.push(Level1 { index: t, entries, from: site.describe(&tree.parent_path(1, t * TILE_WIDTH)) });
         }
     }
 
@@ -225,7 +250,8 @@ fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, Ran
         return Err(error);
     }
     tiles += 2 * (range.entries() / TILE_WIDTH);
-    Ok(Checked { tiles, bytes: bytes + counted.into_inner() })
+    let level1 = level1.into_iter().map(|tile| (tile.index, tile.entries)).collect();
+    Ok(Checked { tiles, bytes: bytes + counted.into_inner(), level1 })
 }
 
 /// Checks level-0 tile `n` against its entry in `parent`, then data tile `n`
