@@ -51,6 +51,16 @@ pub enum Command {
     /// message names it), 2 bad usage.
     Verify(VerifyArgs),
 
+    /// Serve downloaded ranges as a Static CT log's monitoring prefix
+    /// (static-ct-api), each tile proved against the log's checkpoint.
+    ///
+    /// The ranges are verified at startup as `helio verify` does; tiles they
+    /// lack come from the site's proof tiles or --upstream, checked before
+    /// they are served, else 404. Runs until SIGINT or SIGTERM. Exit status:
+    /// 0 after a signal, 1 a file, tile or checkpoint did not verify at
+    /// startup (the message names it), 2 bad usage or a port that cannot be used.
+    Mirror(MirrorArgs),
+
     /// Generate a valid Static CT log for demos, tests and benchmarks.
     #[cfg(feature = "fixture")]
     #[command(hide = true)]
@@ -139,6 +149,25 @@ pub struct VerifyArgs {
     /// The checkpoint origin to expect [default: the checkpoint's first line]
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    /// The log's monitoring prefix, where tiles and issuers the downloads
+    /// do not hold are fetched from (and checked) [default: none: 404]
+    #[arg(long, value_name = "LOG_URL")]
+    pub upstream: Option<String>,
+
+    /// Address to listen on [default: [::]:8080]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Memory for cached tiles, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub cache_mb: u64,
 }
 
 #[cfg(feature = "fixture")]

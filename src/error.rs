@@ -13,6 +13,7 @@ use crate::init::InitError;
 use crate::serve::ServeError;
 use crate::site::resume::ResumeError;
 use crate::store::{StoreError, TargetError};
+use crate::subscribe::mirror::MirrorError;
 use crate::subscribe::verify::RangeVerifyError;
 
 /// How a command ended, as its exit status.
@@ -22,7 +23,7 @@ pub enum ExitStatus {
     /// Done (including "nothing new").
     Success = 0,
     /// At least one log failed; the others were processed and published
-    /// (`helio verify`: a range or its proof did not verify).
+    /// (`helio verify`, `helio mirror`: a range or its proof did not verify).
     LogFailed = 1,
     /// Bad usage or configuration; nothing was written.
     Usage = 2,
@@ -43,6 +44,8 @@ pub enum Error {
     Init(#[from] InitError),
     #[error(transparent)]
     Verify(#[from] RangeVerifyError),
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
     #[error(transparent)]
     Target(#[from] TargetError),
     #[error(transparent)]
@@ -78,6 +81,8 @@ impl Error {
             },
             Error::Verify(error) if error.is_usage() => ExitStatus::Usage,
             Error::Verify(_) => ExitStatus::LogFailed,
+            Error::Mirror(error) if error.is_usage() => ExitStatus::Usage,
+            Error::Mirror(_) => ExitStatus::LogFailed,
             Error::Target(_) | Error::ResumeIntoBucket { .. } => ExitStatus::Usage,
             Error::Store(error) | Error::Resume(ResumeError::Store(error)) => store_status(error),
             Error::Resume(error) if error.is_usage() => ExitStatus::Usage,

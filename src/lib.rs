@@ -2,7 +2,8 @@
 //!
 //! `helio build` turns a log's verified tiles into BitTorrent v1 torrents,
 //! feeds and pages; `helio serve` is the WebSeed that hands clients the bytes;
-//! `helio verify` proves downloaded ranges against the published checkpoint.
+//! `helio verify` proves downloaded ranges against the published checkpoint,
+//! and `helio mirror` serves them back as a Static CT log.
 //! The modules follow the data: `config` → `log` (fetch, verify) → `torrent`
 //! (hash, encode) → `site` (write), strung together by `build`; `subscribe`
 //! is the other end.
@@ -82,6 +83,21 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
                 origin: args.origin,
             };
             Ok(subscribe::verify::run(&options, output)?)
+        }
+        Command::Mirror(args) => {
+            let verify = args.verify;
+            let options = subscribe::mirror::MirrorOptions {
+                verify: subscribe::verify::VerifyOptions {
+                    paths: verify.paths,
+                    site: verify.site,
+                    key: verify.key,
+                    origin: verify.origin,
+                },
+                upstream: args.upstream,
+                listen: args.listen,
+                cache_mb: args.cache_mb,
+            };
+            Ok(subscribe::mirror::run(&options, output)?)
         }
         #[cfg(feature = "fixture")]
         Command::Fixture(args) => fixture_command(&args, output),
