@@ -9,6 +9,7 @@ mod build;
 mod demo;
 mod hostile;
 mod hybrid;
+mod mirror;
 mod recipes;
 mod resume;
 mod schedule;
