@@ -32,6 +32,10 @@ bench-hybrid:
 bench-serve:
     bash benches/serve.sh
 
+# Benchmark helio mirror (cached tiles) with wrk.
+bench-mirror:
+    bash benches/mirror.sh
+
 # Regenerate the committed demo log (deterministic: same bytes every time).
 demo-log:
     cargo run --release --features fixture -- fixture fixtures/demo-log --size 4700 --gzip --seed 1 --origin demo.helio.invalid
