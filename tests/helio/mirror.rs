@@ -527,3 +527,20 @@ fn round_trip_libtorrent_verify_mirror_and_build_again_from_the_mirror() {
     );
     assert_eq!(mirror.terminate(), 0);
 }
+
+#[test]
+fn the_right_edge_is_cut_from_the_full_tile_once_the_log_has_grown_past_it() {
+    let mut downloaded = downloaded(&[0, 1]);
+    let edge = log_tile(downloaded.log.path(), "tile/data/013.p/44");
+    downloaded.log.resize(4 * 1024);
+    let _ = std::fs::remove_file(downloaded.log.path().join("tile/data/013.p/44"));
+    let upstream = LogServer::start(downloaded.log.path(), ServerOptions::default()).unwrap();
+    let mirror = downloaded.mirror(&["--upstream", &upstream.url()]);
+    let reply = mirror.get("/tile/data/013.p/44");
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.body, edge, "the first 44 entries of tile/data/013");
+    assert_eq!(upstream.hits("tile/data/013.p/44") + upstream.hits("tile/data/013"), 2);
+    // The mirror still serves the site's checkpoint, not the log's newer tree.
+    assert_eq!(mirror.get("/tile/data/014").status, 404);
+    assert_eq!(mirror.get("/tile/data/013").status, 404);
+}
