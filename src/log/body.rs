@@ -55,19 +55,30 @@ pub enum Overflow {
 
 /// A body being read, within a size limit and a memory budget.
 ///
-/// Its bytes go to an anonymous memory mapping of the largest size
-/// allowed: only the pages written take memory, it never moves as it grows,
-/// and it goes back to the system the moment the buffer is dropped. A heap
-/// buffer would do none of that: the C allocator keeps what concurrent
+/// Under a budget its bytes go to an anonymous memory mapping of the largest
+/// size allowed: only the pages written take memory, it never moves as it
+/// grows, and it goes back to the system the moment the buffer is dropped. A
+/// heap buffer would do none of that: the C allocator keeps what concurrent
 /// fetches freed in per-thread arenas, so the process would grow past the
-/// budget even though the bytes alive never did.
+/// budget even though the bytes alive never did. Without a budget (a build,
+/// whose tiles in flight are bounded by its window) a heap buffer is the
+/// faster choice: a fresh mapping per tile costs a page fault per 4 KiB and
+/// an `munmap` per tile, which tripled a build's system time.
 pub struct BodyBuffer {
-    data: Option<MmapMut>,
+    data: Storage,
     len: usize,
     max: u64,
     memory: Option<Arc<dyn MemoryBudget>>,
     /// Bytes taken from the budget, ahead of `len`.
     taken: u64,
+}
+
+/// Where a buffer's bytes are.
+enum Storage {
+    /// No budget: the heap; its length is the buffer's.
+    Heap(Vec<u8>),
+    /// Under a budget: a mapping of the largest size allowed, made on first use.
+    Mapped(Option<MmapMut>),
 }
 
 /// How much a buffer's budget grows at least, so that it is not asked per read.
@@ -76,16 +87,38 @@ const GROWTH: u64 = 64 << 10;
 impl BodyBuffer {
     /// An empty buffer for at most `max` bytes, charged to `limit`'s budget.
     pub fn new(max: u64, limit: &BodyLimit) -> BodyBuffer {
-        BodyBuffer { data: None, len: 0, max, memory: limit.memory.clone(), taken: 0 }
+        let data = match limit.memory {
+            Some(_) => Storage::Mapped(None),
+            None => Storage::Heap(Vec::new()),
+        };
+        BodyBuffer { data, len: 0, max, memory: limit.memory.clone(), taken: 0 }
     }
 
     /// Takes budget for `expected` bytes up front (a known length), within the limits.
     pub fn expect(&mut self, expected: u64) -> Result<(), Overflow> {
-        self.take_to(expected.min(self.max))
+        let expected = expected.min(self.max);
+        if let Storage::Heap(data) = &mut self.data {
+            data.reserve_exact((expected as usize).saturating_sub(data.len()));
+        }
+        self.take_to(expected)
     }
 
     /// Appends everything `reader` yields.
     pub fn read_from(&mut self, reader: &mut dyn Read) -> Result<(), Overflow> {
+        if let Storage::Heap(data) = &mut self.data {
+            // The standard library's loop: it fills what `expect` reserved,
+            // and probes before growing a buffer that is exactly full.
+            let room = self.max - self.len as u64;
+            let read = reader.take(room + 1).read_to_end(data);
+            self.len = data.len();
+            read.map_err(Overflow::Read)?;
+            if self.len as u64 > self.max {
+                data.truncate(self.max as usize);
+                self.len = data.len();
+                return Err(Overflow::TooLarge);
+            }
+            return Ok(());
+        }
         loop {
             if self.len as u64 == self.max {
                 // Full: one more byte would be too many.
@@ -112,11 +145,14 @@ impl BodyBuffer {
 
     /// The mapping, made on first use.
     fn mapping(&mut self) -> Result<&mut MmapMut, Overflow> {
-        if self.data.is_none() {
+        let Storage::Mapped(mapping) = &mut self.data else {
+            unreachable!("only a buffer under a budget is mapped");
+        };
+        if mapping.is_none() {
             let len = usize::try_from(self.max).map_err(|_| Overflow::TooLarge)?;
-            self.data = Some(MmapMut::map_anon(len).map_err(Overflow::Read)?);
+            *mapping = Some(MmapMut::map_anon(len).map_err(Overflow::Read)?);
         }
-        self.data.as_mut().ok_or(Overflow::TooLarge)
+        mapping.as_mut().ok_or(Overflow::TooLarge)
     }
 
     /// Makes sure the budget covers `end` bytes.
@@ -143,15 +179,22 @@ impl BodyBuffer {
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        self.data.as_ref().map_or(&[], |data| &data[..self.len])
+        match &self.data {
+            Storage::Heap(data) => data,
+            Storage::Mapped(mapping) => mapping.as_ref().map_or(&[], |data| &data[..self.len]),
+        }
     }
 
-    /// The bytes, copied into a heap allocation of exactly their length
-    /// (the mapping is released), whose share of the budget is given back
-    /// when the last `Bytes` pointing into it goes.
+    /// The bytes: a heap buffer's as they are; a mapping's copied into a
+    /// heap allocation of exactly their length (the mapping is released),
+    /// whose share of the budget is given back when the last `Bytes`
+    /// pointing into it goes.
     pub fn into_bytes(mut self) -> Bytes {
+        if let Storage::Heap(data) = &mut self.data {
+            return Bytes::from(std::mem::take(data));
+        }
         let data: Box<[u8]> = self.as_slice().into();
-        self.data = None;
+        self.data = Storage::Mapped(None);
         let Some(memory) = self.memory.take() else {
             return Bytes::from(data);
         };
@@ -232,6 +275,22 @@ mod tests {
         assert_eq!(memory.used.load(Ordering::Relaxed), 100_000, "a slice keeps the whole alive");
         drop(slice);
         assert_eq!(memory.used.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn without_a_budget_bytes_live_on_the_heap_within_the_size_limit() {
+        let limit = BodyLimit::new(150_000);
+        let content: Vec<u8> = (0..140_000u32).map(|i| i as u8).collect();
+        let mut buffer = BodyBuffer::new(limit.max, &limit);
+        buffer.expect(20_000).unwrap();
+        // A reader handing out a few bytes at a time, as a socket does.
+        buffer.read_from(&mut io::Read::chain(&content[..1000], &content[1000..])).unwrap();
+        assert_eq!(buffer.as_slice(), &content[..]);
+        assert_eq!(buffer.into_bytes(), content);
+
+        let mut endless = BodyBuffer::new(limit.max, &limit);
+        assert!(matches!(endless.read_from(&mut io::repeat(0)), Err(Overflow::TooLarge)));
+        assert!(endless.len() <= 150_000);
     }
 
     #[test]

@@ -219,13 +219,23 @@ fn decode(body: BodyBuffer, gzip: bool, url: &str, limit: &BodyLimit) -> Result<
         return Ok(body.into_bytes());
     }
     let mut out = BodyBuffer::new(limit.max, limit);
-    out.expect((body.len() as u64).saturating_mul(4)).map_err(|e| overflow(e, url, limit.max))?;
+    out.expect(inflated_size_hint(body.as_slice())).map_err(|e| overflow(e, url, limit.max))?;
     out.read_from(&mut MultiGzDecoder::new(body.as_slice())).map_err(|error| match error {
         Overflow::Read(e) => FetchError::Gzip { url: url.to_string(), message: e.to_string() },
         other => overflow(other, url, limit.max),
     })?;
     drop(body);
     Ok(out.into_bytes())
+}
+
+/// How large a gzip body is likely to inflate: its last member's ISIZE
+/// (RFC 1952 §2.3.1, the size modulo 2^32), exact for the one-member bodies
+/// logs send, so the output is allocated once at its size; else 4 × the body.
+fn inflated_size_hint(body: &[u8]) -> u64 {
+    match body.len().checked_sub(4).and_then(|at| body.get(at..)) {
+        Some(&[a, b, c, d]) if body.len() >= 18 => u64::from(u32::from_le_bytes([a, b, c, d])),
+        _ => (body.len() as u64).saturating_mul(4),
+    }
 }
 
 /// A refused body as a fetch error.
@@ -258,6 +268,34 @@ fn read_limited(path: &Path, limit: &BodyLimit) -> Result<BodyBuffer, Overflow> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_body_is_inflated_into_a_buffer_of_its_size() {
+        use std::io::Write;
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&content).unwrap();
+        let gzip = encoder.finish().unwrap();
+        assert_eq!(inflated_size_hint(&gzip), 300_000, "ISIZE");
+        assert_eq!(inflated_size_hint(b"short"), 20, "too short for a trailer: 4 × the body");
+
+        let limit = BodyLimit::new(1 << 20);
+        let mut body = BodyBuffer::new(limit.max_raw(), &limit);
+        body.read_from(&mut &gzip[..]).unwrap();
+        let inflated = decode(body, true, "http://log.example/tile/data/000", &limit).unwrap();
+        assert_eq!(inflated, content);
+        // Lying about its size only changes the first allocation, not the limit.
+        let mut liar = gzip.clone();
+        let at = liar.len() - 4;
+        liar[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let small = BodyLimit::new(100_000);
+        let mut body = BodyBuffer::new(small.max_raw(), &small);
+        body.read_from(&mut &liar[..]).unwrap();
+        assert!(matches!(
+            decode(body, true, "http://log.example/tile/data/000", &small),
+            Err(FetchError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn locations() {
