@@ -4,13 +4,11 @@
 //! never an open proxy), an independent Python reader, and startup
 //! verification.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use helio::fixture::server::{Fault, LogServer, ServerOptions};
 use helio::fixture::wire::{self, Reply};
@@ -21,89 +19,27 @@ use tempfile::TempDir;
 use crate::support::*;
 
 /// A long-running helio command (`mirror` or `serve`), killed when dropped.
-struct Running {
-    child: Option<Child>,
-    addr: SocketAddr,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
+struct Running(Listening);
 
 impl Running {
-    /// Starts `helio ARGS` and waits for the `listening on http://ADDR` it prints.
     fn start(args: &[&str]) -> Running {
-        let mut child = command(args, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let collected = Arc::clone(&stderr);
-        let mut err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let lines = Arc::clone(&stdout);
-        let (found, listening) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = found.send(addr.parse::<SocketAddr>().unwrap());
-                }
-                lines.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        let Ok(addr) = listening.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            thread::sleep(Duration::from_millis(100));
-            panic!("helio {} did not start:\n{}", args[0], stderr.lock().unwrap());
-        };
-        Running { child: Some(child), addr, stdout, stderr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        Running(Listening::start(args, &[], Duration::from_secs(60)))
     }
 
     fn get(&self, path: &str) -> Reply {
         wire::request(self.addr, "GET", path, &[]).unwrap()
     }
 
-    /// Sends SIGTERM and waits (bounded) for the exit code.
-    fn terminate(mut self) -> i32 {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let mut child = self.child.take().unwrap();
-        wait_bounded(&mut child, Duration::from_secs(15), "helio after SIGTERM")
+    fn terminate(self) -> i32 {
+        self.0.terminate()
     }
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+impl std::ops::Deref for Running {
+    type Target = Listening;
 
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> i32 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
+    fn deref(&self) -> &Listening {
+        &self.0
     }
 }
 

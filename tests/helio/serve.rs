@@ -3,12 +3,11 @@
 //! files, statistics, failures upstream, overload, shutdown, and real
 //! BitTorrent clients downloading whole torrents through it alone.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,7 @@ use helio::torrent::range::TorrentRange;
 use crate::support::*;
 
 /// A running `helio serve`, killed when dropped.
-struct Served {
-    child: Option<Child>,
-    addr: SocketAddr,
-    /// With `--listen-https`.
-    https: Option<SocketAddr>,
-    stderr: Arc<Mutex<String>>,
-}
+struct Served(Listening);
 
 impl Served {
     /// Starts `helio serve -c CONFIG --listen 127.0.0.1:0` and waits for the
@@ -40,50 +33,7 @@ impl Served {
     fn start_with(config: &Path, env: &[(&str, &str)], more: &[&str]) -> Served {
         let mut args = vec!["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
         args.extend(more);
-        let mut child = command(&args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let collected = Arc::clone(&stderr);
-        let mut err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (found, listening) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = found.send((false, addr.parse::<SocketAddr>().unwrap()));
-                } else if let Some(addr) = line.strip_prefix("listening on https://") {
-                    let _ = found.send((true, addr.parse::<SocketAddr>().unwrap()));
-                }
-            }
-        });
-        let wants_https = more.contains(&"--listen-https");
-        let (mut addr, mut https) = (None, None);
-        while addr.is_none() || (wants_https && https.is_none()) {
-            match listening.recv_timeout(Duration::from_secs(15)) {
-                Ok((false, found)) => addr = Some(found),
-                Ok((true, found)) => https = Some(found),
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    thread::sleep(Duration::from_millis(100));
-                    panic!("helio serve did not start:\n{}", stderr.lock().unwrap());
-                }
-            }
-        }
-        Served { child: Some(child), addr: addr.unwrap(), https, stderr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        Served(Listening::start(&args, env, Duration::from_secs(15)))
     }
 
     fn get(&self, path: &str) -> Reply {
@@ -100,47 +50,23 @@ impl Served {
         serde_json::from_slice(&reply.body).unwrap()
     }
 
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the exit code.
-    fn terminate(mut self) -> (i32, String) {
-        let status = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
-        assert!(status.success());
-        let mut child = self.child.take().unwrap();
-        let code = wait_bounded(&mut child, Duration::from_secs(15), "helio serve after SIGTERM");
+    /// Sends SIGTERM and waits (bounded) for the exit code, and what it printed on stderr.
+    fn terminate(self) -> (i32, String) {
+        let stderr = Arc::clone(&self.0.stderr);
+        let code = self.0.terminate();
         thread::sleep(Duration::from_millis(50));
-        (code, self.stderr.lock().unwrap().clone())
+        (code, stderr.lock().unwrap().clone())
     }
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+impl std::ops::Deref for Served {
+    type Target = Listening;
+
+    fn deref(&self) -> &Listening {
+        &self.0
     }
 }
 
-/// Waits for a child at most `limit`, killing it (and failing) past that.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> i32 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Sends one request with the path exactly as given (no normalisation).
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     wire::request(addr, method, path, headers).unwrap()
 }

@@ -4,8 +4,13 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use helio::fixture::generate::{FixtureLog, LogSpec, write_log};
 use helio::fixture::server::{LogServer, ServerOptions};
@@ -279,4 +284,106 @@ pub fn aria2_check(aria2c: &Path, torrent: &Path, dir: &Path) {
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "aria2c: {out}{}", String::from_utf8_lossy(&check.stderr));
     assert!(out.contains("OK"), "aria2c did not report every piece verified: {out}");
+}
+
+/// A long-running helio command (`serve`, `mirror`) on loopback, killed when
+/// dropped; what it prints is collected as it goes.
+pub struct Listening {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// With `--listen-https`: the HTTPS address.
+    pub https: Option<SocketAddr>,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Listening {
+    /// Starts `helio ARGS` and waits, at most `limit`, for the `listening on
+    /// http://ADDR` it prints (and `https://ADDR` with `--listen-https`).
+    pub fn start(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Listening {
+        let mut child = command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let collected = Arc::clone(&stderr);
+        let mut err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let lines = Arc::clone(&stdout);
+        let (found, listening) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = found.send((false, addr.parse::<SocketAddr>().unwrap()));
+                } else if let Some(addr) = line.strip_prefix("listening on https://") {
+                    let _ = found.send((true, addr.parse::<SocketAddr>().unwrap()));
+                }
+                lines.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let wants_https = args.contains(&"--listen-https");
+        let (mut addr, mut https) = (None, None);
+        while addr.is_none() || (wants_https && https.is_none()) {
+            match listening.recv_timeout(limit) {
+                Ok((false, found)) => addr = Some(found),
+                Ok((true, found)) => https = Some(found),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    thread::sleep(Duration::from_millis(100));
+                    panic!("helio {} did not start:\n{}", args[0], stderr.lock().unwrap());
+                }
+            }
+        }
+        Listening { child: Some(child), addr: addr.unwrap(), https, stdout, stderr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    pub fn terminate(mut self) -> i32 {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        wait_bounded(&mut child, Duration::from_secs(15), "helio after SIGTERM")
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits for a child at most `limit`, killing it (and failing) past that.
+pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
