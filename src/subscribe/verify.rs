@@ -100,18 +100,27 @@ impl RangeVerifyError {
 /// Verifies every range `options` names, printing one line per range as it
 /// verifies; stops at the first that does not.
 pub fn run(options: &VerifyOptions, output: &Output) -> Result<(), RangeVerifyError> {
-    let opened = open(options)?;
-    for folder in &opened.folders {
-        let checked = check_range(&opened.tree, folder)?;
-        output.result(&format!(
-            "{} ok: {}, {} tiles, {}",
-            folder.name(),
-            folder.range,
-            checked.tiles,
-            human::size(checked.bytes)
-        ));
-    }
-    Ok(())
+    check_ranges(&open(options)?, output).map(drop)
+}
+
+/// Checks every range of `opened` in order, printing one line per range as
+/// it verifies; stops at the first that does not.
+pub(crate) fn check_ranges(opened: &Opened, output: &Output) -> Result<Vec<Checked>, RangeVerifyError> {
+    opened
+        .folders
+        .iter()
+        .map(|folder| {
+            let checked = check_range(&opened.tree, folder)?;
+            output.result(&format!(
+                "{} ok: {}, {} tiles, {}",
+                folder.name(),
+                folder.range,
+                checked.tiles,
+                human::size(checked.bytes)
+            ));
+            Ok(checked)
+        })
+        .collect()
 }
 
 /// The ranges `options` names and the site's tree they are checked against.
@@ -196,7 +205,7 @@ struct Level1 {
 }
 
 /// Checks one range folder against `tree`.
-pub(crate) fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, RangeVerifyError> {
+fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, RangeVerifyError> {
     let range = folder.range;
     let site = tree.source();
     if range.end > tree.size() {

@@ -34,7 +34,6 @@ use crate::output::Output;
 use crate::serve::cache::TileCache;
 use crate::serve::memory::TileMemory;
 use crate::serve::upstream::{self, WAIT_SLACK};
-use crate::site::human;
 use routes::Mirror;
 use tiles::MirrorTiles;
 
@@ -85,18 +84,8 @@ impl MirrorError {
 pub fn run(options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
     let upstream = options.upstream.as_deref().map(upstream_source).transpose()?;
     let opened = verify::open(&options.verify)?;
-    let mut level1 = HashMap::new();
-    for folder in &opened.folders {
-        let checked = verify::check_range(&opened.tree, folder)?;
-        output.result(&format!(
-            "{} ok: {}, {} tiles, {}",
-            folder.name(),
-            folder.range,
-            checked.tiles,
-            human::size(checked.bytes)
-        ));
-        level1.extend(checked.level1);
-    }
+    let level1: HashMap<_, _> =
+        verify::check_ranges(&opened, output)?.into_iter().flat_map(|checked| checked.level1).collect();
     let ranges: Vec<_> = opened.folders.iter().map(|folder| folder.range).collect();
     let proof = proof_tiles(opened.checkpoint.size, &ranges);
     let cache_bytes = options.cache_mb.saturating_mul(1 << 20);
