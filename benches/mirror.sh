@@ -21,25 +21,9 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in cargo wrk curl; do
-    command -v "$tool" >/dev/null || { echo "mirror.sh: $tool is not installed" >&2; exit 2; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-echo "building release…" >&2
-target="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --release --locked --quiet --features fixture)
-cp "$target/release/helio" "$work/helio-fixture"
-(cd "$root" && cargo build --release --locked --quiet)
-helio="$target/release/helio"
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
+bench_setup mirror.sh
 
 tile_path() {
     if [ "$1" -lt 1000 ]; then printf %03d "$1"; else printf x%03d/%03d $(($1 / 1000)) $(($1 % 1000)); fi
@@ -81,13 +65,7 @@ started=$(date +%s.%N)
     --listen 127.0.0.1:0 >"$work/mirror.out" 2>&1 &
 mirror_pid=$!
 pids+=("$mirror_pid")
-for _ in $(seq 2400); do
-    addr=$(grep -o "listening on http://[0-9.:]*" "$work/mirror.out" 2>/dev/null | head -1 || true)
-    [ -n "$addr" ] && break
-    sleep 0.05
-done
-[ -n "$addr" ] || { echo "mirror.sh: the mirror did not start:" >&2; cat "$work/mirror.out" >&2; exit 1; }
-addr=${addr#listening on http://}
+addr=$(address_in "$work/mirror.out")
 startup=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 data_mb=$(du -sLm "$work/log/tile/data" | awk '{print $1}')
 
@@ -114,25 +92,8 @@ function request()
 end
 LUA
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-ticks_per_second=$(getconf CLK_TCK)
-
 # Prints "req/s|MiB/s|p50|p99|non-2xx|CPU ms per request" for LEVEL=$1.
-measure() {
-    local out rps mbs p50 p99 errors before requests cpu
-    before=$(cpu_ticks "$mirror_pid")
-    out=$(TILES=$TILES LEVEL=$1 wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$work/tiles.lua" \
-        "http://$addr")
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    cpu=$(awk -v t=$(($(cpu_ticks "$mirror_pid") - before)) -v n="$requests" -v hz="$ticks_per_second" \
-        'BEGIN {printf "%.3f", n ? t * 1000 / hz / n : 0}')
-    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
-    mbs=$(awk '/^Transfer\/sec:/ {v = $2 + 0; if ($2 ~ /GB/) v *= 1024; else if ($2 ~ /KB/) v /= 1024; printf "%.0f", v}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    errors=$(awk '/Non-2xx/ {n = $5} /Socket errors/ {s = " (socket errors)"} END {printf "%d%s", n, s}' <<<"$out")
-    echo "$rps|$mbs|$p50|$p99|$errors|$cpu"
-}
+measure() { LEVEL=$1 wrk_measure "$mirror_pid" "http://$addr" "$work/tiles.lua"; }
 
 row() {
     local rps mbs p50 p99 errors cpu

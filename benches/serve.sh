@@ -26,45 +26,11 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 IDLE=${IDLE:-8000}                   # idle connections held open
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in cargo wrk curl gzip openssl python3; do
-    command -v "$tool" >/dev/null || { echo "serve.sh: $tool is not installed" >&2; exit 2; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-echo "building release…" >&2
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 # The log generator and its server are test support behind the `fixture`
 # feature; the server under test is the product binary, built without it.
-target="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --release --locked --quiet --features fixture)
-cp "$target/release/helio" "$work/helio-fixture"
-(cd "$root" && cargo build --release --locked --quiet)
-helio="$target/release/helio"
-
-
-# Waits for "listening on SCHEME://ADDR" in a file ($2: http or https,
-# default http) and prints ADDR.
-address_in() {
-    local scheme=${2:-http}
-    for _ in $(seq 200); do
-        addr=$(grep -o "listening on $scheme://[0-9.:]*" "$1" 2>/dev/null | head -1 || true)
-        if [ -n "$addr" ]; then
-            echo "${addr#listening on "$scheme"://}"
-            return
-        fi
-        sleep 0.05
-    done
-    echo "serve.sh: nothing listened:" >&2
-    cat "$1" >&2
-    exit 1
-}
+bench_setup serve.sh gzip openssl python3
 
 entries=$((TILES * 256))
 echo "generating a log of $entries entries…" >&2
@@ -138,28 +104,9 @@ function request()
 end
 LUA
 
-# CPU time (user + system) of a process so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-ticks_per_second=$(getconf CLK_TCK)
-
 # Runs wrk with a script against $URL (default the HTTP address) and prints
 # "req/s|MiB/s|p50|p99|non-2xx|CPU ms per request".
-measure() {
-    local out rps mbs p50 p99 errors before requests cpu
-    before=$(cpu_ticks "$serve_pid")
-    out=$(TILES=$TILES RANGE=${RANGE:-262144} THREADS=$THREADS \
-        wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$1" "${URL:-http://$serve_addr}")
-    echo "$out" >>"$work/wrk.log"
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    cpu=$(awk -v t=$(($(cpu_ticks "$serve_pid") - before)) -v n="$requests" -v hz="$ticks_per_second" \
-        'BEGIN {printf "%.3f", n ? t * 1000 / hz / n : 0}')
-    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
-    mbs=$(awk '/^Transfer\/sec:/ {v = $2 + 0; if ($2 ~ /GB/) v *= 1024; else if ($2 ~ /KB/) v /= 1024; printf "%.0f", v}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    errors=$(awk '/Non-2xx/ {n = $5} /Socket errors/ {s = " (socket errors)"} END {printf "%d%s", n, s}' <<<"$out")
-    echo "$rps|$mbs|$p50|$p99|$errors|$cpu"
-}
+measure() { RANGE=${RANGE:-262144} wrk_measure "$serve_pid" "${URL:-http://$serve_addr}" "$1"; }
 
 # Holds $IDLE connections to $1 open without a request, from 250 loopback
 # addresses (so that the per-client limit lets them in), opening a new one
