@@ -95,6 +95,20 @@ pub struct BuildArgs {
     /// is read directly)
     #[arg(long, value_name = "URL")]
     pub resume_from: Option<String>,
+
+    /// A log failing for less than this long is only a warning; past it, the
+    /// run exits 1 (e.g. 3h) [default: the config's alert_after, else at once]
+    #[arg(long, value_name = "DURATION", value_parser = parse_alert_after)]
+    pub alert_after: Option<std::time::Duration>,
+
+    /// Write Prometheus metrics (text format, for node_exporter's textfile
+    /// collector) to FILE after the run [default: the config's metrics_file]
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+fn parse_alert_after(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{error} (write e.g. 30m, 3h or 1d)"))
 }
 
 fn parse_run_budget(text: &str) -> Result<std::time::Duration, String> {

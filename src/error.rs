@@ -72,7 +72,11 @@ impl Error {
                 BuildError::Store(error) | BuildError::Resume(ResumeError::Store(error)) => store_status(error),
                 BuildError::Resume(error) if error.is_usage() => ExitStatus::Usage,
                 BuildError::Site(error) if error.is_held() => ExitStatus::Locked,
-                BuildError::Resume(_) | BuildError::LogsFailed { .. } | BuildError::Site(_) => ExitStatus::LogFailed,
+                BuildError::Resume(_)
+                | BuildError::LogsFailed { .. }
+                | BuildError::Site(_)
+                | BuildError::Metrics(_)
+                | BuildError::RootPanicked => ExitStatus::LogFailed,
             },
             Error::Serve(_) => ExitStatus::Usage,
             Error::Init(error) => match error {

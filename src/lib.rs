@@ -67,7 +67,14 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
                 (Some(_), store::Target::S3(url)) => return Err(Error::ResumeIntoBucket { url: url.to_string() }),
                 (Some(url), store::Target::Dir(_)) => Some(site::resume::parse_root(url)?),
             };
-            let options = BuildOptions { target, only: args.logs, max_time: args.max_time, resume_from };
+            let options = BuildOptions {
+                target,
+                only: args.logs,
+                max_time: args.max_time,
+                resume_from,
+                alert_after: args.alert_after,
+                metrics_file: args.metrics_file,
+            };
             Ok(build::run(&config, &options, output)?)
         }
         Command::Serve(args) => {

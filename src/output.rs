@@ -79,6 +79,16 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Prints a line for the person at the terminal on stderr, around the bars.
+    pub fn note(&self, line: &str) {
+        self.progress.suspend(|| {
+            let mut stderr = io::stderr().lock();
+            let _ = writeln!(stderr, "{line}");
+        });
+    }
+}
+
 /// Writes log lines to stderr with any progress bars lifted out of the way.
 #[derive(Clone)]
 struct BarSafeStderr {

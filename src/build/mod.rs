@@ -1,9 +1,12 @@
 //! `helio build`: one pass over the configured logs, then exit. The
 //! [`schedule`] brings every selected log up to date at once ([`update`]:
 //! verify the newest checkpoint, stream its missing ranges through the
-//! [`pipeline`], publish each torrent as it is done); then the site is
-//! regenerated from what is published. One failing log does not stop the
-//! others, and a run budget stops new ranges from starting.
+//! [`pipeline`], publish each torrent as it is done), and publishes each
+//! log's site the moment that log is done, while the site's root follows
+//! on its own thread (`site::root`). One failing log does not stop the
+//! others, and a run budget stops new ranges from starting. At the end, the
+//! health of every log goes to the metrics file and decides the exit status
+//! (docs/health.md).
 //!
 //! Everything goes through the site's [`Store`], a folder or a bucket, and
 //! is read back from it: a runner that starts with an empty disk continues
@@ -12,6 +15,7 @@
 //! where locking costs nothing), so builds of disjoint sets of logs publish
 //! into one site at once and a build with nothing new writes nothing.
 
+pub mod metrics;
 pub mod ordered;
 pub mod pipeline;
 pub mod progress;
@@ -25,12 +29,17 @@ use thiserror::Error;
 
 use crate::config::{Config, LogConfig};
 use crate::log::source::Location;
-use crate::output::Output;
+use crate::output::{Output, Verbosity};
 use crate::site::folder::Locks;
+use crate::site::json::now;
+use crate::site::pages::Pages;
 use crate::site::resume::ResumeError;
-use crate::site::{self, LogRun, RunStatus, SiteError};
-use crate::store::{Store, StoreError, Target};
+use crate::site::root::RootPublisher;
+use crate::site::{self, RunStatus, SiteError};
+use crate::store::{Store, StoreError, Target, WriteError};
 
+use progress::RunProgress;
+use schedule::LogOutcome;
 pub use update::LogError;
 
 /// Why a build run as a whole did not succeed (one log failing among
@@ -43,6 +52,7 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    /// Each failed log with how long it has been failing.
     #[error("{} of {total} log{} failed: {}", failed.len(), if *total == 1 { "" } else { "s" }, failed.join(", "))]
     LogsFailed { failed: Vec<String>, total: usize },
     /// Another build holds logs of this run (the first one's lock is named).
@@ -50,6 +60,12 @@ pub enum BuildError {
     Held { held: StoreError, more: usize },
     #[error(transparent)]
     Site(#[from] SiteError),
+    #[error("cannot write the metrics file: {0}")]
+    Metrics(#[source] WriteError),
+    #[error(
+        "the site's root files were not written: the thread writing them stopped on an internal error (a bug in helio)"
+    )]
+    RootPanicked,
 }
 
 /// Options of one build run.
@@ -63,10 +79,16 @@ pub struct BuildOptions {
     /// `--resume-from`: the published site the selected logs' state is
     /// restored from first (into a folder; a bucket is its own state).
     pub resume_from: Option<Location>,
+    /// `--alert-after`, over the config's `alert_after`.
+    pub alert_after: Option<Duration>,
+    /// `--metrics-file`, over the config's `metrics_file`.
+    pub metrics_file: Option<PathBuf>,
 }
 
-/// Runs a build. Each log's problems are logged as they happen; the result
-/// says whether any log failed, or was left to another build holding it.
+/// Runs a build. Each log is published as soon as its build ends and its
+/// problems are logged as they happen; the result says whether any log
+/// failed (for longer than `alert_after`), or was left to another build
+/// holding it.
 pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(), BuildError> {
     let started = Instant::now();
     for name in &options.only {
@@ -108,38 +130,66 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
     }
     warn_about_config(config, &selected, output);
 
+    let pages = Pages::new().map_err(SiteError::from)?;
+    let root = RootPublisher::new(config, &locks, &pages);
+    let others: Vec<&str> = config
+        .logs
+        .iter()
+        .filter(|log| !runnable.iter().any(|run| run.name == log.name))
+        .map(|log| log.name.as_str())
+        .collect();
+    let progress = RunProgress::new(&output.progress, runnable.len());
     let deadline = budget.map(|budget| started + budget);
-    let schedule = schedule::Schedule { config, locks: &locks, output, deadline };
-    let outcomes = schedule.run(&runnable);
+    let (mut outcomes, root_result) = std::thread::scope(|scope| {
+        let root_thread = scope.spawn(|| root.run(&others));
+        let ticker = scope.spawn(|| progress.tick());
+        let schedule = schedule::Schedule {
+            config,
+            locks: &locks,
+            pages: &pages,
+            root: &root,
+            output,
+            progress: &progress,
+            deadline,
+        };
+        let outcomes = schedule.run(&runnable);
+        root.close();
+        let root_result = root_thread.join().map(|written| written.map_err(Some)).unwrap_or(Err(None));
+        progress.finish();
+        ticker.thread().unpark();
+        let _ = ticker.join();
+        (outcomes, root_result)
+    });
+    locks.release();
+    let ended = now();
 
-    let mut runs = Vec::with_capacity(outcomes.len());
     let mut failed = Vec::new();
+    let mut recent = Vec::new();
     let mut left = Vec::new();
-    for outcome in outcomes {
-        if matches!(outcome.status, RunStatus::Failed { .. }) {
-            failed.push(outcome.name.clone());
-        }
+    let mut built = 0;
+    let mut relative = Vec::new();
+    let alert_after = options.alert_after.or(config.alert_after);
+    for outcome in &outcomes {
+        built += outcome.built;
         if outcome.left > 0 {
             left.push((outcome.name.clone(), outcome.left));
         }
-        held.extend(outcome.held);
-        runs.push(LogRun { name: outcome.name, status: outcome.status, state: outcome.state });
+        if outcome.relative_feed {
+            relative.push(outcome.name.clone());
+        }
+        if matches!(outcome.status, RunStatus::Failed { .. }) {
+            let since = outcome.summary.as_ref().and_then(|s| s.health.failure.as_ref()).map(|f| f.since);
+            let failing_for = Duration::from_secs(ended.saturating_sub(since.unwrap_or(ended)));
+            let line = format!("{} (failing for {})", outcome.name, site::human::duration(failing_for.as_secs()));
+            match alert_after {
+                Some(after) if failing_for < after => recent.push(line),
+                _ => failed.push(line),
+            }
+        }
     }
-    if !held.is_empty() && held.len() == selected.len() {
-        // Another build is publishing every log of this run: the site is its to update.
-        let more = held.len() - 1;
-        return Err(BuildError::Held { held: held.remove(0), more });
-    }
-    // The site is regenerated even when a log failed, from what is published.
-    let published = site::publish(config, &locks, runs)?;
-    locks.release();
-    held.extend(published.held.into_iter().map(|(_, error)| error));
-    let relative: Vec<&str> = published
-        .relative_feeds
-        .iter()
-        .filter(|name| selected.iter().any(|log| &log.name == *name))
-        .map(String::as_str)
-        .collect();
+    let left_to_others = outcomes.iter().filter(|outcome| outcome.held.is_some()).count();
+    held.extend(outcomes.iter_mut().filter_map(|outcome| outcome.held.take()));
+
     if !relative.is_empty() {
         tracing::warn!(
             "the feeds of {} link their torrents by relative URLs, which feed readers cannot fetch: \
@@ -147,7 +197,6 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
             relative.join(", ")
         );
     }
-
     if let Some(budget) = budget
         && !left.is_empty()
     {
@@ -160,7 +209,39 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
             each.join(", ")
         );
     }
+    if let Some(after) = alert_after
+        && !recent.is_empty()
+    {
+        tracing::warn!(
+            "{} of {} log{} failed, for less than --alert-after {} so far: {}",
+            recent.len(),
+            selected.len(),
+            if selected.len() == 1 { "" } else { "s" },
+            humantime::format_duration(after),
+            recent.join(", ")
+        );
+    }
 
+    let summaries = root.summaries();
+    let metrics_file = options.metrics_file.as_ref().or(config.metrics_file.as_ref());
+    if let Some(path) = metrics_file {
+        let facts = metrics::RunFacts { duration: started.elapsed(), ended, logs_failed: failed.len() + recent.len() };
+        metrics::write(path, &summaries, &facts).map_err(BuildError::Metrics)?;
+    }
+    if output.interactive && output.verbosity != Verbosity::Quiet {
+        output.note(&run_summary(&outcomes, built, left_to_others, started.elapsed()));
+    }
+
+    match root_result {
+        Ok(_) => {}
+        Err(Some(error)) => return Err(error.into()),
+        Err(None) => return Err(BuildError::RootPanicked),
+    }
+    if !held.is_empty() && held.len() == selected.len() {
+        // Another build is publishing every log of this run.
+        let more = held.len() - 1;
+        return Err(BuildError::Held { held: held.remove(0), more });
+    }
     if !failed.is_empty() {
         return Err(BuildError::LogsFailed { failed, total: selected.len() });
     }
@@ -169,6 +250,25 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         return Err(BuildError::Held { held: held.remove(0), more });
     }
     Ok(())
+}
+
+/// One line on a terminal at the end of a run: `60 logs: nothing new (0.4 s)`.
+fn run_summary(outcomes: &[LogOutcome], built: u64, held: usize, took: Duration) -> String {
+    let failing = outcomes.iter().filter(|o| matches!(o.status, RunStatus::Failed { .. })).count();
+    let mut parts = Vec::new();
+    match built {
+        0 => parts.push("nothing new".to_string()),
+        1 => parts.push("1 new torrent".to_string()),
+        n => parts.push(format!("{n} new torrents")),
+    }
+    if failing > 0 {
+        parts.push(format!("{failing} failing"));
+    }
+    if held > 0 {
+        parts.push(format!("{held} left to another build"));
+    }
+    let logs = outcomes.len();
+    format!("{logs} log{}: {} ({:.1} s)", if logs == 1 { "" } else { "s" }, parts.join(", "), took.as_secs_f64())
 }
 
 /// Restores the logs' published state from the site at `root` into the

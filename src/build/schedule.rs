@@ -11,6 +11,9 @@
 //! - The run budget: once it has passed, no range starts (ranges under way
 //!   finish and are published), and logs still waiting for a slot give up
 //!   theirs, counting what they leave for the next run.
+//! - Each log is published the moment its build ends, failed or not: its
+//!   feed, pages and status are written, the root is told, and the log's
+//!   lock goes once a root showing it is written (`site::root`).
 
 use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -21,13 +24,18 @@ use crate::log::host::Hosts;
 use crate::log::http::http_agent_pooled;
 use crate::log::source::{Location, LogSource, RetryPolicy};
 use crate::output::Output;
-use crate::site::RunStatus;
 use crate::site::folder::{FolderError, Locks};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
+use crate::site::pages::Pages;
+use crate::site::root::RootPublisher;
 use crate::site::state::LogState;
+use crate::site::status::Recorded;
+use crate::site::summary::LogSummary;
+use crate::site::{self, RunStatus};
 use crate::store::StoreError;
 
+use super::progress::RunProgress;
 use super::update::{Built, LogError, probe};
 
 /// How one log's part of the run ended.
@@ -37,18 +45,27 @@ pub struct LogOutcome {
     pub status: RunStatus,
     /// Ranges left for the next run because the run budget ran out.
     pub left: u64,
-    /// The log's state as this run left it, when it built the log.
-    pub state: Option<LogState>,
+    /// Torrents this run published for the log.
+    pub built: u64,
+    /// The log as the site shows it now, when it could be read.
+    pub summary: Option<LogSummary>,
     /// Another build holds the log's lock: left to it.
     pub held: Option<StoreError>,
+    /// Its feed links torrents by relative URLs, which feed readers cannot fetch.
+    pub relative_feed: bool,
 }
 
-/// Runs logs concurrently within the run's limits.
+/// Runs logs concurrently within the run's limits, each published the
+/// moment it ends.
 pub struct Schedule<'a> {
     pub config: &'a Config,
     /// The site's store, and the logs' locks this build holds.
     pub locks: &'a Locks<'a>,
+    pub pages: &'a Pages,
+    /// Told of every log as it is read and as it is published.
+    pub root: &'a RootPublisher<'a>,
     pub output: &'a Output,
+    pub progress: &'a RunProgress,
     /// No range starts after this.
     pub deadline: Option<Instant>,
 }
@@ -63,6 +80,7 @@ impl Schedule<'_> {
             Location::Http(url) => Some((url.as_str(), log.concurrency)),
             Location::Dir(_) => None,
         }));
+        self.progress.watch(&hosts);
         // Every host's whole limit of connections stays open between requests.
         let total = hosts.iter().map(|gate| gate.limit()).sum();
         let agent = http_agent_pooled(self.config.contact.as_deref(), widest, total, None);
@@ -79,17 +97,19 @@ impl Schedule<'_> {
                     let source = LogSource::new(&log.location, &agent, policy).with_gate(gate).with_notice(&log.name);
                     let slots = &slots;
                     let thread = std::thread::Builder::new().name(format!("log {}", log.name));
-                    (log, thread.spawn_scoped(scope, move || self.one(order, log, &source, slots)))
+                    let handle = thread.spawn_scoped(scope, move || {
+                        let mut recorded = None;
+                        let result = self.one(order, log, &source, slots, &mut recorded);
+                        self.publish(log, result, recorded)
+                    });
+                    (log, handle)
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|(log, handle)| {
-                    let result = match handle {
-                        Ok(handle) => handle.join().unwrap_or(Err(Failure::Panicked)),
-                        Err(error) => Err(Failure::Spawn(error)),
-                    };
-                    self.outcome(log, result)
+                .map(|(log, handle)| match handle {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| self.publish(log, Err(Failure::Panicked), None)),
+                    Err(error) => self.publish(log, Err(Failure::Spawn(error)), None),
                 })
                 .collect()
         })
@@ -99,12 +119,25 @@ impl Schedule<'_> {
         self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
     }
 
-    fn one(&self, order: usize, log: &LogConfig, source: &LogSource, slots: &Slots) -> Result<Built, Failure> {
+    /// Brings one log up to date; `recorded` gets its `status.json` as read.
+    fn one(
+        &self,
+        order: usize,
+        log: &LogConfig,
+        source: &LogSource,
+        slots: &Slots,
+        recorded: &mut Option<Recorded>,
+    ) -> Result<Built, Failure> {
         let links = LogLinks::new(self.config, log);
         let keep_going = || !self.out_of_time();
         let mut read_again = false;
         loop {
-            let probed = probe(log, source, self.locks)?;
+            let state = LogState::load(self.locks.store(), &log.name).map_err(LogError::from)?;
+            // The root shows the log as published until this build publishes it.
+            let found = site::found(self.config, log, self.locks, &state);
+            self.root.know(found.summary);
+            *recorded = Some(found.recorded);
+            let probed = probe(log, state, source, self.locks)?;
             let built = if probed.missing() == 0 {
                 probed.build(&links, self.output, &keep_going)
             } else {
@@ -123,31 +156,64 @@ impl Schedule<'_> {
         }
     }
 
-    fn outcome(&self, log: &LogConfig, result: Result<Built, Failure>) -> LogOutcome {
+    /// Publishes the log's files for how its build ended, tells the root,
+    /// and lets go of the log once the root shows it.
+    fn publish(&self, log: &LogConfig, result: Result<Built, Failure>, recorded: Option<Recorded>) -> LogOutcome {
         let name = log.name.clone();
-        match result {
-            Ok(built) => LogOutcome {
-                name,
-                status: RunStatus::Succeeded { at: now() },
-                left: built.left,
-                state: Some(built.state),
-                held: None,
-            },
+        let (status, left, built, state) = match result {
+            Ok(built) => (RunStatus::Succeeded { at: now() }, built.left, built.built, Some(built.state)),
             Err(Failure::Log(LogError::Folder(FolderError::Store(error)))) if error.is_held() => {
                 tracing::warn!("log {name}: {error}; the log is left to that build");
-                LogOutcome { name, status: RunStatus::Skipped, left: 0, state: None, held: Some(error) }
+                let summary = site::read_summary(self.config, log, self.locks).ok();
+                if let Some(summary) = &summary {
+                    self.root.know(summary.clone());
+                }
+                self.progress.log_done(false);
+                let status = RunStatus::Skipped;
+                return LogOutcome {
+                    name,
+                    status,
+                    left: 0,
+                    built: 0,
+                    summary,
+                    held: Some(error),
+                    relative_feed: false,
+                };
             }
             Err(error) => {
                 tracing::error!("log {name}: {error}");
+                (RunStatus::Failed { at: now(), message: crate::error::one_line(&error) }, 0, 0, None)
+            }
+        };
+        let failed = matches!(status, RunStatus::Failed { .. });
+        let outcome = match site::publish_log(self.config, log, self.locks, self.pages, &status, state, recorded) {
+            Ok(published) => {
+                let release = published.held.is_none();
+                self.root.published(published.summary.clone(), release);
                 LogOutcome {
                     name,
-                    status: RunStatus::Failed { at: now(), message: crate::error::one_line(&error) },
-                    left: 0,
-                    state: None,
-                    held: None,
+                    status,
+                    left,
+                    built,
+                    summary: Some(published.summary),
+                    held: published.held,
+                    relative_feed: published.relative_feed,
                 }
             }
-        }
+            Err(error) => {
+                // The log's own files could not be written: it failed, and
+                // the root shows what the site holds of it.
+                tracing::error!("log {name}: {error}");
+                let summary = site::read_summary(self.config, log, self.locks).ok();
+                if let Some(summary) = &summary {
+                    self.root.published(summary.clone(), true);
+                }
+                let status = RunStatus::Failed { at: now(), message: crate::error::one_line(&error) };
+                LogOutcome { name, status, left, built, summary, held: None, relative_feed: false }
+            }
+        };
+        self.progress.log_done(failed || matches!(outcome.status, RunStatus::Failed { .. }));
+        outcome
     }
 }
 

@@ -1,6 +1,6 @@
 //! Bringing one log up to date, in two steps the scheduler runs apart:
 //!
-//! 1. [`probe`]: read what was published, fetch and verify the newest
+//! 1. [`probe`]: from what was published, fetch and verify the newest
 //!    checkpoint (signature, origin, no shrinking, no fork at the same size),
 //!    and when it changed or ranges are missing, open the tree and check that
 //!    it contains the checkpoint verified before. One request when nothing
@@ -116,13 +116,19 @@ pub struct Probed<'a> {
 pub struct Built {
     /// Ranges left for a later run (the run budget ran out).
     pub left: u64,
+    /// Torrents published by this run.
+    pub built: u64,
     /// The log's state as published now.
     pub state: LogState,
 }
 
-/// Step 1: reads the published state and verifies the newest checkpoint.
-pub fn probe<'a>(log: &'a LogConfig, source: &LogSource, locks: &'a Locks<'a>) -> Result<Probed<'a>, LogError> {
-    let state = LogState::load(locks.store(), &log.name)?;
+/// Step 1: from the published `state`, just read, verifies the newest checkpoint.
+pub fn probe<'a>(
+    log: &'a LogConfig,
+    state: LogState,
+    source: &LogSource,
+    locks: &'a Locks<'a>,
+) -> Result<Probed<'a>, LogError> {
     let folder = LogFolder::new(locks, &log.name, state.seen.clone());
     for note in &state.notes {
         tracing::warn!("log {}: {note}", log.name);
@@ -227,6 +233,7 @@ impl Probed<'_> {
             folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
         }
         let mut left = 0;
+        let mut published = 0;
         if let Some(tree) = &tree
             && (!missing.is_empty() || finale.is_some())
         {
@@ -235,7 +242,7 @@ impl Probed<'_> {
                 let label = format!("{} {}", log.name, range.file_name());
                 let tiles = 2 * range.entries().div_ceil(crate::log::tile::TILE_WIDTH);
                 let bar = RangeProgress::new(&output.progress, label, tiles);
-                tracing::info!("log {}: building {} ({range})", log.name, range.file_name());
+                tracing::debug!("log {}: building {} ({range})", log.name, range.file_name());
                 bar
             };
             let hybrid = (log.format == Format::Hybrid).then(|| hybrid_piece_length(log.entries_per_torrent));
@@ -252,6 +259,12 @@ impl Probed<'_> {
                     .map_err(|source| LogError::Range { range, source: PipelineError::Hybrid(source) })?;
                 // The torrent first, then the list that names it.
                 folder.write(&range.file_name(), &torrent.bytes)?;
+                // On a terminal the line on stdout and the bars say it already.
+                if output.interactive {
+                    tracing::debug!("{}", torrent.describe(log));
+                } else {
+                    tracing::info!("{}", torrent.describe(log));
+                }
                 let infohash = torrent.published.infohash;
                 state.add(torrent.published, now());
                 listed.1 = true;
@@ -275,6 +288,7 @@ impl Probed<'_> {
             if let StreamEnd::Stopped { .. } = end {
                 left = total - built;
             }
+            published = built;
         }
         // The hash tiles proving every published range against this
         // checkpoint go first, so a reader who sees it finds them.
@@ -285,7 +299,7 @@ impl Probed<'_> {
             folder.write_if_changed(CHECKPOINT, checkpoint.text.as_bytes())?;
         }
         state.checkpoint = Some(checkpoint);
-        Ok(Built { left, state })
+        Ok(Built { left, built: published, state })
     }
 }
 
@@ -353,6 +367,23 @@ struct BuiltTorrent {
     published: PublishedTorrent,
 }
 
+impl BuiltTorrent {
+    /// What the torrent is, for the operator.
+    fn describe(&self, log: &LogConfig) -> String {
+        let torrent = &self.published;
+        format!(
+            "log {}: wrote {} ({:.1} MB in {} files, {} KiB pieces, {}), infohash {}",
+            log.name,
+            torrent.range.file_name(),
+            torrent.data_size_bytes as f64 / 1e6,
+            torrent.file_count,
+            torrent.piece_length / 1024,
+            log.format.name(),
+            torrent.infohash,
+        )
+    }
+}
+
 /// The `.torrent` of a hashed range.
 fn metainfo(log: &LogConfig, range: TorrentRange, hashed: HashedRange) -> Result<BuiltTorrent, HybridError> {
     let name = range.torrent_name(&log.name);
@@ -390,15 +421,6 @@ fn metainfo(log: &LogConfig, range: TorrentRange, hashed: HashedRange) -> Result
             (written.bytes, written.infohash, Some(written.infohash_v2))
         }
     };
-    tracing::info!(
-        "log {}: wrote {} ({:.1} MB in {} files, {} KiB pieces, {}), infohash {infohash}",
-        log.name,
-        range.file_name(),
-        size as f64 / 1e6,
-        hashed.files.len(),
-        piece_length / 1024,
-        log.format.name(),
-    );
     Ok(BuiltTorrent {
         published: PublishedTorrent {
             range,

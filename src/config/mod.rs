@@ -103,6 +103,10 @@ pub struct Config {
     /// `helio serve`'s limit of connections from one client (`None`: its
     /// default; `Some(0)`: no limit, for a reverse proxy in front).
     pub max_connections_per_client: Option<usize>,
+    /// A log failing for less than this is a warning, not exit status 1.
+    pub alert_after: Option<Duration>,
+    /// Where `helio build` writes its Prometheus metrics after each run.
+    pub metrics_file: Option<PathBuf>,
     pub logs: Vec<LogConfig>,
     /// Keys that were set but mean nothing to a one-shot build.
     pub ignored_keys: BTreeSet<&'static str>,
@@ -160,6 +164,8 @@ struct RawConfig {
     retry_budget: Option<RawDuration>,
     unreachable_budget: Option<RawDuration>,
     max_connections_per_client: Option<usize>,
+    alert_after: Option<RawDuration>,
+    metrics_file: Option<Text>,
 }
 
 /// A duration as written: seconds, or text such as `90s`, `5m`, `1h 30m`.
@@ -205,6 +211,8 @@ const GLOBAL_KEYS: &[&str] = &[
     "retry_budget",
     "unreachable_budget",
     "max_connections_per_client",
+    "alert_after",
+    "metrics_file",
 ];
 
 #[derive(Deserialize)]
@@ -345,6 +353,12 @@ impl Config {
         if max_time.is_some_and(|t| t.is_zero()) {
             return Err(error("max_time: must be longer than 0s".into()));
         }
+        let alert_after = duration(raw.alert_after, "alert_after")?;
+        let metrics_file = match raw.metrics_file.as_deref().map(str::trim) {
+            None => None,
+            Some("") => return Err(error("metrics_file: must not be empty".into())),
+            Some(path) => Some(resolve(path)),
+        };
 
         let raw_logs = raw.logs.unwrap_or_default();
         if raw_logs.is_empty() {
@@ -466,6 +480,8 @@ impl Config {
             retry_budget,
             unreachable_budget,
             max_connections_per_client: raw.max_connections_per_client,
+            alert_after,
+            metrics_file,
             logs,
             ignored_keys,
         })
@@ -495,7 +511,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 /// Files at the top of the output folder, beside the log folders.
-const RESERVED_NAMES: &[&str] = &["index.html", "style.css", crate::site::logs_json::LOGS_JSON];
+const RESERVED_NAMES: &[&str] = &["index.html", "style.css", "feed.xml", crate::site::logs_json::LOGS_JSON];
 
 /// Log names become folder names, torrent names and URL segments.
 fn check_name(name: &str) -> Result<(), String> {

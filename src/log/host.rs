@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// `scheme://host:port` of a URL, lower-cased: what one politeness limit covers.
 pub fn host_key(url: &str) -> String {
@@ -31,6 +32,21 @@ pub struct HostGate {
     busy: Mutex<usize>,
     freed: Condvar,
     peak: AtomicUsize,
+    waiting: Mutex<Waiting>,
+}
+
+/// Requests to the host begun and not over yet (retries included), and the
+/// last time one of them moved: began while none was out, or an exchange
+/// ended.
+#[derive(Debug)]
+struct Waiting {
+    pending: usize,
+    moved: Instant,
+}
+
+/// A request to the host, from its first attempt to its last.
+pub struct Pending<'a> {
+    gate: &'a HostGate,
 }
 
 /// Held while a request is in flight.
@@ -46,7 +62,29 @@ impl HostGate {
             busy: Mutex::new(0),
             freed: Condvar::new(),
             peak: AtomicUsize::new(0),
+            waiting: Mutex::new(Waiting { pending: 0, moved: Instant::now() }),
         }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks a request (all its attempts) as out until the guard drops.
+    pub fn begin(&self) -> Pending<'_> {
+        let mut waiting = self.waiting();
+        if waiting.pending == 0 {
+            waiting.moved = Instant::now();
+        }
+        waiting.pending += 1;
+        Pending { gate: self }
+    }
+
+    /// Whether requests are out and none has moved for `after`: the build
+    /// is waiting on this host.
+    pub fn stalled(&self, now: Instant, after: Duration) -> bool {
+        let waiting = self.waiting();
+        waiting.pending > 0 && now.saturating_duration_since(waiting.moved) >= after
     }
 
     pub fn key(&self) -> &str {
@@ -79,6 +117,16 @@ impl Drop for HostPermit<'_> {
         let mut busy = self.gate.busy.lock().unwrap_or_else(PoisonError::into_inner);
         *busy -= 1;
         self.gate.freed.notify_one();
+        drop(busy);
+        self.gate.waiting().moved = Instant::now();
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.gate.waiting();
+        waiting.pending -= 1;
+        waiting.moved = Instant::now();
     }
 }
 
@@ -134,6 +182,20 @@ mod tests {
         assert_eq!(hosts.gate("https://a.example/three/").unwrap().limit(), 4);
         assert_eq!(hosts.gate("https://b.example/x").unwrap().limit(), 8);
         assert!(hosts.gate("https://c.example/").is_none());
+    }
+
+    #[test]
+    fn a_host_stalls_while_a_request_is_out_and_nothing_moves() {
+        let gate = HostGate::new("h", 2);
+        let later = |secs| Instant::now() + Duration::from_secs(secs);
+        assert!(!gate.stalled(later(10), Duration::from_secs(2)), "nothing out");
+        let pending = gate.begin();
+        assert!(!gate.stalled(Instant::now(), Duration::from_secs(2)));
+        assert!(gate.stalled(later(3), Duration::from_secs(2)));
+        drop(gate.enter());
+        assert!(!gate.stalled(Instant::now() + Duration::from_secs(1), Duration::from_secs(2)), "an answer came");
+        drop(pending);
+        assert!(!gate.stalled(later(10), Duration::from_secs(2)));
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! retry.
 //!
 //! Failures come in two kinds with two budgets ([`RetryPolicy`]): a log that
-//! answers but is busy or slow (429, 5xx, timeouts) is retried for the long
-//! budget; a host that does not answer as a log at all (its name does not
-//! resolve, the connection is refused or reset, TLS fails) only for the short
-//! one, so a dead log fails within a minute instead of five. Redirects are
-//! followed by hand, to http(s) URLs only.
+//! answers that it is busy — 429, or a 5xx with `Retry-After` — is retried
+//! for the long budget; a host that does not answer as a log does — its name
+//! does not resolve, the connection is refused or reset, TLS fails, it
+//! accepts and never answers (a timeout), or it answers 5xx and says nothing
+//! more — only for the short one, so a dead or hanging log fails within
+//! the short budget plus one request timeout instead of five minutes.
+//! Redirects are followed by hand, to http(s) URLs only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,9 +28,11 @@ const MAX_REDIRECTS: usize = 5;
 pub struct RetryPolicy {
     pub first_backoff: Duration,
     pub max_backoff: Duration,
-    /// Total time spent on one URL of a log that answers but is busy or slow.
+    /// Total time spent on one URL of a log that says it is busy (429, or
+    /// 5xx with `Retry-After`).
     pub budget: Duration,
-    /// Total time spent on one URL whose host does not answer at all.
+    /// Total time spent on one URL whose host does not answer as a log does
+    /// (unreachable, hanging, or a bare 5xx).
     pub unreachable_budget: Duration,
 }
 
@@ -158,19 +162,6 @@ impl NetworkKind {
             _ => NetworkKind::Other,
         }
     }
-
-    /// The host is not answering as a log does: retried only within the
-    /// short budget.
-    pub fn is_unreachable(self) -> bool {
-        matches!(
-            self,
-            NetworkKind::HostNotFound
-                | NetworkKind::Refused
-                | NetworkKind::Reset
-                | NetworkKind::Tls
-                | NetworkKind::Protocol
-        )
-    }
 }
 
 /// Says once, at the first failed attempt of any request of a log, what
@@ -220,6 +211,7 @@ pub fn get(
     let started = Instant::now();
     let mut attempts = 0u32;
     let mut backoff = policy.first_backoff;
+    let _pending = manners.gate.map(HostGate::begin);
     loop {
         attempts += 1;
         let outcome = {
@@ -235,9 +227,13 @@ pub fn get(
                 Attempt::Retry { .. } => unreachable!("handled above"),
             };
         };
-        let budget = match &problem {
-            Problem::Network { kind, .. } if kind.is_unreachable() => policy.unreachable_budget,
-            _ => policy.budget,
+        let budget = match (&problem, retry_after) {
+            // A log that says it is busy (429), or says when to come back,
+            // is alive: it gets the long budget.
+            (Problem::Status(429), _) | (Problem::Status(_), Some(_)) => policy.budget,
+            // A 5xx that says nothing, a timeout, a refused or reset
+            // connection: the host is not answering as a log does.
+            _ => policy.unreachable_budget,
         };
         let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
         backoff = (backoff * 2).min(policy.max_backoff);

@@ -15,11 +15,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use rss::extension::{Extension, ExtensionMap};
 use rss::{Channel, Enclosure, Guid, Item};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, url_segment};
 
 use super::human;
 use super::links::LogLinks;
 use super::state::{LogState, PublishedTorrent};
+use super::summary::LogSummary;
 
 pub const FEED_XML: &str = "feed.xml";
 pub const TORRENT_NAMESPACE: &str = "http://xmlns.ezrss.it/0.1/";
@@ -28,6 +29,9 @@ const TORRENT_MIME: &str = "application/x-bittorrent";
 /// Minutes a reader may cache the feed. New ranges complete hours or days
 /// apart, so polling more often than hourly only costs the host.
 pub const TTL_MINUTES: u32 = 60;
+/// Items of the all-logs feed at the site's root: at one new range per log
+/// every few hours, a day or more of every log's torrents.
+pub const ALL_LOGS_ITEMS: usize = 100;
 
 /// The feed of one log.
 pub struct Feed<'a> {
@@ -71,53 +75,125 @@ impl Feed<'_> {
             channel.namespaces.insert("atom".into(), ATOM_NAMESPACE.into());
             channel.extensions.insert("atom".into(), BTreeMap::from([("link".to_string(), vec![link])]));
         }
-        channel.items = self.state.torrents.iter().rev().map(|torrent| self.item(torrent)).collect();
+        channel.items = self
+            .state
+            .torrents
+            .iter()
+            .rev()
+            .map(|torrent| item(&self.log.name, self.links, torrent, self.links.torrent_url(&torrent.range)))
+            .collect();
         let mut bytes = channel.pretty_write_to(Vec::new(), b' ', 2)?;
         bytes.push(b'\n');
         Ok(bytes)
     }
+}
 
-    fn item(&self, torrent: &PublishedTorrent) -> Item {
-        let range = &torrent.range;
-        let name = range.torrent_name(&self.log.name);
-        let torrent_url = self.links.torrent_url(range);
-        let magnet = self.links.magnet(torrent);
-        let infohash = torrent.infohash.to_string();
-        let element = |local: &str, value: String| {
-            (
-                local.to_string(),
-                vec![Extension { name: format!("torrent:{local}"), value: Some(value), ..Extension::default() }],
-            )
+/// The item of one torrent: its `.torrent` as the enclosure and link (at
+/// `torrent_url`), the infohash as guid, its creation date as `pubDate`.
+fn item(log_name: &str, links: &LogLinks, torrent: &PublishedTorrent, torrent_url: String) -> Item {
+    let range = &torrent.range;
+    let name = range.torrent_name(log_name);
+    let magnet = links.magnet(torrent);
+    let infohash = torrent.infohash.to_string();
+    let element = |local: &str, value: String| {
+        (
+            local.to_string(),
+            vec![Extension { name: format!("torrent:{local}"), value: Some(value), ..Extension::default() }],
+        )
+    };
+    let torrent_elements = BTreeMap::from([
+        element("infoHash", infohash.clone()),
+        element("contentLength", torrent.data_size_bytes.to_string()),
+        element("magnetURI", magnet),
+        element("fileName", format!("{name}.torrent")),
+    ]);
+    Item {
+        title: Some(name),
+        // Clients that ignore enclosures fetch the item's link.
+        link: Some(torrent_url.clone()),
+        description: Some(format!(
+            "Entries {} to {} of {} ({} entries): {} in {} files, verified against the log's tree head.",
+            human::count(range.start),
+            human::count(range.end - 1),
+            log_name,
+            human::count(range.entries()),
+            human::size(torrent.data_size_bytes),
+            human::count(torrent.file_count as u64),
+        )),
+        enclosure: Some(Enclosure {
+            url: torrent_url,
+            length: torrent.torrent_size.to_string(),
+            mime_type: TORRENT_MIME.to_string(),
+        }),
+        guid: Some(Guid { value: infohash, permalink: false }),
+        pub_date: Some(rfc2822(torrent.creation_time)),
+        extensions: ExtensionMap::from([("torrent".to_string(), torrent_elements)]),
+        ..Item::default()
+    }
+}
+
+/// The all-logs feed at the site's root: the [`ALL_LOGS_ITEMS`] newest
+/// torrents of every log, newest first, so that one subscription follows
+/// every log. Its dates come from the logs' published state, like a log's
+/// feed, so it changes only when a log's torrent list does.
+pub struct AllLogsFeed<'a> {
+    pub logs: &'a [LogSummary],
+    /// The site's public URL (`feed_url_base`), for the channel's links.
+    pub site: Option<&'a str>,
+}
+
+impl AllLogsFeed<'_> {
+    pub fn render(&self) -> Result<Vec<u8>, rss::Error> {
+        let site = self.site.map(|base| format!("{}/", base.trim_end_matches('/')));
+        let mut channel = Channel {
+            title: "Static CT logs over BitTorrent: every log".to_string(),
+            link: site.as_ref().map_or_else(|| "index.html".to_string(), |site| format!("{site}index.html")),
+            description: format!(
+                "The newest verified tile torrents of every log published here (at most {ALL_LOGS_ITEMS}), \
+                 newest first. Each log also has a feed of all its torrents."
+            ),
+            ttl: Some(TTL_MINUTES.to_string()),
+            generator: Some(concat!("helio ", env!("CARGO_PKG_VERSION")).to_string()),
+            ..Channel::default()
         };
-        let torrent_elements = BTreeMap::from([
-            element("infoHash", infohash.clone()),
-            element("contentLength", torrent.data_size_bytes.to_string()),
-            element("magnetURI", magnet),
-            element("fileName", format!("{name}.torrent")),
-        ]);
-        Item {
-            title: Some(name),
-            // Clients that ignore enclosures fetch the item's link.
-            link: Some(torrent_url.clone()),
-            description: Some(format!(
-                "Entries {} to {} of {} ({} entries): {} in {} files, verified against the log's tree head.",
-                human::count(range.start),
-                human::count(range.end - 1),
-                self.log.name,
-                human::count(range.entries()),
-                human::size(torrent.data_size_bytes),
-                human::count(torrent.file_count as u64),
-            )),
-            enclosure: Some(Enclosure {
-                url: torrent_url,
-                length: torrent.torrent_size.to_string(),
-                mime_type: TORRENT_MIME.to_string(),
-            }),
-            guid: Some(Guid { value: infohash, permalink: false }),
-            pub_date: Some(rfc2822(torrent.creation_time)),
-            extensions: ExtensionMap::from([("torrent".to_string(), torrent_elements)]),
-            ..Item::default()
+        channel.namespaces.insert("torrent".into(), TORRENT_NAMESPACE.into());
+        if let Some(site) = &site {
+            let link = Extension {
+                name: "atom:link".into(),
+                attrs: BTreeMap::from([
+                    ("href".to_string(), format!("{site}{FEED_XML}")),
+                    ("rel".to_string(), "self".to_string()),
+                    ("type".to_string(), "application/rss+xml".to_string()),
+                ]),
+                ..Extension::default()
+            };
+            channel.namespaces.insert("atom".into(), ATOM_NAMESPACE.into());
+            channel.extensions.insert("atom".into(), BTreeMap::from([("link".to_string(), vec![link])]));
         }
+        let mut newest: Vec<(&LogSummary, &PublishedTorrent)> =
+            self.logs.iter().flat_map(|log| log.newest.iter().map(move |torrent| (log, torrent))).collect();
+        newest.sort_by(|(a, x), (b, y)| {
+            y.creation_time.cmp(&x.creation_time).then_with(|| a.name.cmp(&b.name)).then(y.range.cmp(&x.range))
+        });
+        newest.truncate(ALL_LOGS_ITEMS);
+        if !newest.is_empty() {
+            let updated = self.logs.iter().filter(|log| log.torrents > 0).map(|log| log.last_updated).max();
+            channel.last_build_date = updated.map(rfc2822);
+        }
+        channel.items = newest
+            .into_iter()
+            .map(|(log, torrent)| {
+                // Relative URLs are relative to the feed, at the root.
+                let url = match &log.links.folder {
+                    Some(_) => log.links.torrent_url(&torrent.range),
+                    None => format!("{}/{}", url_segment(&log.name), log.links.torrent_url(&torrent.range)),
+                };
+                item(&log.name, &log.links, torrent, url)
+            })
+            .collect();
+        let mut bytes = channel.pretty_write_to(Vec::new(), b' ', 2)?;
+        bytes.push(b'\n');
+        Ok(bytes)
     }
 }
 
@@ -132,6 +208,7 @@ mod tests {
 
     use super::*;
     use crate::site::sample::{HOSTILE, Sample, redact};
+    use crate::torrent::range::TorrentRange;
 
     fn render(sample: &Sample, i: usize) -> String {
         let feed = Feed { log: &sample.config.logs[i], state: &sample.states[i], links: &sample.links[i] };
@@ -192,5 +269,58 @@ mod tests {
         let channel = Channel::read_from(text.as_bytes()).unwrap();
         assert_eq!(channel.items()[0].enclosure().unwrap().url(), "L01-2048-3072.torrent");
         assert_eq!(channel.link(), "index.html");
+    }
+
+    #[test]
+    fn the_all_logs_feed_has_every_logs_newest_torrents_first() {
+        let mut sample = Sample::new();
+        // A second log with a newer torrent than any of demo's.
+        let mut other = crate::site::sample::demo_state();
+        other.name = "other".into();
+        other.torrents.truncate(1);
+        other.torrents[0].creation_time = 1_795_050_000;
+        sample.states[1] = other;
+        let mut logs = sample.summaries();
+        logs[1].name = "other".into();
+        logs[1].links.name = "other".into();
+        logs[1].links.folder = Some("https://feeds.example.org/ct/other/".into());
+        let text = AllLogsFeed { logs: &logs, site: Some("https://feeds.example.org/ct/") }.render().unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let channel = Channel::read_from(text.as_bytes()).unwrap();
+        let titles: Vec<_> = channel.items().iter().filter_map(|i| i.title()).collect();
+        assert_eq!(titles, ["other-L01-0-1024", "demo-L01-2048-3072", "demo-L01-1024-2048", "demo-L01-0-1024"]);
+        assert_eq!(channel.link(), "https://feeds.example.org/ct/index.html");
+        assert!(text.contains("href=\"https://feeds.example.org/ct/feed.xml\""), "{text}");
+        let enclosure = channel.items()[0].enclosure().unwrap();
+        assert_eq!(enclosure.url(), "https://feeds.example.org/ct/other/L01-0-1024.torrent");
+        assert_eq!(channel.last_build_date(), Some(rfc2822(1_795_010_000).as_str()));
+
+        // Without the site's URL, links are relative to the feed at the root.
+        for log in &mut logs {
+            log.links.folder = None;
+        }
+        let text = AllLogsFeed { logs: &logs, site: None }.render().unwrap();
+        let channel = Channel::read_from(&text[..]).unwrap();
+        assert_eq!(channel.items()[1].enclosure().unwrap().url(), "demo/L01-2048-3072.torrent");
+        assert_eq!(channel.link(), "index.html");
+    }
+
+    #[test]
+    fn the_all_logs_feed_keeps_a_bounded_number_of_items() {
+        let sample = Sample::new();
+        let mut logs = sample.summaries();
+        let newest = logs[0].newest[0].clone();
+        logs[0].newest = (0..ALL_LOGS_ITEMS as u64 + 50)
+            .map(|k| {
+                let mut torrent = newest.clone();
+                torrent.range = TorrentRange { start: k * 1024, end: (k + 1) * 1024 };
+                torrent.creation_time = 1_795_000_000 + k;
+                torrent
+            })
+            .collect();
+        let text = AllLogsFeed { logs: &logs, site: None }.render().unwrap();
+        let channel = Channel::read_from(&text[..]).unwrap();
+        assert_eq!(channel.items().len(), ALL_LOGS_ITEMS);
+        assert_eq!(channel.items()[0].title(), Some("demo-L01-152576-153600"));
     }
 }

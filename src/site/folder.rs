@@ -14,7 +14,7 @@
 //! instead ([`Locks::hold_upfront`]), and a second build of the same logs
 //! exits 3 before doing any work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -51,11 +51,13 @@ impl FolderError {
 pub struct Locks<'s> {
     store: &'s Store,
     held: Mutex<BTreeMap<String, LockGuard>>,
+    /// Logs this build has written something into.
+    written: Mutex<BTreeSet<String>>,
 }
 
 impl<'s> Locks<'s> {
     pub fn new(store: &'s Store) -> Locks<'s> {
-        Locks { store, held: Mutex::new(BTreeMap::new()) }
+        Locks { store, held: Mutex::new(BTreeMap::new()), written: Mutex::new(BTreeSet::new()) }
     }
 
     pub fn store(&self) -> &'s Store {
@@ -99,6 +101,24 @@ impl<'s> Locks<'s> {
             return Err(FolderError::Changed { folder: self.store.describe(&folder) });
         }
         Ok(())
+    }
+
+    /// Whether this build has written anything into the log's folder.
+    pub fn wrote(&self, name: &str) -> bool {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner).contains(name)
+    }
+
+    fn mark_written(&self, name: &str) {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_string());
+    }
+
+    /// Releases the log's lock, once its files are published; a lease that
+    /// cannot be released is warned about (it expires by itself).
+    pub fn release_log(&self, name: &str) {
+        let guard = self.held().remove(name);
+        if let Some(Err(error)) = guard.map(LockGuard::release) {
+            tracing::warn!("log {name}: {error}");
+        }
     }
 
     /// Fails once the log's lock can no longer be trusted (a lease that
@@ -191,6 +211,7 @@ impl<'a> LogFolder<'a> {
     pub fn write(&self, file: &str, bytes: &[u8]) -> Result<(), FolderError> {
         self.claim()?;
         self.locks.check(&self.name)?;
+        self.locks.mark_written(&self.name);
         Ok(self.store().write(&self.key(file), bytes)?)
     }
 
@@ -203,13 +224,18 @@ impl<'a> LogFolder<'a> {
         }
         self.claim()?;
         self.locks.check(&self.name)?;
-        Ok(self.store().write_if_changed(&key, bytes)?)
+        let wrote = self.store().write_if_changed(&key, bytes)?;
+        if wrote {
+            self.locks.mark_written(&self.name);
+        }
+        Ok(wrote)
     }
 
     /// Removes `file`, which a listing found, under the log's lock.
     pub fn delete(&self, file: &str) -> Result<(), FolderError> {
         self.claim()?;
         self.locks.check(&self.name)?;
+        self.locks.mark_written(&self.name);
         Ok(self.store().delete(&self.key(file))?)
     }
 

@@ -52,6 +52,19 @@ pub fn percent(part: u64, whole: u64) -> String {
     format!("{}.{}%", tenths / 10, tenths % 10)
 }
 
+/// A span of time, short and coarse: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+pub fn duration(seconds: u64) -> String {
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{minutes} min"),
+        3600..86_400 if minutes % 60 == 0 => format!("{hours} h"),
+        3600..86_400 => format!("{hours} h {} min", minutes % 60),
+        _ if hours % 24 == 0 => format!("{days} d"),
+        _ => format!("{days} d {} h", hours % 24),
+    }
+}
+
 /// A point in time for a page: machine-readable for `<time datetime>`, and
 /// in a form people in any country read the same way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -104,6 +117,19 @@ mod tests {
         assert_eq!(percent(999_999, 1_000_000), "99.9%");
         assert_eq!(percent(7, 7), "100.0%");
         assert_eq!(percent(u64::MAX, u64::MAX), "100.0%");
+    }
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(duration(0), "0 s");
+        assert_eq!(duration(59), "59 s");
+        assert_eq!(duration(60), "1 min");
+        assert_eq!(duration(3599), "59 min");
+        assert_eq!(duration(3600), "1 h");
+        assert_eq!(duration(3600 * 3 + 300), "3 h 5 min");
+        assert_eq!(duration(86_400 * 2), "2 d");
+        assert_eq!(duration(86_400 * 2 + 3600 * 4 + 59), "2 d 4 h");
+        assert_eq!(duration(u64::MAX), format!("{} d {} h", u64::MAX / 86_400, u64::MAX / 3600 % 24));
     }
 
     #[test]

@@ -9,9 +9,10 @@ use serde::Serialize;
 use crate::config::url_segment;
 
 use super::feed::FEED_XML;
-use super::links::LogLinks;
-use super::pages::INDEX_HTML;
-use super::state::{LogState, TORRENTS_JSON};
+use super::json::rfc3339;
+use super::pages::{CheckpointTime, INDEX_HTML};
+use super::state::TORRENTS_JSON;
+use super::summary::LogSummary;
 
 pub const LOGS_JSON: &str = "logs.json";
 
@@ -33,20 +34,31 @@ struct LogEntry<'a> {
     /// Entries covered by published torrents.
     entries_covered: u64,
     torrents: usize,
+    /// `ok`, `failing`, `pending` (no build recorded yet) or `finished`
+    /// (a final log whose last torrent is published).
+    status: &'static str,
+    /// RFC 3339 UTC; null unless failing.
+    failing_since: Option<String>,
+    /// The last run that changed something for the log and succeeded.
+    last_success: Option<String>,
+    /// The last run that changed something for the log.
+    last_attempt: Option<String>,
+    /// Why the log is failing, on one line; null unless failing.
+    error: Option<&'a str>,
+    /// Entries of the tree (or of `entry_limit`) that no torrent covers yet.
+    entries_behind: u64,
+    /// Content bytes of every published torrent.
+    data_size_bytes: u64,
+    /// When the newest checkpoint was signed (or, for a log that signs no
+    /// time, first seen).
+    checkpoint_time: Option<String>,
 }
 
-/// One log as `logs.json` shows it.
-pub struct LogSummary<'a> {
-    pub links: &'a LogLinks,
-    pub state: &'a LogState,
-}
-
-impl LogSummary<'_> {
-    fn url(&self, file: &str) -> String {
-        match self.links.folder {
-            Some(_) => self.links.file_url(file),
-            None => format!("{}/{}", url_segment(&self.links.name), url_segment(file)),
-        }
+/// A log's file as `logs.json` links it.
+fn url(log: &LogSummary, file: &str) -> String {
+    match log.links.folder {
+        Some(_) => log.links.file_url(file),
+        None => format!("{}/{}", url_segment(&log.name), url_segment(file)),
     }
 }
 
@@ -56,13 +68,23 @@ pub fn render(logs: &[LogSummary]) -> Vec<u8> {
         logs: logs
             .iter()
             .map(|log| LogEntry {
-                name: &log.links.name,
-                page: log.url(INDEX_HTML),
-                feed: log.url(FEED_XML),
-                torrents_json: log.url(TORRENTS_JSON),
-                checkpoint_size: log.state.checkpoint.as_ref().map(|checkpoint| checkpoint.size),
-                entries_covered: log.state.entries_published(),
-                torrents: log.state.torrents.len(),
+                name: &log.name,
+                page: url(log, INDEX_HTML),
+                feed: url(log, FEED_XML),
+                torrents_json: url(log, TORRENTS_JSON),
+                checkpoint_size: log.checkpoint.map(|checkpoint| checkpoint.size),
+                entries_covered: log.entries_covered,
+                torrents: log.torrents,
+                status: log.condition.name(),
+                failing_since: log.health.failure.as_ref().map(|failure| rfc3339(failure.since)),
+                last_success: log.health.last_success.map(rfc3339),
+                last_attempt: log.health.last_attempt.map(rfc3339),
+                error: log.error(),
+                entries_behind: log.entries_behind(),
+                data_size_bytes: log.bytes,
+                checkpoint_time: log.checkpoint.and_then(|checkpoint| checkpoint.time).map(|time| match time {
+                    CheckpointTime::Signed(at) | CheckpointTime::Seen(at) => rfc3339(at),
+                }),
             })
             .collect(),
     };
@@ -76,14 +98,10 @@ mod tests {
     use super::*;
     use crate::site::sample::Sample;
 
-    fn summaries(sample: &Sample) -> Vec<LogSummary<'_>> {
-        sample.states.iter().zip(&sample.links).map(|(state, links)| LogSummary { links, state }).collect()
-    }
-
     #[test]
     fn logs_json_snapshot() {
         let sample = Sample::new();
-        let bytes = render(&summaries(&sample));
+        let bytes = render(&sample.summaries());
         insta::assert_snapshot!("logs_json", String::from_utf8(bytes).unwrap());
     }
 
@@ -93,7 +111,7 @@ mod tests {
         for links in &mut sample.links {
             links.folder = None;
         }
-        let document: serde_json::Value = serde_json::from_slice(&render(&summaries(&sample))).unwrap();
+        let document: serde_json::Value = serde_json::from_slice(&render(&sample.summaries())).unwrap();
         let hostile = &document["logs"][1];
         assert_eq!(hostile["page"], "a&b%20%3C%22c'%3E%20%C3%A9/index.html");
         assert_eq!(hostile["feed"], "a&b%20%3C%22c'%3E%20%C3%A9/feed.xml");
@@ -101,5 +119,23 @@ mod tests {
         assert_eq!(hostile["entries_covered"], 0);
         assert_eq!(document["logs"][0]["torrents_json"], "demo/torrents.json");
         assert_eq!(document["logs"][0]["entries_covered"], 3072);
+    }
+
+    #[test]
+    fn health_is_there_for_monitors() {
+        let sample = Sample::new();
+        let document: serde_json::Value = serde_json::from_slice(&render(&sample.summaries())).unwrap();
+        let [demo, hostile] = [&document["logs"][0], &document["logs"][1]];
+        assert_eq!(demo["status"], "ok");
+        assert_eq!(demo["failing_since"], serde_json::Value::Null);
+        assert_eq!(demo["error"], serde_json::Value::Null);
+        assert_eq!(demo["last_success"], "2026-11-18T14:26:40Z");
+        assert_eq!(demo["entries_behind"], 3300 - 3072);
+        assert_eq!(hostile["status"], "failing");
+        assert_eq!(hostile["failing_since"], "2026-11-18T16:40:00Z");
+        assert_eq!(hostile["last_success"], serde_json::Value::Null);
+        assert_eq!(hostile["last_attempt"], "2026-11-18T16:40:00Z");
+        assert_eq!(hostile["error"], "<script>alert(\"x\")</script> & the log said 'no'");
+        assert_eq!(hostile["entries_behind"], 300);
     }
 }

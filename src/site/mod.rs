@@ -2,26 +2,27 @@
 //! use, all written through the [`Store`](crate::store::Store) (a folder or a bucket).
 //!
 //! ```text
-//! index.html              every log (pages.rs)
+//! index.html              every log: the dashboard (pages.rs)
 //! style.css               from static/
-//! logs.json               every log, for programs (logs_json.rs)
+//! logs.json               every log with its health, for programs (logs_json.rs)
+//! feed.xml                the newest torrents of every log (feed.rs)
 //! <log>/L01-<a>-<b>.torrent
 //! <log>/torrents.json     the published state (json.rs, state.rs)
 //! <log>/feed.xml          RSS (feed.rs)
 //! <log>/index.html        the log's torrents (pages.rs)
 //! <log>/checkpoint        the newest verified checkpoint
 //! <log>/tile/…            the hash tiles that prove the ranges against it (proof.rs)
-//! <log>/status.json       only while the log's builds fail (status.rs)
+//! <log>/status.json       how its builds have gone (status.rs)
 //! ```
 //!
-//! [`publish`] regenerates everything but the torrents, checkpoints and
-//! proof tiles from that state after every build, even one where logs
-//! failed. It reads no `.torrent` file and leaves alone every file whose
-//! bytes would not change, so a build with nothing new writes nothing and
-//! takes no lock. Each log's files are written under that log's lock
-//! ([`folder`]); the root files are regenerated from every log's state as
-//! the store holds it, under the root's lock, so that builds of different
-//! logs publishing into one site at once never erase each other's logs.
+//! Each log is published on its own the moment its build ends, failed or
+//! not ([`publish_log`]): its `torrents.json`, feed, page and status are
+//! regenerated from its state, under its own lock ([`folder`]), and what the
+//! reports of every log need of it becomes a [`LogSummary`]. The root files
+//! are then brought up to date from every log's summary ([`root`]), so a
+//! slow log never holds another's site back. Nothing reads a `.torrent`
+//! file, and a file whose bytes would not change is left alone, so a build
+//! with nothing new writes nothing and takes no lock.
 
 pub mod feed;
 pub mod folder;
@@ -32,10 +33,12 @@ pub mod logs_json;
 pub mod pages;
 pub mod proof;
 pub mod resume;
+pub mod root;
 #[cfg(test)]
-mod sample;
+pub(crate) mod sample;
 pub mod state;
 pub mod status;
+pub mod summary;
 
 use std::time::UNIX_EPOCH;
 
@@ -47,10 +50,10 @@ use crate::store::StoreError;
 use feed::{FEED_XML, Feed};
 use folder::{FolderError, Locks, LogFolder};
 use links::LogLinks;
-use logs_json::{LOGS_JSON, LogSummary};
-use pages::{CheckpointTime, INDEX_HTML, LogPage, PageError, Pages, STYLE_CSS, STYLESHEET};
+use pages::{CheckpointTime, INDEX_HTML, LogPage, PageError, Pages};
 use state::{CHECKPOINT, LogState, TORRENTS_JSON};
-use status::Failure;
+use status::{Health, Recorded};
+use summary::LogSummary;
 
 /// How this run went for one log, for the pages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,13 +99,13 @@ impl SiteError {
     }
 }
 
-/// Everything known about one log while the site is written.
+/// Everything known about one log while its files are written.
 struct Published<'a> {
     log: &'a LogConfig,
     links: LogLinks,
     state: LogState,
     unreadable: Option<String>,
-    failure: Option<Failure>,
+    health: Health,
     checkpoint_time: Option<CheckpointTime>,
 }
 
@@ -112,45 +115,73 @@ impl Published<'_> {
             log: self.log,
             state: &self.state,
             links: &self.links,
-            failure: self.failure.as_ref(),
+            health: &self.health,
             unreadable: self.unreadable.as_deref(),
             checkpoint_time: self.checkpoint_time,
         }
     }
+
+    fn summary(&self) -> LogSummary {
+        LogSummary::new(self.log, &self.links, &self.state, &self.health, self.unreadable.clone(), self.checkpoint_time)
+    }
+}
+
+/// What publishing one log of this run gave.
+#[derive(Debug)]
+pub struct PublishedLog {
+    /// The log as the site now shows it.
+    pub summary: LogSummary,
+    /// Its feed was written with relative torrent URLs (no `feed_url_base`
+    /// or `feed_url`), which feed readers cannot fetch.
+    pub relative_feed: bool,
+    /// Another build was writing the log's files (its lock was held): they
+    /// are left to it, and `summary` is what the site holds.
+    pub held: Option<StoreError>,
 }
 
 /// What regenerating the site found worth telling.
 #[derive(Debug, Default)]
 pub struct PublishReport {
-    /// Logs whose feed was written with relative torrent URLs (no
-    /// `feed_url_base` or `feed_url`), which feed readers cannot fetch.
+    /// Logs whose feed was written with relative torrent URLs.
     pub relative_feeds: Vec<String>,
     /// Logs of this run whose files another build was writing (their
     /// lock was held), left to it.
     pub held: Vec<(String, StoreError)>,
 }
 
-/// Regenerates every file derived from the logs' published state: for each
-/// log of this run (built or failed) its `torrents.json`, `feed.xml`, page
-/// and status; then, from every configured log's state, the root page,
-/// `logs.json` and the stylesheet. Files whose bytes would not change are
-/// left alone, and no lock is taken for them.
+/// Publishes every log of `runs` ([`publish_log`]), reads the others, then
+/// brings the root files up to date from all of them ([`root::write`]): what
+/// a build does log by log as each finishes, in one call.
 pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<PublishReport, SiteError> {
     let pages = Pages::new()?;
-    let mut logs = Vec::with_capacity(config.logs.len());
+    let mut summaries = Vec::with_capacity(config.logs.len());
     let mut report = PublishReport::default();
     for log in &config.logs {
         let run = runs.iter().position(|run| run.name == log.name).map(|at| runs.swap_remove(at));
-        let published = match run {
+        let summary = match run {
             Some(LogRun {
                 status: status @ (RunStatus::Succeeded { .. } | RunStatus::Failed { .. }), state, ..
-            }) => publish_log(config, log, locks, &status, state, &pages, &mut report)?,
-            _ => read_log(config, log, locks)?,
+            }) => {
+                let published = publish_log(config, log, locks, &pages, &status, state, None)?;
+                if published.relative_feed {
+                    report.relative_feeds.push(log.name.clone());
+                }
+                if let Some(error) = published.held {
+                    report.held.push((log.name.clone(), error));
+                }
+                published.summary
+            }
+            _ => read_summary(config, log, locks)?,
         };
-        logs.push(published);
+        summaries.push(summary);
     }
-    publish_root(config, locks, &pages, logs)?;
+    root::write(config, locks, &pages, summaries)?;
     Ok(report)
+}
+
+/// Reads what the site holds of a log, for the reports on every log.
+pub fn read_summary(config: &Config, log: &LogConfig, locks: &Locks) -> Result<LogSummary, SiteError> {
+    Ok(read_log(config, log, locks)?.summary())
 }
 
 /// Reads what the site holds of a log, for pages that show it.
@@ -164,8 +195,29 @@ fn read_log<'a>(config: &Config, log: &'a LogConfig, locks: &Locks) -> Result<Pu
         Err(error) => (LogState::empty(&log.name), Some(status::one_line(&error.to_string()))),
     };
     let folder = LogFolder::new(locks, &log.name, state.seen.clone());
-    let failure = Failure::load(&folder);
-    Ok(published(config, log, &folder, state, unreadable, failure)?)
+    let health = Health::load(&folder).unwrap_or_default();
+    Ok(published(config, log, &folder, state, unreadable, health)?)
+}
+
+/// What the site holds of a log whose state a build just read.
+pub struct Found {
+    /// The log as the root shows it until the build publishes it.
+    pub summary: LogSummary,
+    /// Its `status.json`, for the build to record its outcome against.
+    pub recorded: Recorded,
+}
+
+/// Reads the rest of what the site holds of a log whose state was just read.
+pub fn found(config: &Config, log: &LogConfig, locks: &Locks, state: &LogState) -> Found {
+    let folder = LogFolder::new(locks, &log.name, state.seen.clone());
+    let recorded = Health::load(&folder);
+    let links = LogLinks::new(config, log).following(state.sources.as_ref());
+    let checkpoint_time = match &state.checkpoint {
+        Some(checkpoint) => checkpoint_time(log, &folder, checkpoint).unwrap_or(None),
+        None => None,
+    };
+    let health = recorded.clone().unwrap_or_default();
+    Found { summary: LogSummary::new(log, &links, state, &health, None, checkpoint_time), recorded }
 }
 
 fn published<'a>(
@@ -174,7 +226,7 @@ fn published<'a>(
     folder: &LogFolder,
     mut state: LogState,
     unreadable: Option<String>,
-    failure: Option<Failure>,
+    health: Health,
 ) -> Result<Published<'a>, StoreError> {
     // A log with no torrent yet says since when it has been listed, not 1970;
     // the time is written once and read back after that.
@@ -186,110 +238,77 @@ fn published<'a>(
         None => None,
     };
     let links = LogLinks::new(config, log).following(state.sources.as_ref());
-    Ok(Published { log, links, state, unreadable, failure, checkpoint_time })
+    Ok(Published { log, links, state, unreadable, health, checkpoint_time })
 }
 
-/// Writes the files of a log of this run and returns what the root page
-/// needs of it. A log another build published into since this one read it
-/// is read again (its lock is ours by then); one whose lock another build
-/// holds is left to that build.
-fn publish_log<'a>(
+/// Writes the files of a log of this run — its status, `torrents.json`,
+/// feed and page — from the state its build left (`None`: read it again)
+/// and returns how the site now shows it. A log another build published
+/// into since this one read it is read again (its lock is ours by then);
+/// one whose lock another build holds is left to that build. `recorded`
+/// is the log's `status.json` as the build read it, when it did.
+pub fn publish_log(
     config: &Config,
-    log: &'a LogConfig,
+    log: &LogConfig,
     locks: &Locks,
+    pages: &Pages,
     run: &RunStatus,
     mut state: Option<LogState>,
-    pages: &Pages,
-    report: &mut PublishReport,
-) -> Result<Published<'a>, SiteError> {
+    mut recorded: Option<Recorded>,
+) -> Result<PublishedLog, SiteError> {
+    // Whether this run changed anything for the log, before the writes below.
+    let changed = locks.wrote(&log.name);
     for attempt in 0..2 {
         let (state, unreadable) = match state.take().map_or_else(|| LogState::load(locks.store(), &log.name), Ok) {
             Ok(state) => (state, None),
             Err(error) => (LogState::empty(&log.name), Some(status::one_line(&error.to_string()))),
         };
         let folder = LogFolder::new(locks, &log.name, state.seen.clone());
-        match write_log(config, log, &folder, run, state, unreadable, pages, report) {
+        let outcome = Outcome { run, changed, recorded: recorded.take() };
+        match write_log(config, log, &folder, outcome, state, unreadable, pages) {
             Err(SiteError::Folder(FolderError::Changed { .. })) if attempt == 0 => continue,
             Err(SiteError::Folder(FolderError::Store(error))) if error.is_held() => {
                 tracing::warn!("log {}: {error}; its pages are left to that build", log.name);
-                report.held.push((log.name.clone(), error));
-                return read_log(config, log, locks);
+                let summary = read_summary(config, log, locks)?;
+                return Ok(PublishedLog { summary, relative_feed: false, held: Some(error) });
             }
             written => return written,
         }
     }
     // Changed twice: impossible once the lock is ours, since nobody else
     // writes the folder then; show what is there.
-    read_log(config, log, locks)
+    Ok(PublishedLog { summary: read_summary(config, log, locks)?, relative_feed: false, held: None })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_log<'a>(
+/// How a log's build ended, for its status record.
+struct Outcome<'a> {
+    run: &'a RunStatus,
+    /// Whether the build changed anything in the log's folder.
+    changed: bool,
+    recorded: Option<Recorded>,
+}
+
+fn write_log(
     config: &Config,
-    log: &'a LogConfig,
+    log: &LogConfig,
     folder: &LogFolder,
-    run: &RunStatus,
+    outcome: Outcome,
     state: LogState,
     unreadable: Option<String>,
     pages: &Pages,
-    report: &mut PublishReport,
-) -> Result<Published<'a>, SiteError> {
-    let failure = status::record(folder, run)?;
-    let published = published(config, log, folder, state, unreadable, failure)?;
+) -> Result<PublishedLog, SiteError> {
+    let health = status::record(folder, outcome.run, outcome.changed, outcome.recorded)?;
+    let published = published(config, log, folder, state, unreadable, health)?;
+    let mut relative_feed = false;
     if published.unreadable.is_none() {
         folder.write_if_changed(TORRENTS_JSON, &published.state.torrents_json(&published.links))?;
         let feed = Feed { log, state: &published.state, links: &published.links }
             .render()
             .map_err(|source| SiteError::Feed { what: folder.describe(FEED_XML), source })?;
-        if folder.write_if_changed(FEED_XML, &feed)? && published.links.folder.is_none() {
-            report.relative_feeds.push(log.name.clone());
-        }
+        relative_feed = folder.write_if_changed(FEED_XML, &feed)? && published.links.folder.is_none();
     }
     folder.write_if_changed(INDEX_HTML, pages.log(&published.page())?.as_bytes())?;
-    Ok(published)
-}
-
-/// The root files: rewritten only when they would change, and then under
-/// the root's lock from every log's newest state in the store — this
-/// build's and those of builds of other logs publishing at the same time —
-/// so the last build to finish leaves every log on the root page.
-fn publish_root(config: &Config, locks: &Locks, pages: &Pages, logs: Vec<Published>) -> Result<(), SiteError> {
-    let store = locks.store();
-    // Another build may have rewritten them since this one started.
-    store.list("")?;
-    let mut unchanged = true;
-    for (key, bytes) in root_files(pages, &logs)? {
-        unchanged = unchanged && store.unchanged(key, &bytes)?;
-    }
-    if unchanged {
-        return Ok(());
-    }
-    let _root = locks.root()?;
-    // The logs this build holds are as it wrote them; the others are read again.
-    let logs: Vec<Published> = logs
-        .into_iter()
-        .map(
-            |published| {
-                if locks.holds(&published.log.name) { Ok(published) } else { read_log(config, published.log, locks) }
-            },
-        )
-        .collect::<Result<_, _>>()?;
-    for (key, bytes) in root_files(pages, &logs)? {
-        store.write_if_changed(key, &bytes)?;
-    }
-    Ok(())
-}
-
-/// The root page, `logs.json` and the stylesheet for these logs.
-fn root_files(pages: &Pages, logs: &[Published]) -> Result<[(&'static str, Vec<u8>); 3], SiteError> {
-    let pages_of: Vec<LogPage> = logs.iter().map(Published::page).collect();
-    let summaries: Vec<LogSummary> =
-        logs.iter().map(|published| LogSummary { links: &published.links, state: &published.state }).collect();
-    Ok([
-        (INDEX_HTML, pages.root(&pages_of)?.into_bytes()),
-        (LOGS_JSON, logs_json::render(&summaries)),
-        (STYLE_CSS, STYLESHEET.as_bytes().to_vec()),
-    ])
+    Ok(PublishedLog { summary: published.summary(), relative_feed, held: None })
 }
 
 /// The signed time of the newest checkpoint when the log's key is configured
@@ -324,6 +343,7 @@ mod tests {
     use crate::torrent::metainfo::Infohash;
     use crate::torrent::range::TorrentRange;
     use json::TorrentsJson;
+    use pages::STYLESHEET;
     use state::PublishedTorrent;
 
     fn config(logs: &[&str]) -> Config {
@@ -423,10 +443,13 @@ mod tests {
                 "demo/checkpoint",
                 "demo/feed.xml",
                 "demo/index.html",
+                "demo/status.json",
                 "demo/torrents.json",
+                "feed.xml",
                 "index.html",
                 "later/feed.xml",
                 "later/index.html",
+                "later/status.json",
                 "later/torrents.json",
                 "logs.json",
                 "style.css"
@@ -434,7 +457,7 @@ mod tests {
         );
         let root = fs::read_to_string(out.path().join("index.html")).unwrap();
         assert!(root.contains("href=\"./later/index.html\""), "{root}");
-        assert!(root.contains("No torrent yet"), "{root}");
+        assert!(root.contains("<span class=\"badge ok\">ok</span>"), "{root}");
         assert_eq!(fs::read_to_string(out.path().join("style.css")).unwrap(), STYLESHEET);
     }
 
@@ -491,7 +514,9 @@ mod tests {
         let mut ok = runs(&config, RunStatus::Skipped);
         ok[0].status = RunStatus::Succeeded { at: 1_795_007_200 };
         publish(&config, out.path(), ok).unwrap();
-        assert!(!out.path().join("demo/status.json").exists());
+        let status = fs::read_to_string(out.path().join("demo/status.json")).unwrap();
+        assert!(status.contains("\"status\": \"ok\""), "{status}");
+        assert!(status.contains("\"last_success\": \"2026-11-18T13:06:40Z\""), "{status}");
         let page = fs::read_to_string(out.path().join("demo/index.html")).unwrap();
         assert!(!page.contains("failed"), "{page}");
     }

@@ -16,7 +16,8 @@ use crate::config::{LogConfig, url_segment};
 use super::human::{self, Time};
 use super::links::LogLinks;
 use super::state::{LogState, PublishedTorrent};
-use super::status::Failure;
+use super::status::Health;
+use super::summary::{LogSummary, Totals, dashboard_order};
 
 pub const INDEX_HTML: &str = "index.html";
 pub const STYLE_CSS: &str = "style.css";
@@ -64,7 +65,7 @@ pub struct LogPage<'a> {
     pub log: &'a LogConfig,
     pub state: &'a LogState,
     pub links: &'a LogLinks,
-    pub failure: Option<&'a Failure>,
+    pub health: &'a Health,
     /// Why the published state could not be read, when it could not.
     pub unreadable: Option<&'a str>,
     pub checkpoint_time: Option<CheckpointTime>,
@@ -85,9 +86,24 @@ impl Pages {
         Ok(Pages { tera })
     }
 
-    /// The root page, listing `logs` in config order.
-    pub fn root(&self, logs: &[LogPage]) -> Result<String, PageError> {
-        let view = RootView { version: VERSION, root: "", logs: logs.iter().map(LogView::new).collect() };
+    /// The root page: a dashboard of every log, failing logs first, then
+    /// by entries behind. Times are shown against the newest run recorded
+    /// in the logs' state, never the clock, so nothing changed means the
+    /// same bytes.
+    pub fn root(&self, logs: &[LogSummary]) -> Result<String, PageError> {
+        let totals = Totals::of(logs);
+        let mut ordered: Vec<&LogSummary> = logs.iter().collect();
+        dashboard_order(&mut ordered);
+        let view = RootView {
+            version: VERSION,
+            root: "",
+            totals: TotalsView::new(&totals),
+            feeds: logs
+                .iter()
+                .map(|log| FeedLink { name: &log.name, dir: format!("./{}/", url_segment(&log.name)) })
+                .collect(),
+            logs: ordered.into_iter().map(|log| RowView::new(log, totals.updated)).collect(),
+        };
         self.render("index.html", &view)
     }
 
@@ -118,7 +134,91 @@ struct RootView<'a> {
     version: &'static str,
     /// The way back to the site's root from the page.
     root: &'static str,
-    logs: Vec<LogView<'a>>,
+    totals: TotalsView,
+    /// Each log's name and folder, in config order, for the feeds' `<link>`s.
+    feeds: Vec<FeedLink<'a>>,
+    logs: Vec<RowView<'a>>,
+}
+
+#[derive(Serialize)]
+struct FeedLink<'a> {
+    name: &'a str,
+    dir: String,
+}
+
+#[derive(Serialize)]
+struct TotalsView {
+    logs: String,
+    failing: usize,
+    torrents: String,
+    size: String,
+    bytes: u64,
+    behind: String,
+    updated: Option<Time>,
+}
+
+impl TotalsView {
+    fn new(totals: &Totals) -> TotalsView {
+        TotalsView {
+            logs: human::count(totals.logs as u64),
+            failing: totals.failing,
+            torrents: human::count(totals.torrents as u64),
+            size: human::size(totals.bytes),
+            bytes: totals.bytes,
+            behind: human::count(totals.entries_behind),
+            updated: totals.updated.map(Time::from_unix),
+        }
+    }
+}
+
+/// One log on the dashboard.
+#[derive(Serialize)]
+struct RowView<'a> {
+    name: &'a str,
+    dir: String,
+    status: &'static str,
+    /// How long it has been failing, as of the newest recorded run.
+    failing_for: Option<String>,
+    failing_since: Option<Time>,
+    error: Option<&'a str>,
+    behind: String,
+    covered: String,
+    percent: String,
+    torrents: String,
+    size: String,
+    bytes: u64,
+    last_success: Option<Time>,
+    checkpoint_size: Option<String>,
+    checkpoint_time: Option<Time>,
+    /// The checkpoint's age as of the newest recorded run.
+    checkpoint_age: Option<String>,
+}
+
+impl<'a> RowView<'a> {
+    fn new(log: &'a LogSummary, updated: Option<u64>) -> RowView<'a> {
+        let as_of = |since: u64| updated.map(|now| human::duration(now.saturating_sub(since)));
+        let checkpoint_time = log.checkpoint.and_then(|c| c.time).map(|time| match time {
+            CheckpointTime::Signed(at) | CheckpointTime::Seen(at) => at,
+        });
+        RowView {
+            name: &log.name,
+            dir: format!("./{}/", url_segment(&log.name)),
+            status: log.condition.name(),
+            failing_for: log.health.failure.as_ref().and_then(|failure| as_of(failure.since)),
+            failing_since: log.health.failure.as_ref().map(|failure| Time::from_unix(failure.since)),
+            error: log.error(),
+            behind: human::count(log.entries_behind()),
+            covered: human::count(log.entries_covered),
+            percent: human::percent(log.entries_covered, log.checkpoint.map_or(0, |c| c.size)),
+            torrents: human::count(log.torrents as u64),
+            size: human::size(log.bytes),
+            bytes: log.bytes,
+            last_success: log.health.last_success.map(Time::from_unix),
+            checkpoint_size: log.checkpoint.map(|c| human::count(c.size)),
+            checkpoint_time: checkpoint_time.map(Time::from_unix),
+            checkpoint_age: checkpoint_time.and_then(as_of),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -146,6 +246,7 @@ struct LogView<'a> {
     checkpoint: Option<CheckpointView>,
     next: Progress,
     failure: Option<FailureView>,
+    last_success: Option<Time>,
     unreadable: Option<&'a str>,
     trackers: &'a [String],
     webseeds: &'a [String],
@@ -240,7 +341,12 @@ impl<'a> LogView<'a> {
                 value: done,
                 max: per_torrent,
             },
-            failure: page.failure.map(|f| FailureView { since: Time::from_unix(f.since), message: f.message.clone() }),
+            failure: page
+                .health
+                .failure
+                .as_ref()
+                .map(|f| FailureView { since: Time::from_unix(f.since), message: f.message.clone() }),
+            last_success: page.health.last_success.map(Time::from_unix),
             unreadable: page.unreadable,
             trackers: &page.log.trackers,
             webseeds: &page.log.webseeds,
@@ -301,7 +407,7 @@ mod tests {
     #[test]
     fn root_page_snapshot() {
         let sample = Sample::new();
-        let html = Pages::new().unwrap().root(&sample.pages()).unwrap();
+        let html = Pages::new().unwrap().root(&sample.summaries()).unwrap();
         insta::assert_snapshot!("root_page", redact(&html));
     }
 
@@ -319,7 +425,7 @@ mod tests {
         let sample = Sample::new();
         let pages = Pages::new().unwrap();
         let hostile = &sample.pages()[1];
-        for html in [pages.root(&sample.pages()).unwrap(), pages.log(hostile).unwrap()] {
+        for html in [pages.root(&sample.summaries()).unwrap(), pages.log(hostile).unwrap()] {
             assert!(html.contains("a&amp;b &lt;&quot;c&#39;&gt; é"), "{html}");
             assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; the log said &#39;no&#39;"));
             assert!(!html.contains("<script") && !html.contains("<\"c") && !html.contains("<c>"), "{html}");
@@ -330,7 +436,7 @@ mod tests {
     fn links_are_relative_except_magnets_and_the_logs_own_urls() {
         let sample = Sample::new();
         let pages = Pages::new().unwrap();
-        let root = pages.root(&sample.pages()).unwrap();
+        let root = pages.root(&sample.summaries()).unwrap();
         assert!(links(&root).contains(&"./a&b%20%3C%22c'%3E%20%C3%A9/index.html".to_string()));
         let mut all = links(&root);
         for page in sample.pages() {

@@ -12,7 +12,8 @@ use crate::torrent::range::TorrentRange;
 use super::links::LogLinks;
 use super::pages::{CheckpointTime, LogPage};
 use super::state::{LogState, PublishedTorrent};
-use super::status::Failure;
+use super::status::{Failure, Health};
+use super::summary::LogSummary;
 
 pub const HOSTILE: &str = "a&b <\"c'> é";
 
@@ -86,8 +87,19 @@ pub fn hostile_state() -> LogState {
     }
 }
 
-pub fn hostile_failure() -> Failure {
-    Failure { since: 1_795_020_000, message: "<script>alert(\"x\")</script> & the log said 'no'".into() }
+pub fn hostile_health() -> Health {
+    Health {
+        last_attempt: Some(1_795_020_000),
+        last_success: None,
+        failure: Some(Failure {
+            since: 1_795_020_000,
+            message: "<script>alert(\"x\")</script> & the log said 'no'".into(),
+        }),
+    }
+}
+
+pub fn demo_health() -> Health {
+    Health { last_attempt: Some(1_795_012_000), last_success: Some(1_795_012_000), failure: None }
 }
 
 /// Everything the pages need, borrowed from values the caller keeps.
@@ -95,14 +107,19 @@ pub struct Sample {
     pub config: Config,
     pub states: Vec<LogState>,
     pub links: Vec<LogLinks>,
-    pub failure: Failure,
+    pub health: Vec<Health>,
 }
 
 impl Sample {
     pub fn new() -> Sample {
         let config = config();
         let links = config.logs.iter().map(|log| LogLinks::new(&config, log)).collect();
-        Sample { states: vec![demo_state(), hostile_state()], links, failure: hostile_failure(), config }
+        Sample {
+            states: vec![demo_state(), hostile_state()],
+            links,
+            health: vec![demo_health(), hostile_health()],
+            config,
+        }
     }
 
     pub fn pages(&self) -> Vec<LogPage<'_>> {
@@ -111,7 +128,7 @@ impl Sample {
                 log: &self.config.logs[0],
                 state: &self.states[0],
                 links: &self.links[0],
-                failure: None,
+                health: &self.health[0],
                 unreadable: None,
                 checkpoint_time: Some(CheckpointTime::Signed(1_795_011_000)),
             },
@@ -119,11 +136,30 @@ impl Sample {
                 log: &self.config.logs[1],
                 state: &self.states[1],
                 links: &self.links[1],
-                failure: Some(&self.failure),
+                health: &self.health[1],
                 unreadable: None,
                 checkpoint_time: Some(CheckpointTime::Seen(1_795_012_000)),
             },
         ]
+    }
+}
+
+impl Sample {
+    /// The logs as the reports on every log see them.
+    pub fn summaries(&self) -> Vec<LogSummary> {
+        self.pages()
+            .iter()
+            .map(|page| {
+                LogSummary::new(
+                    page.log,
+                    page.links,
+                    page.state,
+                    page.health,
+                    page.unreadable.map(String::from),
+                    page.checkpoint_time,
+                )
+            })
+            .collect()
     }
 }
 

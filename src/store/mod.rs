@@ -138,6 +138,12 @@ impl Store {
         Ok(Store { backend })
     }
 
+    /// Whether this is a bucket, where every request costs (and a folder's
+    /// writes do not).
+    pub fn is_bucket(&self) -> bool {
+        matches!(self.backend, Backend::S3(_))
+    }
+
     /// How messages name `key`: a path, or `s3://bucket/prefix/key`.
     pub fn describe(&self, key: &str) -> String {
         match &self.backend {

@@ -171,15 +171,23 @@ fn assert_damage_is_caught(damage: impl FnOnce(&mut TestLog), message: &str) {
     assert!(run.stderr.contains(message), "expected {message:?} in:\n{}", run.stderr);
     assert!(run.stderr.contains("log test:"), "{}", run.stderr);
     assert_eq!(run.stdout, "");
-    // What was published stays byte-identical; only the pages (and the log's
-    // status.json) change, to say that the log's last build failed.
+    // What was published stays byte-identical; only the pages, the log's
+    // status.json and the health in logs.json change, to say that the log's
+    // last build failed.
     let published = |files: BTreeMap<std::path::PathBuf, Vec<u8>>| {
-        files.into_iter().filter(|(path, _)| !path.ends_with("index.html") && !path.ends_with("status.json")).collect()
+        let health = |path: &std::path::Path| {
+            path.ends_with("index.html") || path.ends_with("status.json") || path.ends_with("logs.json")
+        };
+        files.into_iter().filter(|(path, _)| !health(path)).collect()
     };
     let after = site.snapshot();
     let page = String::from_utf8_lossy(&after[std::path::Path::new("test/index.html")]).into_owned();
     assert!(page.contains("Last build failed"), "{page}");
-    assert!(after.contains_key(std::path::Path::new("test/status.json")));
+    let status: serde_json::Value = serde_json::from_slice(&after[std::path::Path::new("test/status.json")]).unwrap();
+    assert_eq!(status["status"], "failing", "{status}");
+    let logs: serde_json::Value = serde_json::from_slice(&after[std::path::Path::new("logs.json")]).unwrap();
+    assert_eq!(logs["logs"][0]["status"], "failing", "{logs}");
+    assert!(logs["logs"][0]["error"].as_str().unwrap().contains(message), "{logs}");
     let (after, before): (BTreeMap<_, _>, BTreeMap<_, _>) = (published(after), published(before));
     assert_eq!(after, before, "earlier output must stay byte-identical");
 }

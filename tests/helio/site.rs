@@ -230,7 +230,8 @@ fn a_failing_log_is_shown_on_every_page_until_it_recovers() {
     let message = status["error"].as_str().unwrap().to_string();
     assert!(message.contains("gone</i>"), "{status}");
     let root = std::fs::read_to_string(fixture.out().join("index.html")).unwrap();
-    assert!(root.contains("Last build failed</strong> (failing since <time"), "{root}");
+    assert!(root.contains("<tr class=\"failing\">"), "{root}");
+    assert!(root.contains("<span class=\"badge failing\">failing</span> <span class=\"muted\">for <time"), "{root}");
     assert!(root.contains("&lt;i&gt;gone&lt;/i&gt; &amp; &quot;away&quot;"), "{root}");
     assert!(!root.contains("<i>"), "{root}");
     let before = fixture.site.snapshot();
@@ -251,9 +252,11 @@ fn a_failing_log_is_shown_on_every_page_until_it_recovers() {
     )
     .unwrap();
     fixture.site.build().ok();
-    assert!(!fixture.out().join("broken/status.json").exists());
+    let status: Value =
+        serde_json::from_slice(&std::fs::read(fixture.out().join("broken/status.json")).unwrap()).unwrap();
+    assert_eq!((&status["status"], &status["error"]), (&Value::from("ok"), &Value::Null), "{status}");
     let root = std::fs::read_to_string(fixture.out().join("index.html")).unwrap();
-    assert!(!root.contains("failed"), "{root}");
+    assert!(!root.contains("failing</span>") && !root.contains("gone"), "{root}");
 }
 
 /// Renders `page` with headless Chromium and returns the serialized DOM.
