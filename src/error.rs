@@ -27,8 +27,12 @@ pub enum ExitStatus {
     LogFailed = 1,
     /// Bad usage or configuration; nothing was written.
     Usage = 2,
-    /// Another build holds the output's lock.
+    /// Another build holds the lock of a log of this run.
     Locked = 3,
+    /// Stopped by SIGINT (128 + 2), after publishing what was under way.
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15), after publishing what was under way.
+    Terminated = 143,
 }
 
 /// Why a command failed.
@@ -69,6 +73,8 @@ impl Error {
             Error::Build(error) => match error {
                 BuildError::UnknownLog { .. } => ExitStatus::Usage,
                 BuildError::Held { .. } => ExitStatus::Locked,
+                BuildError::Interrupted { signal: signal_hook::consts::SIGTERM } => ExitStatus::Terminated,
+                BuildError::Interrupted { .. } => ExitStatus::Interrupted,
                 BuildError::Store(error) | BuildError::Resume(ResumeError::Store(error)) => store_status(error),
                 BuildError::Resume(error) if error.is_usage() => ExitStatus::Usage,
                 BuildError::Site(error) if error.is_held() => ExitStatus::Locked,

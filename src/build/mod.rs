@@ -20,6 +20,7 @@ pub mod ordered;
 pub mod pipeline;
 pub mod progress;
 pub mod schedule;
+pub mod stop;
 pub mod update;
 
 use std::path::PathBuf;
@@ -60,12 +61,18 @@ pub enum BuildError {
     Held { held: StoreError, more: usize },
     #[error(transparent)]
     Site(#[from] SiteError),
-    #[error("cannot write the metrics file: {0}")]
-    Metrics(#[source] WriteError),
+    /// The metrics file could not be written (the message names it).
+    #[error(transparent)]
+    Metrics(WriteError),
     #[error(
         "the site's root files were not written: the thread writing them stopped on an internal error (a bug in helio)"
     )]
     RootPanicked,
+    /// A signal stopped the run; what was under way was finished and published.
+    #[error(
+        "stopped by {}: the logs under way were published; the next run carries on", signal_name(*signal)
+    )]
+    Interrupted { signal: i32 },
 }
 
 /// Options of one build run.
@@ -139,7 +146,7 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         .map(|log| log.name.as_str())
         .collect();
     let progress = RunProgress::new(&output.progress, runnable.len());
-    let deadline = budget.map(|budget| started + budget);
+    let stop = stop::Stop::new(budget.map(|budget| started + budget));
     let (mut outcomes, root_result) = std::thread::scope(|scope| {
         let root_thread = scope.spawn(|| root.run(&others));
         let ticker = scope.spawn(|| progress.tick());
@@ -150,7 +157,7 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
             root: &root,
             output,
             progress: &progress,
-            deadline,
+            stop: &stop,
         };
         let outcomes = schedule.run(&runnable);
         root.close();
@@ -232,6 +239,9 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         output.note(&run_summary(&outcomes, built, left_to_others, started.elapsed()));
     }
 
+    if let Some(signal) = stop.signal() {
+        return Err(BuildError::Interrupted { signal });
+    }
     match root_result {
         Ok(_) => {}
         Err(Some(error)) => return Err(error.into()),
@@ -250,6 +260,14 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         return Err(BuildError::Held { held: held.remove(0), more });
     }
     Ok(())
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 /// One line on a terminal at the end of a run: `60 logs: nothing new (0.4 s)`.

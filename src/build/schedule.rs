@@ -17,11 +17,11 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, LogConfig};
 use crate::log::host::Hosts;
-use crate::log::http::http_agent_pooled;
+use crate::log::http::{Bounds, http_agent_pooled};
 use crate::log::source::{Location, LogSource, RetryPolicy};
 use crate::output::Output;
 use crate::site::folder::{FolderError, Locks};
@@ -36,6 +36,7 @@ use crate::site::{self, RunStatus};
 use crate::store::StoreError;
 
 use super::progress::RunProgress;
+use super::stop::Stop;
 use super::update::{Built, LogError, probe};
 
 /// How one log's part of the run ended.
@@ -66,8 +67,8 @@ pub struct Schedule<'a> {
     pub root: &'a RootPublisher<'a>,
     pub output: &'a Output,
     pub progress: &'a RunProgress,
-    /// No range starts after this.
-    pub deadline: Option<Instant>,
+    /// No range starts once this says so (the run budget, or a signal).
+    pub stop: &'a Stop,
 }
 
 impl Schedule<'_> {
@@ -83,7 +84,8 @@ impl Schedule<'_> {
         self.progress.watch(&hosts);
         // Every host's whole limit of connections stays open between requests.
         let total = hosts.iter().map(|gate| gate.limit()).sum();
-        let agent = http_agent_pooled(self.config.contact.as_deref(), widest, total, None);
+        // A host that does not answer within the short budget has used it up.
+        let agent = http_agent_pooled(self.config.contact.as_deref(), widest, total, Some(Bounds::of(&policy)));
         let slots = Slots::new(self.config.parallel_logs);
         std::thread::scope(|scope| {
             let handles: Vec<_> = logs
@@ -116,7 +118,7 @@ impl Schedule<'_> {
     }
 
     fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+        self.stop.now()
     }
 
     /// Brings one log up to date; `recorded` gets its `status.json` as read.
@@ -141,7 +143,7 @@ impl Schedule<'_> {
             let built = if probed.missing() == 0 {
                 probed.build(&links, self.output, &keep_going)
             } else {
-                let _slot = slots.acquire(order, self.deadline);
+                let _slot = slots.acquire(order, self.stop);
                 // Without a slot the deadline passed while waiting: the checkpoint is
                 // still recorded, and every range is left for the next run.
                 probed.build(&links, self.output, &keep_going)
@@ -228,6 +230,9 @@ enum Failure {
     Panicked,
 }
 
+/// How often a log waiting for a slot checks whether the build was asked to stop.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
 /// `parallel_logs` slots for building ranges, handed out in config order.
 struct Slots {
     state: Mutex<SlotState>,
@@ -247,8 +252,8 @@ impl Slots {
         Slots { state: Mutex::new(SlotState { free: count.max(1), waiting: BTreeSet::new() }), freed: Condvar::new() }
     }
 
-    /// Waits for a slot, first come in config order; `None` once `deadline` passes.
-    fn acquire(&self, order: usize, deadline: Option<Instant>) -> Option<Slot<'_>> {
+    /// Waits for a slot, first come in config order; `None` once `stop` says so.
+    fn acquire(&self, order: usize, stop: &Stop) -> Option<Slot<'_>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.waiting.insert(order);
         loop {
@@ -259,17 +264,17 @@ impl Slots {
                 self.freed.notify_all();
                 return Some(Slot(self));
             }
-            state = match deadline {
-                None => self.freed.wait(state).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        state.waiting.remove(&order);
-                        self.freed.notify_all();
-                        return None;
-                    };
-                    self.freed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0
-                }
-            };
+            if stop.now() {
+                state.waiting.remove(&order);
+                self.freed.notify_all();
+                return None;
+            }
+            // A signal wakes nobody: look again now and then.
+            let mut wait = STOP_POLL;
+            if let Some(deadline) = stop.deadline() {
+                wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+            }
+            state = self.freed.wait_timeout(state, wait).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 }
@@ -294,14 +299,14 @@ mod tests {
         let slots = Arc::new(Slots::new(2));
         let busy = Arc::new(AtomicUsize::new(0));
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = slots.acquire(100, None).unwrap();
-        let second = slots.acquire(101, None).unwrap();
+        let first = slots.acquire(100, &Stop::at(None)).unwrap();
+        let second = slots.acquire(101, &Stop::at(None)).unwrap();
         let handles: Vec<_> = (0..6)
             .rev()
             .map(|i| {
                 let (slots, busy, order) = (Arc::clone(&slots), Arc::clone(&busy), Arc::clone(&order));
                 let handle = std::thread::spawn(move || {
-                    let _slot = slots.acquire(i, None).unwrap();
+                    let _slot = slots.acquire(i, &Stop::at(None)).unwrap();
                     let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
                     assert!(now <= 2, "{now} building at once");
                     order.lock().unwrap().push(i);
@@ -327,9 +332,9 @@ mod tests {
     #[test]
     fn a_passed_deadline_gives_no_slot() {
         let slots = Slots::new(1);
-        let _held = slots.acquire(0, None).unwrap();
+        let _held = slots.acquire(0, &Stop::at(None)).unwrap();
         let started = Instant::now();
-        assert!(slots.acquire(1, Some(Instant::now() + Duration::from_millis(50))).is_none());
+        assert!(slots.acquire(1, &Stop::at(Some(Instant::now() + Duration::from_millis(50)))).is_none());
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(slots.state.lock().unwrap().waiting.is_empty());
     }

@@ -95,27 +95,45 @@ pub fn http_agent(contact: Option<&str>, pool_per_host: usize) -> ureq::Agent {
 /// body) also bounded by `budget`, so that a hung log cannot hold a thread
 /// much past it (the WebSeed server's case).
 pub fn http_agent_within(contact: Option<&str>, pool_per_host: usize, budget: Option<Duration>) -> ureq::Agent {
-    http_agent_pooled(contact, pool_per_host, pool_per_host * 4, budget)
+    let bounds = budget.map(|budget| Bounds { answer: budget, body: budget });
+    http_agent_pooled(contact, pool_per_host, pool_per_host * 4, bounds)
+}
+
+/// How long the phases of one request may take at most, below the agent's
+/// own limits (10 s to connect, 30 s for the response's head, 60 s for its body).
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Connecting and waiting for the response's head: a host that has not
+    /// answered by then is not answering.
+    pub answer: Duration,
+    /// Receiving the body, which a slow but live log may take its time over.
+    pub body: Duration,
+}
+
+impl Bounds {
+    /// A host that does not answer within the short budget has used it up;
+    /// a body may take the long one.
+    pub fn of(policy: &RetryPolicy) -> Bounds {
+        Bounds { answer: policy.unreachable_budget, body: policy.budget }
+    }
 }
 
 /// The agent of a run over many hosts: `per_host` idle connections kept
 /// per host and `total` in all, so that no request of any log pays for a
 /// new connection (a TCP and TLS handshake is two round trips or more).
-pub fn http_agent_pooled(
-    contact: Option<&str>,
-    per_host: usize,
-    total: usize,
-    budget: Option<Duration>,
-) -> ureq::Agent {
-    let bounded = |limit: Duration| Some(budget.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))));
+pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, bounds: Option<Bounds>) -> ureq::Agent {
+    let bounded = |limit: Duration, bound: Option<Duration>| {
+        Some(bound.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))))
+    };
+    let answer = bounds.map(|b| b.answer);
     let pool = per_host.max(1);
     ureq::Agent::config_builder()
         .user_agent(user_agent(contact))
         .accept_encoding("gzip")
         .http_status_as_error(false)
-        .timeout_connect(bounded(Duration::from_secs(10)))
-        .timeout_recv_response(bounded(Duration::from_secs(30)))
-        .timeout_recv_body(bounded(Duration::from_secs(60)))
+        .timeout_connect(bounded(Duration::from_secs(10), answer))
+        .timeout_recv_response(bounded(Duration::from_secs(30), answer))
+        .timeout_recv_body(bounded(Duration::from_secs(60), bounds.map(|b| b.body)))
         .max_idle_connections_per_host(pool)
         .max_idle_connections(total.max(pool))
         // Followed by hand, so that only http(s) targets are.

@@ -6,7 +6,8 @@
 //! the infohash `torrents.json` gives for it; a checkpoint is checked against
 //! the log's key when one is configured. Any mismatch stops the run before
 //! anything is built on top of it. A log the site does not have yet (404)
-//! starts fresh. Fetching goes through [`LogSource`]: the same retries,
+//! starts fresh. The log's `status.json` comes too, so that how long it has
+//! been failing and when it last succeeded carry on. Fetching goes through [`LogSource`]: the same retries,
 //! timeouts and User-Agent as fetching a log.
 
 use thiserror::Error;
@@ -19,6 +20,7 @@ use crate::torrent::metainfo::{Infohash, TorrentSummary};
 
 use super::json;
 use super::state::{CHECKPOINT, TORRENTS_JSON};
+use super::status::STATUS_JSON;
 
 /// Why the published site could not be restored. Every variant names the
 /// URL (or file) at fault.
@@ -148,6 +150,17 @@ fn restore_log(
         }
         store.write(&key, &bytes)?;
         restored.fetched += 1;
+    }
+    // How the log's builds have gone (since when it fails, when it last
+    // succeeded), so that a runner that starts empty does not start the
+    // count again. A site of an older helio may have none.
+    let status = match source.fetch(STATUS_JSON, BodyKind::Sniffable) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if error.is_not_found() => None,
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(bytes) = status {
+        store.write(&format!("{folder}{STATUS_JSON}"), &bytes)?;
     }
     // The list and the checkpoint last: until they are in place, the
     // torrents above are files a build adopts after reading them itself.

@@ -7,6 +7,7 @@
 mod bucket;
 mod build;
 mod demo;
+mod health;
 mod hostile;
 mod hybrid;
 mod mirror;
