@@ -20,11 +20,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use helio::fixture::generate::{FixtureLog, LogSpec, write_log};
 use helio::fixture::server::{LogServer, ServerOptions};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{Measured, measure, secs};
 
 const ORIGIN: &str = "bench.helio.invalid";
 
@@ -364,12 +368,7 @@ struct SiteTimes {
 /// Feeds and pages for a log with `count` published torrents (state made up,
 /// no network), then a build that finds nothing new over that state.
 fn site_bench(count: u64) -> SiteTimes {
-    use helio::log::merkle::Hash;
-    use helio::site::links::LogLinks;
-    use helio::site::state::{LogState, PublishedTorrent};
     use helio::site::{LogRun, RunStatus};
-    use helio::torrent::metainfo::Infohash;
-    use helio::torrent::range::TorrentRange;
 
     let work = tempfile::tempdir().unwrap();
     let entries: u64 = 1 << 20;
@@ -378,57 +377,21 @@ fn site_bench(count: u64) -> SiteTimes {
     // range reads nothing else.
     let log_dir = work.path().join("log");
     std::fs::create_dir_all(&log_dir).unwrap();
-    let keys = helio::fixture::generate::signing_keys(5, ORIGIN);
-    let root: Hash = [7; 32];
-    let checkpoint = helio::log::checkpoint::sign(ORIGIN, size, &root, &[], 1_795_000_000_000, &keys).unwrap();
+    let (checkpoint, key) = helio::fixture::published::checkpoint(ORIGIN, size, 5, 1_795_000_000_000).unwrap();
     std::fs::write(log_dir.join("checkpoint"), &checkpoint).unwrap();
     let config_path = work.path().join("helio.yaml");
     std::fs::write(
         &config_path,
         format!(
             "feed_url_base: https://feeds.example.org/ct\nwebseeds: [https://seed.example.org/webseed/]\n\
-             logs:\n  - {{name: big, log_url: log, origin: {ORIGIN}, key: '{}'}}\n",
-            keys[0].key_string()
+             logs:\n  - {{name: big, log_url: log, origin: {ORIGIN}, key: '{key}'}}\n"
         ),
     )
     .unwrap();
     let config = helio::config::Config::load(&config_path).unwrap();
     let out = work.path().join("out");
-    let dir = out.join("big");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut state = LogState::empty("big");
-    for k in 0..count {
-        let range = TorrentRange { start: k * entries, end: (k + 1) * entries };
-        std::fs::write(dir.join(range.file_name()), vec![b'd'; 200_000 + (k % 7) as usize]).unwrap();
-        let mut infohash = [0u8; 20];
-        infohash[..8].copy_from_slice(&k.to_be_bytes());
-        state.add(
-            PublishedTorrent {
-                range,
-                infohash: Infohash(infohash),
-                infohash_v2: None,
-                data_size_bytes: 1_900_000_000 + k,
-                piece_length: 2 << 20,
-                file_count: 8209,
-                creation_time: 1_700_000_000 + k * 3600,
-                torrent_size: 0,
-            },
-            1_795_000_000,
-        );
-    }
-    // Published with the configured trackers and web seeds, as a build records them.
-    let log = &config.logs[0];
-    state.sources =
-        Some(helio::torrent::sources::Sources { trackers: log.trackers.clone(), webseeds: log.webseeds.clone() });
-    std::fs::write(dir.join("torrents.json"), state.torrents_json(&LogLinks::new(&config, log))).unwrap();
-    std::fs::write(dir.join("checkpoint"), &checkpoint).unwrap();
-    // The proof tiles the build that published these wrote: a build finds
-    // them present (one stat each) and reads nothing more.
-    for tile in helio::log::proof::proof_tiles(size, &state.ranges()) {
-        let path = dir.join(tile.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, vec![0u8; usize::from(tile.width) * 32]).unwrap();
-    }
+    helio::fixture::published::write_log_folder(&out.join("big"), &config, &config.logs[0], size, &checkpoint, 200_000)
+        .unwrap();
 
     let runs = || vec![LogRun { name: "big".into(), status: RunStatus::Succeeded { at: 1_795_000_000 }, state: None }];
     let store = helio::store::Store::open(&helio::store::Target::Dir(out.clone())).unwrap();
@@ -468,33 +431,6 @@ fn bench_log(size: u64) -> FixtureLog {
     log
 }
 
-struct Measured {
-    wall: Duration,
-    peak_rss: u64,
-    success: bool,
-}
-
-/// Runs a command, sampling its peak resident set size from /proc.
-fn measure(command: &mut Command) -> Measured {
-    let started = Instant::now();
-    let mut child = command.stdout(Stdio::null()).spawn().unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_rss = 0;
-    let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file)
-            && let Some(kb) = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))
-        {
-            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
-            peak_rss = peak_rss.max(kb * 1024);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Measured { wall: started.elapsed(), peak_rss, success: status.success() }
-}
-
 fn published_bytes(torrents_json: &Path) -> u64 {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(torrents_json).unwrap()).unwrap();
     json["torrents"].as_array().unwrap().iter().map(|t| t["data_size_bytes"].as_u64().unwrap()).sum()
@@ -521,6 +457,3 @@ fn run_shell(script: &str) {
     assert!(status.success(), "{script}");
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
