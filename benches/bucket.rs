@@ -218,7 +218,6 @@ fn bench_log(size: u64) -> FixtureLog {
     write_log(&dir, &LogSpec { origin: ORIGIN.into(), seed: 43, size, gzip_data_tiles: true }).unwrap()
 }
 
-
 /// Real tree sizes where a real checkpoint gives one; the other 58 logs of
 /// the list hold 2 to 16 default ranges each.
 fn ecosystem_logs() -> Vec<(String, u64)> {
@@ -244,7 +243,8 @@ fn ecosystem() {
             helio::fixture::published::checkpoint(&origin, *size, seed as u64, 1_795_000_000_000).unwrap();
         std::fs::create_dir_all(served.join(name)).unwrap();
         std::fs::write(served.join(name).join("checkpoint"), &checkpoint).unwrap();
-        entries.push_str(&format!("  - {{name: {name}, log_url: 'SERVER{name}/', origin: '{origin}', key: '{key}'}}\n"));
+        entries
+            .push_str(&format!("  - {{name: {name}, log_url: 'SERVER{name}/', origin: '{origin}', key: '{key}'}}\n"));
         checkpoints.push(checkpoint);
     }
     let server = LogServer::start(&served, ServerOptions::default()).unwrap();

@@ -456,4 +456,3 @@ fn run_shell(script: &str) {
     let status = Command::new("sh").args(["-c", script]).status().unwrap();
     assert!(status.success(), "{script}");
 }
-

@@ -147,6 +147,7 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         .collect();
     let progress = RunProgress::new(&output.progress, runnable.len());
     let stop = stop::Stop::new(budget.map(|budget| started + budget));
+    let alert_after = options.alert_after.or(config.alert_after);
     let (mut outcomes, root_result) = std::thread::scope(|scope| {
         let root_thread = scope.spawn(|| root.run(&others));
         let ticker = scope.spawn(|| progress.tick());
@@ -158,6 +159,7 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
             output,
             progress: &progress,
             stop: &stop,
+            alert_after,
         };
         let outcomes = schedule.run(&runnable);
         root.close();
@@ -175,7 +177,6 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
     let mut left = Vec::new();
     let mut built = 0;
     let mut relative = Vec::new();
-    let alert_after = options.alert_after.or(config.alert_after);
     for outcome in &outcomes {
         built += outcome.built;
         if outcome.left > 0 {
@@ -219,7 +220,8 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
     if let Some(after) = alert_after
         && !recent.is_empty()
     {
-        tracing::warn!(
+        // News, not a warning: `-q` (cron) says nothing until it is time to.
+        tracing::info!(
             "{} of {} log{} failed, for less than --alert-after {} so far: {}",
             recent.len(),
             selected.len(),

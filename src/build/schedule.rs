@@ -69,6 +69,8 @@ pub struct Schedule<'a> {
     pub progress: &'a RunProgress,
     /// No range starts once this says so (the run budget, or a signal).
     pub stop: &'a Stop,
+    /// A log failing for less than this is news, not a warning or an error.
+    pub alert_after: Option<Duration>,
 }
 
 impl Schedule<'_> {
@@ -117,6 +119,13 @@ impl Schedule<'_> {
         })
     }
 
+    /// How long a log failing since `since` (Unix seconds; now when not
+    /// failing before) has been failing.
+    fn failing_for(&self, since: Option<u64>) -> Duration {
+        let now = now();
+        Duration::from_secs(now.saturating_sub(since.unwrap_or(now)))
+    }
+
     fn out_of_time(&self) -> bool {
         self.stop.now()
     }
@@ -137,6 +146,10 @@ impl Schedule<'_> {
             let state = LogState::load(self.locks.store(), &log.name).map_err(LogError::from)?;
             // The root shows the log as published until this build publishes it.
             let found = site::found(self.config, log, self.locks, &state);
+            if let (Some(notice), Some(after)) = (source.notice(), self.alert_after) {
+                let since = found.recorded.as_ref().and_then(|health| health.failure.as_ref()).map(|f| f.since);
+                notice.set_quiet(self.failing_for(since) < after);
+            }
             self.root.know(found.summary);
             *recorded = Some(found.recorded);
             let probed = probe(log, state, source, self.locks)?;
@@ -182,14 +195,20 @@ impl Schedule<'_> {
                     relative_feed: false,
                 };
             }
-            Err(error) => {
-                tracing::error!("log {name}: {error}");
-                (RunStatus::Failed { at: now(), message: crate::error::one_line(&error) }, 0, 0, None)
-            }
+            Err(error) => (RunStatus::Failed { at: now(), message: crate::error::one_line(&error) }, 0, 0, None),
         };
         let failed = matches!(status, RunStatus::Failed { .. });
         let outcome = match site::publish_log(self.config, log, self.locks, self.pages, &status, state, recorded) {
             Ok(published) => {
+                if let RunStatus::Failed { message, .. } = &status {
+                    let since = published.summary.health.failure.as_ref().map(|failure| failure.since);
+                    // Under --alert-after, a recent failure is news: `-q` hides it.
+                    if self.alert_after.is_some_and(|after| self.failing_for(since) < after) {
+                        tracing::info!("log {name}: {message}");
+                    } else {
+                        tracing::error!("log {name}: {message}");
+                    }
+                }
                 let release = published.held.is_none();
                 self.root.published(published.summary.clone(), release);
                 LogOutcome {

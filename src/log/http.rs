@@ -189,16 +189,25 @@ impl NetworkKind {
 pub struct FailureNotice {
     log: String,
     said: AtomicBool,
+    /// Say it as news, not a warning: the log has not been failing long
+    /// enough to alert anyone (`--alert-after`).
+    quiet: AtomicBool,
 }
 
 impl FailureNotice {
     pub fn new(log: &str) -> FailureNotice {
-        FailureNotice { log: log.to_string(), said: AtomicBool::new(false) }
+        FailureNotice { log: log.to_string(), said: AtomicBool::new(false), quiet: AtomicBool::new(false) }
+    }
+
+    /// Whether the notice is news rather than a warning.
+    pub fn set_quiet(&self, quiet: bool) {
+        self.quiet.store(quiet, Ordering::Relaxed);
     }
 
     fn say(&self, url: &str, problem: &str, until: SystemTime) {
         if !self.said.swap(true, Ordering::Relaxed) {
-            tracing::warn!("log {}: {url}: {problem}; retrying until {}", self.log, clock_time(until));
+            let line = format!("log {}: {url}: {problem}; retrying until {}", self.log, clock_time(until));
+            if self.quiet.load(Ordering::Relaxed) { tracing::info!("{line}") } else { tracing::warn!("{line}") }
         }
     }
 }

@@ -164,6 +164,14 @@ impl LogSource {
         self
     }
 
+    /// The notice of the log's first failure, when it has one.
+    pub fn notice(&self) -> Option<&FailureNotice> {
+        match &self.inner {
+            Inner::Http { notice, .. } => notice.as_deref(),
+            Inner::Dir { .. } => None,
+        }
+    }
+
     /// The URL or file a path refers to, for messages.
     pub fn describe(&self, path: &str) -> String {
         match &self.inner {

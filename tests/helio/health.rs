@@ -302,9 +302,20 @@ fn alert_after_makes_a_recent_failure_a_warning_and_an_old_one_an_error() {
         "{}",
         patient.stderr
     );
+    // Under cron (-q) a failure younger than --alert-after says nothing at all.
+    let cron = build(&site.config(), &out, &["-q", "--alert-after", "1h"], &env);
+    assert_eq!((cron.code, cron.stdout.as_str(), cron.stderr.as_str()), (0, "", ""), "quiet until it is time");
     let impatient = build(&site.config(), &out, &["--alert-after", "5m"], &env);
     assert_eq!(impatient.code, 1, "{}", impatient.stderr);
     assert!(impatient.stderr.contains("helio: 1 of 1 log failed: test (failing for 10 min)"), "{}", impatient.stderr);
+    let cron = build(&site.config(), &out, &["-q", "--alert-after", "5m"], &env);
+    assert_eq!(cron.code, 1);
+    assert!(cron.stderr.contains(" WARN ") && cron.stderr.contains("retrying until"), "{}", cron.stderr);
+    assert!(
+        cron.stderr.contains("ERROR log test: ") && cron.stderr.contains("checkpoint: HTTP 500"),
+        "{}",
+        cron.stderr
+    );
     // The config key does the same as the flag; the flag wins.
     site.config_for("test", &server.url(), &log.log, "alert_after: 1h\n");
     assert_eq!(build(&site.config(), &out, &[], &env).code, 0);
