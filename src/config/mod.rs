@@ -6,6 +6,7 @@
 //! key. Only [`yaml`] knows about serde_yaml, and it reads any file in
 //! bounded time and memory.
 
+pub mod log_list;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use log_list::{LeftOut, ListedLog, LogList, Selection, State};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 use yaml::Text;
@@ -107,13 +109,35 @@ pub struct Config {
     pub alert_after: Option<Duration>,
     /// Where `helio build` writes its Prometheus metrics after each run.
     pub metrics_file: Option<PathBuf>,
+    /// `log_list:`: the CT log list the logs come from, and which of them.
+    pub log_list: Option<LogListConfig>,
+    /// The logs: those of `logs:`, and once the log list is read
+    /// ([`Config::with_log_list`]) those of the list it selects.
     pub logs: Vec<LogConfig>,
+    /// Logs of the list left out, with why (after [`Config::with_log_list`]).
+    pub left_out: Vec<(String, LeftOut)>,
     /// Keys that were set but mean nothing to a one-shot build.
     pub ignored_keys: BTreeSet<&'static str>,
+    /// What a log's own keys fall back to.
+    defaults: Defaults,
+    /// The entries of `logs:` as written, which override or add to the list's.
+    entries: Vec<RawLog>,
+}
+
+/// `log_list:` and the keys that go with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogListConfig {
+    /// A URL, or a file (relative paths resolved against the config's folder).
+    pub source: String,
+    pub selection: Selection,
+    /// `log_list_signature` and `log_list_key`: a detached signature of the
+    /// list and the key that made it, checked when both are set.
+    pub signature: Option<String>,
+    pub key: Option<String>,
 }
 
 /// One log, with global settings and per-log overrides merged.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LogConfig {
     pub name: String,
     /// `log_url` exactly as written: it goes into the torrents' README.md.
@@ -134,6 +158,9 @@ pub struct LogConfig {
     /// The log has stopped growing (read-only or retired): its entries after
     /// the last full range get one last torrent (docs/final.md).
     pub is_final: bool,
+    /// Set for a log that is published but no longer built: it left the log
+    /// list's selection, or the config. Never fetched; its site stays.
+    pub archived: Option<String>,
 }
 
 // The file as written. Every key HelioTorrent knows is here, so its files load.
@@ -166,6 +193,12 @@ struct RawConfig {
     max_connections_per_client: Option<usize>,
     alert_after: Option<RawDuration>,
     metrics_file: Option<Text>,
+    log_list: Option<Text>,
+    log_list_states: Option<Vec<Text>>,
+    log_list_operators: Option<Vec<Text>>,
+    log_list_logs: Option<Vec<Text>>,
+    log_list_signature: Option<Text>,
+    log_list_key: Option<Text>,
 }
 
 /// A duration as written: seconds, or text such as `90s`, `5m`, `1h 30m`.
@@ -213,9 +246,15 @@ const GLOBAL_KEYS: &[&str] = &[
     "max_connections_per_client",
     "alert_after",
     "metrics_file",
+    "log_list",
+    "log_list_states",
+    "log_list_operators",
+    "log_list_logs",
+    "log_list_signature",
+    "log_list_key",
 ];
 
-#[derive(Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLog {
     name: Option<Text>,
@@ -336,11 +375,6 @@ impl Config {
         for (i, url) in global_webseeds.iter().enumerate() {
             check_http_url(url).map_err(|why| error(format!("webseeds[{i}]: {why}")))?;
         }
-        let global_trackers = raw.trackers.map(strings);
-        let global_entries = raw.entries_per_torrent;
-        let global_profile = raw.profile;
-        let global_format = raw.format;
-        let global_concurrency = raw.concurrency;
         let parallel_logs = raw.parallel_logs.unwrap_or(DEFAULT_PARALLEL_LOGS);
         if !(1..=MAX_PARALLEL_LOGS).contains(&parallel_logs) {
             return Err(error(format!("parallel_logs: {parallel_logs} is not between 1 and {MAX_PARALLEL_LOGS}")));
@@ -359,109 +393,70 @@ impl Config {
             Some("") => return Err(error("metrics_file: must not be empty".into())),
             Some(path) => Some(resolve(path)),
         };
+        let log_list =
+            log_list_config(&raw.log_list, &raw.log_list_states, &raw.log_list_operators, &raw.log_list_logs)
+                .map_err(&error)?
+                .map(|mut list| {
+                    if !list.source.starts_with("http://") && !list.source.starts_with("https://") {
+                        list.source = resolve(&list.source).display().to_string();
+                    }
+                    list.signature = raw.log_list_signature.as_deref().map(|sig| match sig {
+                        url if url.starts_with("http://") || url.starts_with("https://") => url.to_string(),
+                        path => resolve(path).display().to_string(),
+                    });
+                    list.key = raw.log_list_key.as_deref().map(str::to_string);
+                    list
+                });
+        if log_list.is_none()
+            && (raw.log_list_states.is_some()
+                || raw.log_list_operators.is_some()
+                || raw.log_list_logs.is_some()
+                || raw.log_list_signature.is_some()
+                || raw.log_list_key.is_some())
+        {
+            return Err(error("log_list_states, _operators, _logs, _signature and _key need log_list".into()));
+        }
+        if raw.log_list_signature.is_some() != raw.log_list_key.is_some() {
+            return Err(error("log_list_signature and log_list_key go together: set both or neither".into()));
+        }
 
-        let raw_logs = raw.logs.unwrap_or_default();
-        if raw_logs.is_empty() {
-            return Err(error("logs: no logs are configured".into()));
+        let defaults = Defaults {
+            file: file.to_path_buf(),
+            base: base.clone(),
+            contact: contact.clone(),
+            webseeds: global_webseeds,
+            trackers: raw.trackers.map(strings),
+            entries_per_torrent: raw.entries_per_torrent,
+            profile: raw.profile,
+            format: raw.format,
+            concurrency: raw.concurrency,
+            entry_limit: raw.entry_limit,
+        };
+        let entries = raw.logs.unwrap_or_default();
+        if entries.is_empty() && log_list.is_none() {
+            return Err(error("logs: no logs are configured (list them under logs:, or set log_list:)".into()));
         }
         let mut names = BTreeSet::new();
-        let mut logs = Vec::with_capacity(raw_logs.len());
-        for (i, log) in raw_logs.into_iter().enumerate() {
+        let mut logs = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
             let at = |key: &str, why: String| error(format!("logs[{i}].{key}: {why}"));
-            if log.frequency.is_some() {
+            if entry.frequency.is_some() {
                 ignored_keys.insert("frequency");
             }
-            if log.delete_tiles.is_some() {
+            if entry.delete_tiles.is_some() {
                 ignored_keys.insert("delete_tiles");
             }
-            let name = log.name.map(String::from).ok_or_else(|| at("name", "missing".into()))?;
+            let name = entry.name.as_deref().map(str::to_string).ok_or_else(|| at("name", "missing".into()))?;
             check_name(&name).map_err(|why| at("name", why))?;
             if !names.insert(name.clone()) {
                 return Err(at("name", format!("{name:?} is used by an earlier log")));
             }
-            let log_url = log.log_url.map(String::from).ok_or_else(|| at("log_url", "missing".into()))?;
-            let location = Location::parse(&log_url, &base).map_err(|why| at("log_url", why))?;
-            if matches!(location, Location::Http(_)) && contact.is_none() {
-                return Err(ConfigError {
-                    kind: ConfigErrorKind::MissingContact,
-                    ..error(format!(
-                        "scraper_contact_email: required because logs[{i}] ({name}) is fetched over HTTP; \
-                         logs rate-limit anonymous clients"
-                    ))
-                });
+            match (&entry.log_url, &log_list) {
+                (Some(_), _) => logs.push(defaults.log(&format!("logs[{i}]"), entry.clone(), None)?),
+                // An override of a log of the list, checked once the list is read.
+                (None, Some(_)) => defaults.check_override(i, entry)?,
+                (None, None) => return Err(at("log_url", "missing".into())),
             }
-            let entries_per_torrent = log.entries_per_torrent.or(global_entries).unwrap_or(DEFAULT_ENTRIES_PER_TORRENT);
-            if entries_per_torrent == 0 || !entries_per_torrent.is_multiple_of(TILE_WIDTH) {
-                let key = if log.entries_per_torrent.is_some() {
-                    format!("logs[{i}].entries_per_torrent")
-                } else {
-                    "entries_per_torrent".into()
-                };
-                return Err(error(format!("{key}: {entries_per_torrent} is not a positive multiple of 256")));
-            }
-            let concurrency = log.concurrency.or(global_concurrency).unwrap_or(DEFAULT_CONCURRENCY);
-            if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-                return Err(at("concurrency", format!("{concurrency} is not between 1 and {MAX_CONCURRENCY}")));
-            }
-            let key = match log.key {
-                Some(text) => Some(LogKey::parse(text.trim()).map_err(|e| at("key", e.to_string()))?),
-                None => None,
-            };
-            let origin = match (&log.origin, &log.submission_url, &location) {
-                (Some(origin), _, _) => Some(origin.to_string()),
-                (None, Some(url), _) => {
-                    check_http_url(url).map_err(|why| at("submission_url", why))?;
-                    Some(origin_of(url))
-                }
-                (None, None, Location::Http(url)) => Some(origin_of(url)),
-                (None, None, Location::Dir(_)) => None,
-            };
-            let webseeds = match log.webseeds {
-                Some(own) => {
-                    for (j, url) in own.iter().enumerate() {
-                        check_http_url(url).map_err(|why| at(&format!("webseeds[{j}]"), why))?;
-                    }
-                    strings(own)
-                }
-                None => global_webseeds
-                    .iter()
-                    .map(|base| format!("{}/{}/", base.trim_end_matches('/'), url_segment(&name)))
-                    .collect(),
-            };
-            if let Some(url) = &log.feed_url {
-                check_http_url(url).map_err(|why| at("feed_url", why))?;
-            }
-            let trackers = log
-                .trackers
-                .map(strings)
-                .or_else(|| global_trackers.clone())
-                .unwrap_or_else(|| DEFAULT_TRACKERS.iter().map(|t| t.to_string()).collect());
-            let profile = log.profile.or(global_profile).unwrap_or_default();
-            let format = log.format.or(global_format).unwrap_or_default();
-            if profile == Profile::HelioTorrent && format == Format::Hybrid {
-                return Err(at(
-                    "format",
-                    "hybrid torrents cannot use the heliotorrent profile, whose infohashes must match the \
-                     reference implementation's v1 torrents"
-                        .into(),
-                ));
-            }
-            logs.push(LogConfig {
-                name,
-                log_url,
-                location,
-                feed_url: log.feed_url.map(String::from),
-                webseeds,
-                entry_limit: log.entry_limit.or(raw.entry_limit).filter(|&limit| limit > 0),
-                key,
-                origin,
-                trackers,
-                entries_per_torrent,
-                profile,
-                format,
-                is_final: log.is_final.unwrap_or(false),
-                concurrency,
-            });
         }
 
         Ok(Config {
@@ -482,8 +477,314 @@ impl Config {
             max_connections_per_client: raw.max_connections_per_client,
             alert_after,
             metrics_file,
+            log_list,
             logs,
+            left_out: Vec::new(),
             ignored_keys,
+            defaults,
+            entries,
+        })
+    }
+
+    /// This config with the logs `list` selects, in the list's order, each
+    /// overridden by the entry of `logs:` of its name; then the other
+    /// entries of `logs:`. A read-only or retired log is `final`; an entry
+    /// naming a log the list leaves out is ignored unless it gives its own
+    /// `log_url`.
+    pub fn with_log_list(&self, list: &LogList) -> Result<Config, ConfigError> {
+        let Some(settings) = &self.log_list else { return Ok(self.clone_with(self.logs.clone(), Vec::new())) };
+        let mut logs = Vec::new();
+        let mut left_out = Vec::new();
+        let mut used = BTreeSet::new();
+        for (listed, verdict) in list.select(&settings.selection) {
+            let entry = self.entries.iter().position(|e| e.name.as_deref() == Some(listed.name.as_str()));
+            match verdict {
+                Ok(()) => {
+                    let raw = match entry {
+                        Some(i) => {
+                            used.insert(i);
+                            merge(listed, self.entries[i].clone())
+                        }
+                        None => merge(listed, RawLog::default()),
+                    };
+                    let at = match entry {
+                        Some(i) => format!("logs[{i}]"),
+                        None => format!("log_list ({})", listed.name),
+                    };
+                    logs.push(self.defaults.log(&at, raw, Some(listed.state))?);
+                }
+                Err(why) => {
+                    if let Some(i) = entry
+                        && self.entries[i].log_url.is_none()
+                    {
+                        used.insert(i);
+                        tracing::warn!(
+                            "{}: logs[{i}] ({}) overrides a log the list leaves out ({why}); it is not built",
+                            self.file.display(),
+                            listed.name
+                        );
+                    }
+                    left_out.push((listed.name.clone(), why));
+                }
+            }
+        }
+        for (i, entry) in self.entries.iter().enumerate() {
+            if used.contains(&i) {
+                continue;
+            }
+            if entry.log_url.is_none() {
+                let name = entry.name.as_deref().unwrap_or_default();
+                return Err(self.defaults.error(format!(
+                    "logs[{i}].log_url: missing, and the log list has no log named {name:?} to take it from"
+                )));
+            }
+            logs.push(self.defaults.log(&format!("logs[{i}]"), entry.clone(), None)?);
+        }
+        let mut names = BTreeSet::new();
+        logs.retain(|log| names.insert(log.name.clone()));
+        Ok(self.clone_with(logs, left_out))
+    }
+
+    /// Adds, as archived, the published logs `names` (with their monitoring
+    /// prefixes) that this config no longer builds, each with why.
+    pub fn with_archived(&self, archived: Vec<(String, String, String)>) -> Config {
+        let mut logs = self.logs.clone();
+        for (name, log_url, reason) in archived {
+            if logs.iter().any(|log| log.name == name) || check_name(&name).is_err() {
+                continue;
+            }
+            let raw = RawLog { name: Some(Text::new(name.clone())), ..RawLog::default() };
+            let mut log = self.defaults.archived(raw, &log_url);
+            log.archived = Some(reason);
+            logs.push(log);
+        }
+        self.clone_with(logs, self.left_out.clone())
+    }
+
+    fn clone_with(&self, logs: Vec<LogConfig>, left_out: Vec<(String, LeftOut)>) -> Config {
+        Config {
+            file: self.file.clone(),
+            torrent_dir: self.torrent_dir.clone(),
+            output: self.output.clone(),
+            http_port: self.http_port,
+            https_port: self.https_port,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            feed_url_base: self.feed_url_base.clone(),
+            contact: self.contact.clone(),
+            cache_mb: self.cache_mb,
+            parallel_logs: self.parallel_logs,
+            max_time: self.max_time,
+            retry_budget: self.retry_budget,
+            unreachable_budget: self.unreachable_budget,
+            max_connections_per_client: self.max_connections_per_client,
+            alert_after: self.alert_after,
+            metrics_file: self.metrics_file.clone(),
+            log_list: self.log_list.clone(),
+            logs,
+            left_out,
+            ignored_keys: self.ignored_keys.clone(),
+            defaults: self.defaults.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+
+    /// The logs a build brings up to date: all but the archived.
+    pub fn active_logs(&self) -> impl Iterator<Item = &LogConfig> {
+        self.logs.iter().filter(|log| log.archived.is_none())
+    }
+}
+
+/// A log of the list as an entry of `logs:`, `entry` (an override) winning.
+fn merge(listed: &ListedLog, entry: RawLog) -> RawLog {
+    let text = |s: &str| Some(Text::new(s.to_string()));
+    RawLog {
+        name: text(&listed.name),
+        log_url: entry.log_url.or_else(|| text(&listed.log_url)),
+        submission_url: entry.submission_url.or_else(|| text(&listed.submission_url)),
+        key: entry.key.or_else(|| text(&listed.key)),
+        is_final: entry.is_final.or(Some(listed.state.is_final())),
+        ..entry
+    }
+}
+
+/// The `log_list*` keys, checked.
+fn log_list_config(
+    source: &Option<Text>,
+    states: &Option<Vec<Text>>,
+    operators: &Option<Vec<Text>>,
+    logs: &Option<Vec<Text>>,
+) -> Result<Option<LogListConfig>, String> {
+    let Some(source) = source.as_deref().map(str::trim) else { return Ok(None) };
+    if source.is_empty() {
+        return Err("log_list: must not be empty".into());
+    }
+    let mut selection = Selection::default();
+    if let Some(states) = states {
+        selection.states = states
+            .iter()
+            .map(|text| {
+                State::parse(text).ok_or_else(|| {
+                    let known: Vec<&str> = State::ALL.iter().map(|state| state.name()).collect();
+                    format!("log_list_states: {:?} is not a state ({})", text.as_str(), known.join(", "))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    selection.operators = operators.clone().map(strings).unwrap_or_default();
+    selection.logs = logs.clone().map(strings).unwrap_or_default();
+    Ok(Some(LogListConfig { source: source.to_string(), selection, signature: None, key: None }))
+}
+
+/// What every log's own keys fall back to, kept to build the logs of a log
+/// list once it is read.
+#[derive(Clone, Debug)]
+struct Defaults {
+    file: PathBuf,
+    base: PathBuf,
+    contact: Option<String>,
+    webseeds: Vec<String>,
+    trackers: Option<Vec<String>>,
+    entries_per_torrent: Option<u64>,
+    profile: Option<Profile>,
+    format: Option<Format>,
+    concurrency: Option<usize>,
+    entry_limit: Option<u64>,
+}
+
+impl Defaults {
+    fn error(&self, message: String) -> ConfigError {
+        ConfigError { file: self.file.clone(), location: None, kind: ConfigErrorKind::Invalid, message }
+    }
+
+    /// Checks what an override of a log of the list sets, before the list is read.
+    fn check_override(&self, i: usize, entry: &RawLog) -> Result<(), ConfigError> {
+        let placeholder = Some(Text::new("https://log-list.helio.invalid/".into()));
+        let raw = RawLog { log_url: placeholder, ..entry.clone() };
+        self.log(&format!("logs[{i}]"), raw, None).map(drop)
+    }
+
+    /// An archived log: never fetched, so only its name and prefix matter.
+    fn archived(&self, raw: RawLog, log_url: &str) -> LogConfig {
+        let name = raw.name.as_deref().unwrap_or_default().to_string();
+        let location = Location::parse(log_url, &self.base).unwrap_or_else(|_| Location::Dir(PathBuf::new()));
+        let webseeds = self
+            .webseeds
+            .iter()
+            .map(|base| format!("{}/{}/", base.trim_end_matches('/'), url_segment(&name)))
+            .collect();
+        LogConfig {
+            name,
+            log_url: log_url.to_string(),
+            location,
+            feed_url: None,
+            webseeds,
+            entry_limit: None,
+            key: None,
+            origin: None,
+            trackers: self.trackers.clone().unwrap_or_else(|| DEFAULT_TRACKERS.iter().map(|t| t.to_string()).collect()),
+            entries_per_torrent: self.entries_per_torrent.unwrap_or(DEFAULT_ENTRIES_PER_TORRENT),
+            profile: self.profile.unwrap_or_default(),
+            format: self.format.unwrap_or_default(),
+            concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            is_final: false,
+            archived: None,
+        }
+    }
+
+    /// One log from its entry (`at` names it in messages: `logs[3]`), with
+    /// the state the log list gives it, if it comes from one.
+    fn log(&self, place: &str, log: RawLog, state: Option<State>) -> Result<LogConfig, ConfigError> {
+        let error = |message: String| self.error(message);
+        let at = |key: &str, why: String| error(format!("{place}.{key}: {why}"));
+        let name = log.name.map(String::from).ok_or_else(|| at("name", "missing".into()))?;
+        check_name(&name).map_err(|why| at("name", why))?;
+        let log_url = log.log_url.map(String::from).ok_or_else(|| at("log_url", "missing".into()))?;
+        let location = Location::parse(&log_url, &self.base).map_err(|why| at("log_url", why))?;
+        if matches!(location, Location::Http(_)) && self.contact.is_none() {
+            let which = if state.is_some() { format!("{name} of the log list") } else { format!("{place} ({name})") };
+            return Err(ConfigError {
+                kind: ConfigErrorKind::MissingContact,
+                ..error(format!(
+                    "scraper_contact_email: required because {which} is fetched over HTTP; \
+                     logs rate-limit anonymous clients"
+                ))
+            });
+        }
+        let entries_per_torrent =
+            log.entries_per_torrent.or(self.entries_per_torrent).unwrap_or(DEFAULT_ENTRIES_PER_TORRENT);
+        if entries_per_torrent == 0 || !entries_per_torrent.is_multiple_of(TILE_WIDTH) {
+            let key = if log.entries_per_torrent.is_some() {
+                format!("{place}.entries_per_torrent")
+            } else {
+                "entries_per_torrent".into()
+            };
+            return Err(error(format!("{key}: {entries_per_torrent} is not a positive multiple of 256")));
+        }
+        let concurrency = log.concurrency.or(self.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            return Err(at("concurrency", format!("{concurrency} is not between 1 and {MAX_CONCURRENCY}")));
+        }
+        let key = match log.key {
+            Some(text) => Some(LogKey::parse(text.trim()).map_err(|e| at("key", e.to_string()))?),
+            None => None,
+        };
+        let origin = match (&log.origin, &log.submission_url, &location) {
+            (Some(origin), _, _) => Some(origin.to_string()),
+            (None, Some(url), _) => {
+                check_http_url(url).map_err(|why| at("submission_url", why))?;
+                Some(origin_of(url))
+            }
+            (None, None, Location::Http(url)) => Some(origin_of(url)),
+            (None, None, Location::Dir(_)) => None,
+        };
+        let webseeds = match log.webseeds {
+            Some(own) => {
+                for (j, url) in own.iter().enumerate() {
+                    check_http_url(url).map_err(|why| at(&format!("webseeds[{j}]"), why))?;
+                }
+                strings(own)
+            }
+            None => self
+                .webseeds
+                .iter()
+                .map(|base| format!("{}/{}/", base.trim_end_matches('/'), url_segment(&name)))
+                .collect(),
+        };
+        if let Some(url) = &log.feed_url {
+            check_http_url(url).map_err(|why| at("feed_url", why))?;
+        }
+        let trackers = log
+            .trackers
+            .map(strings)
+            .or_else(|| self.trackers.clone())
+            .unwrap_or_else(|| DEFAULT_TRACKERS.iter().map(|t| t.to_string()).collect());
+        let profile = log.profile.or(self.profile).unwrap_or_default();
+        let format = log.format.or(self.format).unwrap_or_default();
+        if profile == Profile::HelioTorrent && format == Format::Hybrid {
+            return Err(at(
+                "format",
+                "hybrid torrents cannot use the heliotorrent profile, whose infohashes must match the \
+                 reference implementation's v1 torrents"
+                    .into(),
+            ));
+        }
+        Ok(LogConfig {
+            name,
+            log_url,
+            location,
+            feed_url: log.feed_url.map(String::from),
+            webseeds,
+            entry_limit: log.entry_limit.or(self.entry_limit).filter(|&limit| limit > 0),
+            key,
+            origin,
+            trackers,
+            entries_per_torrent,
+            profile,
+            format,
+            is_final: log.is_final.unwrap_or(false),
+            concurrency,
+            archived: None,
         })
     }
 }

@@ -135,6 +135,11 @@ fn too_deep(text: &str) -> Option<(usize, usize)> {
 pub struct Text(String);
 
 impl Text {
+    /// A string that did not come from the file (a CT log list's value).
+    pub fn new(text: String) -> Text {
+        Text(text)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -235,6 +235,40 @@ pub fn get(
     manners: Manners<'_>,
     limit: &BodyLimit,
 ) -> Result<(BodyBuffer, bool), FetchError> {
+    match get_conditional(agent, url, policy, manners, limit, &Validators::default())? {
+        Got::Body { body, gzip, .. } => Ok((body, gzip)),
+        // Only a conditional request may be answered so.
+        Got::NotModified => {
+            Err(FetchError::Status { url: url.to_string(), status: 304, attempts: 1, elapsed: Duration::ZERO })
+        }
+    }
+}
+
+/// What a cache holds of a resource, to ask for it only if it changed
+/// (RFC 9110 §13.1: `If-None-Match`, `If-Modified-Since`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// The answer to a conditional GET.
+pub enum Got {
+    /// The resource, with its new validators.
+    Body { body: BodyBuffer, gzip: bool, validators: Validators },
+    /// 304: what the cache holds is current.
+    NotModified,
+}
+
+/// [`get`], sending `validators` so that an unchanged resource costs a 304.
+pub fn get_conditional(
+    agent: &ureq::Agent,
+    url: &str,
+    policy: &RetryPolicy,
+    manners: Manners<'_>,
+    limit: &BodyLimit,
+    validators: &Validators,
+) -> Result<Got, FetchError> {
     let started = Instant::now();
     let mut attempts = 0u32;
     let mut backoff = policy.first_backoff;
@@ -243,12 +277,13 @@ pub fn get(
         attempts += 1;
         let outcome = {
             let _permit = manners.gate.map(HostGate::enter);
-            attempt(agent, url, limit)
+            attempt(agent, url, limit, validators)
         };
         let elapsed = started.elapsed();
         let Attempt::Retry { status, retry_after, problem } = outcome else {
             return match outcome {
-                Attempt::Done(body, gzip) => Ok((body, gzip)),
+                Attempt::Done(body, gzip, validators) => Ok(Got::Body { body, gzip, validators }),
+                Attempt::NotModified => Ok(Got::NotModified),
                 Attempt::NotFound => Err(FetchError::NotFound { url: url.to_string() }),
                 Attempt::Fatal(error) => Err(error),
                 Attempt::Retry { .. } => unreachable!("handled above"),
@@ -288,7 +323,8 @@ pub fn get(
 }
 
 enum Attempt {
-    Done(BodyBuffer, bool),
+    Done(BodyBuffer, bool, Validators),
+    NotModified,
     NotFound,
     Retry { status: Option<u16>, retry_after: Option<Duration>, problem: Problem },
     Fatal(FetchError),
@@ -310,10 +346,17 @@ impl std::fmt::Display for Problem {
 }
 
 /// One request, following up to [`MAX_REDIRECTS`] redirects to http(s) URLs.
-fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit) -> Attempt {
+fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit, validators: &Validators) -> Attempt {
     let mut target = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let mut response = match agent.get(&target).call() {
+        let mut request = agent.get(&target);
+        if let Some(etag) = &validators.etag {
+            request = request.header("If-None-Match", etag);
+        }
+        if let Some(date) = &validators.last_modified {
+            request = request.header("If-Modified-Since", date);
+        }
+        let mut response = match request.call() {
             Ok(response) => response,
             Err(error) => return network_error(url, error),
         };
@@ -335,6 +378,7 @@ fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit) -> Attempt {
                     }
                 }
             }
+            304 if *validators != Validators::default() => return Attempt::NotModified,
             404 | 410 => return Attempt::NotFound,
             429 | 500..=599 => {
                 let retry_after =
@@ -362,8 +406,10 @@ fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit) -> Attempt {
             // ureq's own limit only backs the buffer's up.
             body.read_from(&mut response.body_mut().with_config().limit(max.saturating_add(1)).reader())
         });
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let validators = Validators { etag: header("etag"), last_modified: header("last-modified") };
         return match read {
-            Ok(()) => Attempt::Done(body, gzip),
+            Ok(()) => Attempt::Done(body, gzip, validators),
             Err(Overflow::Read(error)) => network_error(url, ureq::Error::from(error)),
             Err(other) => Attempt::Fatal(overflow(other, url, max)),
         };

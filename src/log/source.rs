@@ -15,7 +15,8 @@ use thiserror::Error;
 
 use super::body::{BodyBuffer, BodyLimit, Overflow};
 use super::host::HostGate;
-use super::http::{FailureNotice, Manners, NetworkKind};
+pub use super::http::Validators;
+use super::http::{FailureNotice, Got, Manners, NetworkKind};
 pub use super::http::{RetryPolicy, http_agent, http_agent_within, parse_retry_after, user_agent};
 
 /// Largest body accepted, raw or decoded. A full data tile of 256 entries is
@@ -184,6 +185,31 @@ impl LogSource {
     /// [`MAX_BODY`] bytes.
     pub fn fetch(&self, path: &str, kind: BodyKind) -> Result<Bytes, FetchError> {
         self.fetch_within(path, kind, &BodyLimit::new(MAX_BODY))
+    }
+
+    /// Fetches `path` unless it is what `validators` describe: `None` when
+    /// the server says it has not changed (a folder is always read).
+    pub fn fetch_if_changed(
+        &self,
+        path: &str,
+        kind: BodyKind,
+        validators: &Validators,
+    ) -> Result<Option<(Bytes, Validators)>, FetchError> {
+        let limit = BodyLimit::new(MAX_BODY);
+        match &self.inner {
+            Inner::Http { agent, base, policy, gate, notice } => {
+                let url = format!("{base}{path}");
+                let manners = Manners { gate: gate.as_deref(), notice: notice.as_deref() };
+                match super::http::get_conditional(agent, &url, policy, manners, &limit, validators)? {
+                    Got::NotModified => Ok(None),
+                    Got::Body { body, gzip, validators } => {
+                        let gzip = gzip || (kind == BodyKind::Sniffable && is_gzip(body.as_slice()));
+                        Ok(Some((decode(body, gzip, &url, &limit)?, validators)))
+                    }
+                }
+            }
+            Inner::Dir { .. } => Ok(Some((self.fetch_within(path, kind, &limit)?, Validators::default()))),
+        }
     }
 
     /// Fetches `path`, decoded, within `limit`: its size, raw and decoded,
