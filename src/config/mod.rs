@@ -6,6 +6,7 @@
 //! key. Only [`yaml`] knows about serde_yaml, and it reads any file in
 //! bounded time and memory.
 
+pub mod summary;
 mod yaml;
 
 use std::collections::BTreeSet;
