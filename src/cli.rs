@@ -7,36 +7,46 @@ use clap::{Args, Parser, Subcommand};
 
 /// Publish Static Certificate Transparency logs over BitTorrent.
 #[derive(Debug, Parser)]
-#[command(name = "helio", version, about, propagate_version = true)]
+#[command(name = "helio", version = env!("HELIO_BUILD_VERSION"), about, propagate_version = true)]
 pub struct Cli {
-    /// The configuration file [default: $HELIO_CONFIG, else ./helio.yaml]
-    #[arg(short, long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
 
-    /// Only warnings and errors; no progress bars
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+/// `-c`, for the commands that read the config.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The configuration file [default: $HELIO_CONFIG, else ./helio.yaml]
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `-q` and `-v`, for the commands that log what they do.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct VerbosityArgs {
+    /// Only warnings and errors
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// More detail (-vv for even more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch, verify and publish new ranges of every log, then exit.
     ///
-    /// Exit status: 0 success (including nothing new), 1 at least one log
-    /// failed (the others were still published), 2 bad usage or
-    /// configuration, 3 another build holds the output directory's lock.
+    /// Progress bars appear only on a terminal, and not with -q. Exit
+    /// status: 0 success (including nothing new), 1 at least one log failed
+    /// (the others were still published), 2 bad usage or configuration, 3
+    /// another build holds the lock of a log of this run (the other logs were
+    /// still published), or the root's.
     Build(BuildArgs),
 
     /// Serve torrents' bytes to BitTorrent clients (BEP 19 WebSeed) and the
-    /// output directory, over HTTP and HTTPS, until SIGINT or SIGTERM
-    /// (SIGHUP reloads the certificate).
+    /// output folder, over HTTP and HTTPS, until SIGINT or SIGTERM (SIGHUP
+    /// reloads the certificate).
     Serve(ServeArgs),
 
     /// Write a starter config (to -c FILE or ./helio.yaml), optionally with
@@ -61,6 +71,24 @@ pub enum Command {
     /// startup (the message names it), 2 bad usage or a port that cannot be used.
     Mirror(MirrorArgs),
 
+    /// List the configured logs: name, format, whether final, log URL.
+    ///
+    /// With --json, one line holding an array of objects {"name", "log_url",
+    /// "final", "format"}, e.g. for a CI matrix of one job per log.
+    Logs(LogsArgs),
+
+    /// Print the completion script for a shell.
+    ///
+    /// bash: `helio completions bash > ~/.local/share/bash-completion/completions/helio`;
+    /// zsh: into a folder of $fpath as `_helio`; fish:
+    /// `~/.config/fish/completions/helio.fish`.
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff): helio(1), or helio-COMMAND(1) for a command.
+    ///
+    /// `helio man | man -l -` reads it; release archives carry every page.
+    Man(ManArgs),
+
     /// Generate a valid Static CT log for demos, tests and benchmarks.
     #[cfg(feature = "fixture")]
     #[command(hide = true)]
@@ -75,6 +103,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+
     /// Where to write torrents, feeds and pages: a folder, or s3://BUCKET/PREFIX
     /// [default: the config's torrent_dir]
     pub out_dir: Option<PathBuf>,
@@ -121,6 +155,16 @@ fn parse_run_budget(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// The folder served under /torrents/: where helio build writes
+    /// [default: the config's torrent_dir]
+    pub out_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+
     /// Address to listen on for HTTP [default: [::]:<http_port> from the config]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
@@ -133,6 +177,13 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    /// Where to write the config [default: $HELIO_CONFIG, else ./helio.yaml]
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+
     /// A CT log list (v3 JSON) file or URL whose `tiled_logs` fill `logs:`;
     /// without a value, Google's list of all logs
     #[arg(long, value_name = "FILE_OR_URL", num_args = 0..=1, default_missing_value = crate::init::DEFAULT_LOG_LIST)]
@@ -163,6 +214,9 @@ pub struct VerifyArgs {
     /// The checkpoint origin to expect [default: the checkpoint's first line]
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Option<String>,
+
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +236,28 @@ pub struct MirrorArgs {
     /// Memory for cached tiles, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     pub cache_mb: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// One line of JSON: an array of {"name", "log_url", "final", "format"}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete helio's commands and flags in
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command, for its own page (helio-COMMAND(1)) [default: helio(1)]
+    pub command: Option<String>,
 }
 
 #[cfg(feature = "fixture")]

@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::init::InitError;
+use crate::manual::ManualError;
 use crate::serve::ServeError;
 use crate::site::resume::ResumeError;
 use crate::store::{StoreError, TargetError};
@@ -56,6 +57,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    #[error(transparent)]
+    Manual(#[from] ManualError),
     #[error(
         "--resume-from restores a site into a folder that starts empty; {url} is the published site \
          itself, which helio build reads its state from: drop --resume-from"
@@ -93,7 +96,7 @@ impl Error {
             Error::Verify(_) => ExitStatus::LogFailed,
             Error::Mirror(error) if error.is_usage() => ExitStatus::Usage,
             Error::Mirror(_) => ExitStatus::LogFailed,
-            Error::Target(_) | Error::ResumeIntoBucket { .. } => ExitStatus::Usage,
+            Error::Target(_) | Error::ResumeIntoBucket { .. } | Error::Manual(_) => ExitStatus::Usage,
             Error::Store(error) | Error::Resume(ResumeError::Store(error)) => store_status(error),
             Error::Resume(error) if error.is_usage() => ExitStatus::Usage,
             Error::Resume(_) => ExitStatus::LogFailed,

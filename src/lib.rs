@@ -20,6 +20,7 @@ pub mod fixture;
 pub mod http;
 pub mod init;
 pub mod log;
+pub mod manual;
 pub mod output;
 pub mod serve;
 pub mod site;
@@ -39,7 +40,7 @@ use output::{Output, Verbosity};
 /// Runs a parsed command line and returns the process exit code. This is the
 /// one place an error is printed.
 pub fn run(cli: Cli) -> ExitCode {
-    let output = Output::init(Verbosity::from_flags(cli.quiet, cli.verbose));
+    let output = Output::init(verbosity(&cli.command));
     match execute(cli, &output) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -49,10 +50,23 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// `-q` / `-v` of the commands that have them.
+fn verbosity(command: &Command) -> Verbosity {
+    let flags = match command {
+        Command::Build(args) => args.verbosity,
+        Command::Serve(args) => args.verbosity,
+        Command::Init(args) => args.verbosity,
+        Command::Verify(args) => args.verbosity,
+        Command::Mirror(args) => args.verify.verbosity,
+        _ => return Verbosity::Normal,
+    };
+    Verbosity::from_flags(flags.quiet, flags.verbose)
+}
+
 fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
     match cli.command {
         Command::Build(args) => {
-            let config = load_config(cli.config)?;
+            let config = load_config(args.config.config)?;
             let target = match &args.out_dir {
                 Some(out_dir) => match out_dir.to_str() {
                     Some(text) => store::Target::parse(text, None)?,
@@ -78,10 +92,10 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
             Ok(build::run(&config, &options, output)?)
         }
         Command::Serve(args) => {
-            let config = load_config(cli.config)?;
+            let config = load_config(args.config.config.clone())?;
             Ok(serve::run(&config, &args, output)?)
         }
-        Command::Init(args) => init_command(cli.config, &args, output),
+        Command::Init(args) => init_command(args.config.clone(), &args, output),
         Command::Verify(args) => {
             let options = subscribe::verify::VerifyOptions {
                 paths: args.paths,
@@ -106,6 +120,17 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
             };
             Ok(subscribe::mirror::run(&options, output)?)
         }
+        Command::Logs(args) => {
+            let config = load_config(args.config.config)?;
+            let logs = config::summary::summarize(&config.logs);
+            output.result(&if args.json { config::summary::json(&logs) } else { config::summary::table(&logs) });
+            Ok(())
+        }
+        Command::Completions(args) => {
+            manual::completions(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man(args) => Ok(manual::man_page(args.command.as_deref(), &mut std::io::stdout())?),
         #[cfg(feature = "fixture")]
         Command::Fixture(args) => fixture_command(&args, output),
         #[cfg(feature = "fixture")]

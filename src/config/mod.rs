@@ -7,6 +7,7 @@
 //! bounded time and memory.
 
 pub mod log_list;
+pub mod summary;
 mod yaml;
 
 use std::collections::BTreeSet;

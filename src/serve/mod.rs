@@ -16,7 +16,7 @@ pub mod upstream;
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::http::{ConnectionStats, Limits, ListenAddr, Server, ServerConfig, ServerError, TlsFiles};
 use crate::output::Output;
+use crate::store::{Target, TargetError};
 use cache::TileCache;
 use memory::TileMemory;
 use routes::{App, ServedLog};
@@ -45,6 +46,13 @@ pub enum ServeError {
     NoAddress { file: PathBuf },
     #[error("HTTPS needs both tls_cert and tls_key in {}", file.display())]
     NoCertificate { file: PathBuf },
+    #[error(
+        "{url} is a bucket: helio serve serves a folder under /torrents/; serve the bucket from its own \
+         endpoint or a CDN, and helio serve for the WebSeed alone"
+    )]
+    Bucket { url: String },
+    #[error(transparent)]
+    Target(#[from] TargetError),
     #[error("cannot start the server's runtime: {0}")]
     Runtime(#[source] io::Error),
     #[error(transparent)]
@@ -56,16 +64,32 @@ pub enum ServeError {
 /// connections.
 pub fn run(config: &Config, args: &ServeArgs, output: &Output) -> Result<(), ServeError> {
     let server_config = server_config(config, args)?;
+    let site = site_dir(config, args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("helio-serve")
         .build()
         .map_err(ServeError::Runtime)?;
-    let result = runtime.block_on(serve(config, server_config, output));
+    let result = runtime.block_on(serve(config, server_config, &site, output));
     // Fetches still running on the blocking pool end by their own timeouts;
     // nobody is waiting for them any more.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// The folder served under `/torrents/`: `OUT_DIR` as `helio build` takes
+/// it (so that both commands given the same argument use the same folder),
+/// else `torrent_dir`.
+fn site_dir(config: &Config, args: &ServeArgs) -> Result<PathBuf, ServeError> {
+    let Some(out_dir) = &args.out_dir else { return Ok(config.torrent_dir.clone()) };
+    let target = match out_dir.to_str() {
+        Some(text) => Target::parse(text, None)?,
+        None => Target::Dir(out_dir.clone()),
+    };
+    match target {
+        Target::Dir(path) => Ok(path),
+        Target::S3(url) => Err(ServeError::Bucket { url: url.to_string() }),
+    }
 }
 
 /// The addresses (`--listen`, `--listen-https`, else `[::]` and the
@@ -100,15 +124,12 @@ fn server_config(config: &Config, args: &ServeArgs) -> Result<ServerConfig, Serv
     Ok(ServerConfig { http, https, limits })
 }
 
-async fn serve(config: &Config, server_config: ServerConfig, output: &Output) -> Result<(), ServeError> {
+async fn serve(config: &Config, server_config: ServerConfig, site: &Path, output: &Output) -> Result<(), ServeError> {
     let server = Server::bind(server_config)?;
-    if !config.torrent_dir.is_dir() {
-        tracing::warn!(
-            "{} does not exist yet: /torrents/ answers 404 until helio build writes it",
-            config.torrent_dir.display()
-        );
+    if !site.is_dir() {
+        tracing::warn!("{} does not exist yet: /torrents/ answers 404 until helio build writes it", site.display());
     }
-    let app = Arc::new(app(config, server.connection_stats()));
+    let app = Arc::new(app(config, site, server.connection_stats()));
     let limits = server.limits();
     tracing::info!(
         "webseed for {} log{} with a {} MiB tile cache ({} MiB of tile memory in all); /torrents/ is {}; \
@@ -117,7 +138,7 @@ async fn serve(config: &Config, server_config: ServerConfig, output: &Output) ->
         if config.logs.len() == 1 { "" } else { "s" },
         config.cache_mb,
         app.tile_memory_limit() >> 20,
-        config.torrent_dir.display(),
+        site.display(),
         limits.max_connections,
         limits.max_per_client,
     );
@@ -132,7 +153,7 @@ async fn serve(config: &Config, server_config: ServerConfig, output: &Output) ->
 }
 
 /// The shared state of the server, from the config.
-fn app(config: &Config, connections: Arc<ConnectionStats>) -> App {
+fn app(config: &Config, site: &Path, connections: Arc<ConnectionStats>) -> App {
     let log_stats: Vec<Arc<LogStats>> = config.logs.iter().map(|log| Arc::new(LogStats::new(&log.name))).collect();
     let stats = Arc::new(Stats::new(log_stats.clone(), connections));
     let logs = config
@@ -154,6 +175,6 @@ fn app(config: &Config, connections: Arc<ConnectionStats>) -> App {
     let cache_bytes = config.cache_mb.saturating_mul(1 << 20);
     let cache = TileCache::new(cache_bytes, TileMemory::for_cache(cache_bytes));
     let upstream = Upstream::new(&config.logs, config.contact.as_deref());
-    let files = StaticFiles::new(&config.torrent_dir, Arc::clone(&stats.static_bytes));
+    let files = StaticFiles::new(site, Arc::clone(&stats.static_bytes));
     App::new(logs, cache, upstream, files, stats)
 }

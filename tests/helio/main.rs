@@ -12,6 +12,7 @@ mod hostile;
 mod hybrid;
 mod mirror;
 mod recipes;
+mod release;
 mod resume;
 mod schedule;
 mod serve;
