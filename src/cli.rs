@@ -184,10 +184,27 @@ pub struct InitArgs {
     #[command(flatten)]
     pub verbosity: VerbosityArgs,
 
-    /// A CT log list (v3 JSON) file or URL whose `tiled_logs` fill `logs:`;
-    /// without a value, Google's list of all logs
+    /// Build the Static CT logs of a CT log list (v3 JSON) file or URL: the
+    /// config names the list (`log_list:`), so new shards are picked up by
+    /// themselves; without a value, Google's list of all logs
     #[arg(long, value_name = "FILE_OR_URL", num_args = 0..=1, default_missing_value = crate::init::DEFAULT_LOG_LIST)]
     pub log_list: Option<String>,
+
+    /// Write every selected log of the list under `logs:` instead of naming
+    /// the list (a config that no longer follows the list)
+    #[arg(long, requires = "log_list")]
+    pub expand: bool,
+
+    /// The states of the list's logs to build, comma-separated: usable,
+    /// qualified, readonly, retired, pending, rejected, none (no state)
+    /// [default: usable,qualified,readonly,retired]
+    #[arg(long, value_name = "STATES", value_delimiter = ',', requires = "log_list")]
+    pub states: Vec<String>,
+
+    /// The contact e-mail put in the User-Agent (`scraper_contact_email`),
+    /// which logs fetched over HTTP require
+    #[arg(long, value_name = "EMAIL")]
+    pub contact: Option<String>,
 
     /// Ask for the contact, URLs and which logs to keep
     #[arg(long)]

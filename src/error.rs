@@ -58,6 +58,8 @@ pub enum Error {
     #[error(transparent)]
     Resume(#[from] ResumeError),
     #[error(transparent)]
+    LogList(#[from] crate::site::log_list::ExpandError),
+    #[error(transparent)]
     Manual(#[from] ManualError),
     #[error(
         "--resume-from restores a site into a folder that starts empty; {url} is the published site \
@@ -74,7 +76,9 @@ impl Error {
         match self {
             Error::Config(_) => ExitStatus::Usage,
             Error::Build(error) => match error {
-                BuildError::UnknownLog { .. } => ExitStatus::Usage,
+                BuildError::UnknownLog { .. } | BuildError::Config(_) => ExitStatus::Usage,
+                BuildError::LogList(crate::site::log_list::ExpandError::Config(_)) => ExitStatus::Usage,
+                BuildError::LogList(_) => ExitStatus::LogFailed,
                 BuildError::Held { .. } => ExitStatus::Locked,
                 BuildError::Interrupted { signal: signal_hook::consts::SIGTERM } => ExitStatus::Terminated,
                 BuildError::Interrupted { .. } => ExitStatus::Interrupted,
@@ -88,10 +92,8 @@ impl Error {
                 | BuildError::RootPanicked => ExitStatus::LogFailed,
             },
             Error::Serve(_) => ExitStatus::Usage,
-            Error::Init(error) => match error {
-                InitError::Fetch(_) | InitError::Read { .. } | InitError::Write { .. } => ExitStatus::LogFailed,
-                _ => ExitStatus::Usage,
-            },
+            Error::Init(error) if error.is_usage() => ExitStatus::Usage,
+            Error::Init(_) => ExitStatus::LogFailed,
             Error::Verify(error) if error.is_usage() => ExitStatus::Usage,
             Error::Verify(_) => ExitStatus::LogFailed,
             Error::Mirror(error) if error.is_usage() => ExitStatus::Usage,
@@ -100,6 +102,8 @@ impl Error {
             Error::Store(error) | Error::Resume(ResumeError::Store(error)) => store_status(error),
             Error::Resume(error) if error.is_usage() => ExitStatus::Usage,
             Error::Resume(_) => ExitStatus::LogFailed,
+            Error::LogList(crate::site::log_list::ExpandError::Config(_)) => ExitStatus::Usage,
+            Error::LogList(_) => ExitStatus::LogFailed,
             #[cfg(feature = "fixture")]
             Error::Fixture { .. } => ExitStatus::LogFailed,
         }

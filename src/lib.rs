@@ -93,6 +93,12 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         }
         Command::Serve(args) => {
             let config = load_config(args.config.config.clone())?;
+            // The logs of a log list: the copy the build keeps in the folder served.
+            let folder = match &args.out_dir {
+                Some(dir) => store::Target::Dir(dir.clone()),
+                None => config.output.clone(),
+            };
+            let config = with_log_list(config, &folder)?;
             Ok(serve::run(&config, &args, output)?)
         }
         Command::Init(args) => init_command(args.config.clone(), &args, output),
@@ -122,7 +128,10 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         }
         Command::Logs(args) => {
             let config = load_config(args.config.config)?;
-            let logs = config::summary::summarize(&config.logs);
+            let target = config.output.clone();
+            let config = with_log_list(config, &target)?;
+            let built: Vec<config::LogConfig> = config.active_logs().cloned().collect();
+            let logs = config::summary::summarize(&built);
             output.result(&if args.json { config::summary::json(&logs) } else { config::summary::table(&logs) });
             Ok(())
         }
@@ -138,6 +147,26 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
     }
 }
 
+/// `config` with the logs of its log list, if it has one: the site at
+/// `target` gives the last good copy when the list's source cannot be read
+/// (a site that cannot be opened, such as a bucket without credentials,
+/// gives none).
+fn with_log_list(config: Config, target: &store::Target) -> Result<Config, Error> {
+    if config.log_list.is_none() {
+        return Ok(config);
+    }
+    let store = match target {
+        store::Target::Dir(dir) if !dir.is_dir() => None,
+        target => store::Store::open(target)
+            .map_err(|error| tracing::debug!("no copy of the log list from {}: {error}", target.describe()))
+            .ok(),
+    };
+    match site::log_list::expand(&config, store.as_ref())? {
+        Some((expanded, _)) => Ok(expanded),
+        None => Ok(config),
+    }
+}
+
 /// `-c`, else `$HELIO_CONFIG`, else `./helio.yaml`.
 fn config_path(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| std::env::var_os("HELIO_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
@@ -150,18 +179,46 @@ fn load_config(flag: Option<PathBuf>) -> Result<Config, Error> {
 
 fn init_command(path: Option<PathBuf>, args: &cli::InitArgs, output: &Output) -> Result<(), Error> {
     let path = config_path(path);
-    let mut logs = match &args.log_list {
-        Some(source) => init::read_log_list(source)?,
-        None => Vec::new(),
+    let states = init::states(&args.states)?;
+    let list = match &args.log_list {
+        Some(source) => Some(init::read_log_list(source, args.contact.as_deref())?),
+        None => None,
+    };
+    let selection = config::log_list::Selection { states: states.clone(), ..Default::default() };
+    let (kept, left) = match &list {
+        Some(list) => init::split(list, &selection),
+        None => (Vec::new(), Vec::new()),
     };
     let answers = if args.interactive {
         let stdin = std::io::stdin();
-        init::ask(&mut stdin.lock(), &mut std::io::stderr(), &mut logs)?
+        let listed = list.as_ref().map(|_| kept.len());
+        init::ask(&mut stdin.lock(), &mut std::io::stderr(), listed, args.contact.clone())?
     } else {
-        init::Answers::default()
+        init::Answers { contact: args.contact.clone(), ..init::Answers::default() }
     };
-    let count = init::write(&path, &init::render(&logs, &answers))?;
-    output.result(&format!("wrote {} with {count} log{}", path.display(), if count == 1 { "" } else { "s" }));
+    let logs = match (&args.log_list, args.expand) {
+        (None, _) => init::Logs::None,
+        (Some(_), true) => init::Logs::Expanded { kept: &kept, left: &left },
+        (Some(source), false) => init::Logs::List { source, states: &states, kept: &kept, left: &left },
+    };
+    let loaded = init::write(&path, &init::render(&logs, &answers))?;
+    let count = match (&list, &loaded) {
+        (Some(list), Some(config)) if config.log_list.is_some() => config.with_log_list(list).map_or(0, |c| c.logs.len()),
+        (_, Some(config)) => config.logs.len(),
+        (Some(_), None) => kept.len(),
+        (None, None) => 1,
+    };
+    let form = if args.log_list.is_some() && !args.expand { " from the log list" } else { "" };
+    output.result(&format!("wrote {} with {count} log{}{form}", path.display(), if count == 1 { "" } else { "s" }));
+    if !left.is_empty() {
+        output.result(&format!("left out {} of the list's logs: {}", left.len(), init::left_out_summary(&left)));
+    }
+    if answers.contact.is_none() && (list.is_some() || loaded.is_none()) {
+        output.result(&format!(
+            "set scraper_contact_email in {} (or write it with --contact EMAIL): logs fetched over HTTP need it",
+            path.display()
+        ));
+    }
     Ok(())
 }
 

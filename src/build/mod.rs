@@ -37,6 +37,10 @@ use crate::site::pages::Pages;
 use crate::site::resume::ResumeError;
 use crate::site::root::RootPublisher;
 use crate::site::{self, RunStatus, SiteError};
+use crate::config::log_list::LogList;
+use crate::site::log_list::{ExpandError, LOG_LIST_JSON};
+use crate::site::logs_json::LOGS_JSON;
+use crate::site::state::TORRENTS_JSON;
 use crate::store::{Store, StoreError, Target, WriteError};
 
 use progress::RunProgress;
@@ -53,6 +57,11 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    /// The log list could not be read, or does not make a config.
+    #[error(transparent)]
+    LogList(#[from] ExpandError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// Each failed log with how long it has been failing.
     #[error("{} of {total} log{} failed: {}", failed.len(), if *total == 1 { "" } else { "s" }, failed.join(", "))]
     LogsFailed { failed: Vec<String>, total: usize },
@@ -98,6 +107,12 @@ pub struct BuildOptions {
 /// holding it.
 pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(), BuildError> {
     let started = Instant::now();
+    let store = Store::open(&options.target)?;
+    if let (Some(root), Some(_)) = (&options.resume_from, &config.log_list) {
+        resume_root(config, root, &store)?;
+    }
+    // The logs of the log list, and those published but no longer built.
+    let config = &logs_of(config, &store)?;
     for name in &options.only {
         if !config.logs.iter().any(|log| &log.name == name) {
             let known: Vec<&str> = config.logs.iter().map(|log| log.name.as_str()).collect();
@@ -109,7 +124,6 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
         }
     }
     let budget = options.max_time.or(config.max_time);
-    let store = Store::open(&options.target)?;
     let locks = Locks::new(&store);
 
     let selected: Vec<&LogConfig> =
@@ -291,6 +305,51 @@ fn run_summary(outcomes: &[LogOutcome], built: u64, held: usize, took: Duration)
     format!("{logs} log{}: {} ({:.1} s)", if logs == 1 { "" } else { "s" }, parts.join(", "), took.as_secs_f64())
 }
 
+/// The logs a run knows: those of the config and its log list (read as
+/// `site::log_list` does), then, as archived, those the site's `logs.json`
+/// lists that are no longer among them but have something published.
+fn logs_of(config: &Config, store: &Store) -> Result<Config, BuildError> {
+    let (expanded, list) = match site::log_list::expand(config, Some(store))? {
+        Some((expanded, list)) => (expanded, Some(list)),
+        None => (config.with_log_list(&LogList::default())?, None),
+    };
+    let Some(bytes) = store.read(LOGS_JSON)? else { return Ok(expanded) };
+    let mut archived = Vec::new();
+    for (name, log_url) in site::logs_json::names(&bytes) {
+        if expanded.logs.iter().any(|log| log.name == name) {
+            continue;
+        }
+        let published = store.stat(&format!("{name}/{TORRENTS_JSON}")).ok().flatten().is_some();
+        if !published {
+            continue;
+        }
+        let reason = match (expanded.left_out.iter().find(|(left, _)| *left == name), &list) {
+            (Some((_, why)), _) => format!("left out of the log list's selection: {why}"),
+            (None, Some(_)) => "no longer in the CT log list".to_string(),
+            (None, None) => "no longer in the config".to_string(),
+        };
+        archived.push((name, log_url, reason));
+    }
+    Ok(expanded.with_archived(archived))
+}
+
+/// With `--resume-from` and a log list: the site's copy of the list and its
+/// `logs.json`, so that a runner that starts empty knows the list when its
+/// source cannot be read, and the logs the site holds that are no longer built.
+fn resume_root(config: &Config, root: &Location, store: &Store) -> Result<(), BuildError> {
+    let agent = crate::log::source::http_agent(config.contact.as_deref(), 1);
+    let policy = crate::log::source::RetryPolicy::from_env();
+    let source = crate::log::source::LogSource::new(root, &agent, policy);
+    for file in [LOG_LIST_JSON, LOGS_JSON] {
+        match source.fetch(file, crate::log::source::BodyKind::Sniffable) {
+            Ok(bytes) => store.write(file, &bytes)?,
+            Err(error) if error.is_not_found() => {}
+            Err(error) => return Err(BuildError::Resume(error.into())),
+        }
+    }
+    Ok(())
+}
+
 /// Restores the logs' published state from the site at `root` into the
 /// store, under the logs' locks (a folder's, taken up front). An unknown
 /// `--log` was refused before.
@@ -322,8 +381,11 @@ fn warn_about_config(config: &Config, selected: &[&LogConfig], output: &Output) 
         );
         if output.interactive { tracing::info!("{note}") } else { tracing::debug!("{note}") }
     }
-    let unauthenticated: Vec<&str> =
-        selected.iter().filter(|log| log.key.is_none()).map(|log| log.name.as_str()).collect();
+    let unauthenticated: Vec<&str> = selected
+        .iter()
+        .filter(|log| log.key.is_none() && log.archived.is_none())
+        .map(|log| log.name.as_str())
+        .collect();
     if !unauthenticated.is_empty() {
         tracing::warn!(
             "checkpoints of {} are not authenticated: set logs[].key to the log's public key",

@@ -101,10 +101,13 @@ impl Schedule<'_> {
                     let source = LogSource::new(&log.location, &agent, policy).with_gate(gate).with_notice(&log.name);
                     let slots = &slots;
                     let thread = std::thread::Builder::new().name(format!("log {}", log.name));
-                    let handle = thread.spawn_scoped(scope, move || {
-                        let mut recorded = None;
-                        let result = self.one(order, log, &source, slots, &mut recorded);
-                        self.publish(log, result, recorded)
+                    let handle = thread.spawn_scoped(scope, move || match &log.archived {
+                        Some(reason) => self.archive(log, reason),
+                        None => {
+                            let mut recorded = None;
+                            let result = self.one(order, log, &source, slots, &mut recorded);
+                            self.publish(log, result, recorded)
+                        }
                     });
                     (log, handle)
                 })
@@ -167,6 +170,30 @@ impl Schedule<'_> {
                 // the log's lock, so once is enough.
                 Err(error) if error.is_changed() && !read_again => read_again = true,
                 built => return Ok(built?),
+            }
+        }
+    }
+
+    /// A log no longer built: nothing is fetched; its status says why (once)
+    /// and the root keeps showing it.
+    fn archive(&self, log: &LogConfig, reason: &str) -> LogOutcome {
+        let name = log.name.clone();
+        let status = RunStatus::Archived { reason: reason.to_string() };
+        let published = site::publish_log(self.config, log, self.locks, self.pages, &status, None, None);
+        self.progress.log_done(false);
+        match published {
+            Ok(published) => {
+                self.root.published(published.summary.clone(), published.held.is_none());
+                let (held, relative_feed) = (published.held, false);
+                LogOutcome { name, status, left: 0, built: 0, summary: Some(published.summary), held, relative_feed }
+            }
+            Err(error) => {
+                tracing::warn!("log {name} (archived): {error}");
+                let summary = site::read_summary(self.config, log, self.locks).ok();
+                if let Some(summary) = &summary {
+                    self.root.published(summary.clone(), true);
+                }
+                LogOutcome { name, status, left: 0, built: 0, summary, held: None, relative_feed: false }
             }
         }
     }

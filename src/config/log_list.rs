@@ -99,7 +99,7 @@ pub struct ListedLog {
 }
 
 /// The Static CT logs of a list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogList {
     /// The list's own version and time, for messages.
     pub version: Option<String>,

@@ -130,6 +130,8 @@ pub struct Config {
 pub struct LogListConfig {
     /// A URL, or a file (relative paths resolved against the config's folder).
     pub source: String,
+    /// `log_list:` as written, which names the list in the site's copy.
+    pub written: String,
     pub selection: Selection,
     /// `log_list_signature` and `log_list_key`: a detached signature of the
     /// list and the key that made it, checked when both are set.
@@ -634,7 +636,13 @@ fn log_list_config(
     }
     selection.operators = operators.clone().map(strings).unwrap_or_default();
     selection.logs = logs.clone().map(strings).unwrap_or_default();
-    Ok(Some(LogListConfig { source: source.to_string(), selection, signature: None, key: None }))
+    Ok(Some(LogListConfig {
+        source: source.to_string(),
+        written: source.to_string(),
+        selection,
+        signature: None,
+        key: None,
+    }))
 }
 
 /// What every log's own keys fall back to, kept to build the logs of a log
@@ -702,6 +710,13 @@ impl Defaults {
         check_name(&name).map_err(|why| at("name", why))?;
         let log_url = log.log_url.map(String::from).ok_or_else(|| at("log_url", "missing".into()))?;
         let location = Location::parse(&log_url, &self.base).map_err(|why| at("log_url", why))?;
+        if let Location::Dir(dir) = &location
+            && !dir.exists()
+            && looks_like_a_host(&log_url)
+        {
+            let url = format!("https://{}", log_url.trim_start_matches('/'));
+            return Err(at("log_url", format!("{log_url:?} is not a folder here; did you mean {url:?}?")));
+        }
         if matches!(location, Location::Http(_)) && self.contact.is_none() {
             let which = if state.is_some() { format!("{name} of the log list") } else { format!("{place} ({name})") };
             return Err(ConfigError {
@@ -800,6 +815,16 @@ fn origin_of(url: &str) -> String {
     rest.trim_end_matches('/').to_string()
 }
 
+/// Whether a path's first segment reads as a host name (`mon.example.org/…`),
+/// as a URL written without its scheme does.
+fn looks_like_a_host(path: &str) -> bool {
+    let host = path.split('/').next().unwrap_or("");
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
 fn check_http_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
@@ -813,7 +838,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 /// Files at the top of the output folder, beside the log folders.
-const RESERVED_NAMES: &[&str] = &["index.html", "style.css", "feed.xml", crate::site::logs_json::LOGS_JSON];
+const RESERVED_NAMES: &[&str] = &["index.html", "style.css", "feed.xml", "log-list.json", crate::site::logs_json::LOGS_JSON];
 
 /// Log names become folder names, torrent names and URL segments.
 fn check_name(name: &str) -> Result<(), String> {
@@ -959,6 +984,22 @@ logs:
             message.starts_with("/etc/helio/helio.yaml:4:24: logs[0].entries_per_torrent: invalid type"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_log_url_without_its_scheme_is_a_usage_error_with_a_hint() {
+        let message = error("logs:\n- name: x\n  log_url: mon.sycamore.ct.letsencrypt.org/2026h1/\n");
+        assert!(
+            message.contains(
+                "logs[0].log_url: \"mon.sycamore.ct.letsencrypt.org/2026h1/\" is not a folder here; \
+                 did you mean \"https://mon.sycamore.ct.letsencrypt.org/2026h1/\"?"
+            ),
+            "{message}"
+        );
+        // A folder that is not there yet and does not read as a host is a folder.
+        assert!(parse("logs:\n- name: x\n  log_url: logs/copy\n").is_ok());
+        assert!(looks_like_a_host("example.org") && !looks_like_a_host("demo-log") && !looks_like_a_host("../x.y"));
+        assert!(!looks_like_a_host("logs.2026/x"));
     }
 
     #[test]

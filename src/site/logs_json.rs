@@ -24,6 +24,8 @@ struct LogsJson<'a> {
 #[derive(Serialize)]
 struct LogEntry<'a> {
     name: &'a str,
+    /// The log's monitoring prefix.
+    log_url: &'a str,
     /// The log's page, feed and `torrents.json`: absolute when the site's
     /// URL is configured, else relative to `logs.json`.
     page: String,
@@ -34,9 +36,12 @@ struct LogEntry<'a> {
     /// Entries covered by published torrents.
     entries_covered: u64,
     torrents: usize,
-    /// `ok`, `failing`, `pending` (no build recorded yet) or `finished`
-    /// (a final log whose last torrent is published).
+    /// `ok`, `failing`, `pending` (no build recorded yet), `finished` (a
+    /// final log whose last torrent is published) or `archived` (no longer
+    /// built; see `reason`).
     status: &'static str,
+    /// Why an archived log is no longer built; null otherwise.
+    reason: Option<&'a str>,
     /// RFC 3339 UTC; null unless failing.
     failing_since: Option<String>,
     /// The last run that changed something for the log and succeeded.
@@ -62,6 +67,24 @@ fn url(log: &LogSummary, file: &str) -> String {
     }
 }
 
+/// The names and monitoring prefixes `logs.json` lists (none, if it does not
+/// read: it is only a hint of which logs a site holds).
+pub fn names(bytes: &[u8]) -> Vec<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+        #[serde(default)]
+        log_url: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        logs: Vec<Named>,
+    }
+    serde_json::from_slice::<Listed>(bytes)
+        .map(|listed| listed.logs.into_iter().map(|log| (log.name, log.log_url)).collect())
+        .unwrap_or_default()
+}
+
 /// The bytes of `logs.json` for these logs, in config order.
 pub fn render(logs: &[LogSummary]) -> Vec<u8> {
     let document = LogsJson {
@@ -69,6 +92,7 @@ pub fn render(logs: &[LogSummary]) -> Vec<u8> {
             .iter()
             .map(|log| LogEntry {
                 name: &log.name,
+                log_url: &log.log_url,
                 page: url(log, INDEX_HTML),
                 feed: url(log, FEED_XML),
                 torrents_json: url(log, TORRENTS_JSON),
@@ -76,6 +100,7 @@ pub fn render(logs: &[LogSummary]) -> Vec<u8> {
                 entries_covered: log.entries_covered,
                 torrents: log.torrents,
                 status: log.condition.name(),
+                reason: log.archived(),
                 failing_since: log.health.failure.as_ref().map(|failure| rfc3339(failure.since)),
                 last_success: log.health.last_success.map(rfc3339),
                 last_attempt: log.health.last_attempt.map(rfc3339),

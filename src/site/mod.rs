@@ -29,6 +29,7 @@ pub mod folder;
 pub mod human;
 pub mod json;
 pub mod links;
+pub mod log_list;
 pub mod logs_json;
 pub mod pages;
 pub mod proof;
@@ -65,6 +66,9 @@ pub enum RunStatus {
     /// Not part of this run (`--log` chose others, or another build holds
     /// it): its files are only read, never written.
     Skipped,
+    /// No longer built (it left the log list's selection, or the config):
+    /// its site stays, its status says why.
+    Archived { reason: String },
 }
 
 /// One configured log's result in this run.

@@ -181,6 +181,8 @@ struct RowView<'a> {
     failing_for: Option<String>,
     failing_since: Option<Time>,
     error: Option<&'a str>,
+    /// Why an archived log is no longer built.
+    reason: Option<&'a str>,
     behind: String,
     covered: String,
     percent: String,
@@ -207,6 +209,7 @@ impl<'a> RowView<'a> {
             failing_for: log.health.failure.as_ref().and_then(|failure| as_of(failure.since)),
             failing_since: log.health.failure.as_ref().map(|failure| Time::from_unix(failure.since)),
             error: log.error(),
+            reason: log.archived(),
             behind: human::count(log.entries_behind()),
             covered: human::count(log.entries_covered),
             percent: human::percent(log.entries_covered, log.checkpoint.map_or(0, |c| c.size)),
@@ -247,6 +250,8 @@ struct LogView<'a> {
     next: Progress,
     failure: Option<FailureView>,
     last_success: Option<Time>,
+    /// Why the log is no longer built, when it is not.
+    archived: Option<&'a str>,
     unreadable: Option<&'a str>,
     trackers: &'a [String],
     webseeds: &'a [String],
@@ -347,6 +352,7 @@ impl<'a> LogView<'a> {
                 .as_ref()
                 .map(|f| FailureView { since: Time::from_unix(f.since), message: f.message.clone() }),
             last_success: page.health.last_success.map(Time::from_unix),
+            archived: page.health.archived.as_deref().or(page.log.archived.as_deref()),
             unreadable: page.unreadable,
             trackers: &page.log.trackers,
             webseeds: &page.log.webseeds,

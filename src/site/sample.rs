@@ -95,11 +95,12 @@ pub fn hostile_health() -> Health {
             since: 1_795_020_000,
             message: "<script>alert(\"x\")</script> & the log said 'no'".into(),
         }),
+        archived: None,
     }
 }
 
 pub fn demo_health() -> Health {
-    Health { last_attempt: Some(1_795_012_000), last_success: Some(1_795_012_000), failure: None }
+    Health { last_attempt: Some(1_795_012_000), last_success: Some(1_795_012_000), failure: None, archived: None }
 }
 
 /// Everything the pages need, borrowed from values the caller keeps.

@@ -38,6 +38,8 @@ pub struct Health {
     pub last_success: Option<u64>,
     /// While the log's builds fail: since when, and why.
     pub failure: Option<Failure>,
+    /// Why the log is no longer built, when it is not (its site stays).
+    pub archived: Option<String>,
 }
 
 /// What a log's `status.json` held when a build read it (`None`: no file).
@@ -55,10 +57,13 @@ pub struct Failure {
 #[derive(Serialize, Deserialize)]
 struct StatusJson {
     log_name: String,
-    /// `ok` or `failing`; absent from the files of older versions, which
-    /// existed only while the log was failing.
+    /// `ok`, `failing` or `archived`; absent from the files of older
+    /// versions, which existed only while the log was failing.
     #[serde(default)]
     status: Option<String>,
+    /// Why an archived log is no longer built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     #[serde(default)]
     failing_since: Option<String>,
     #[serde(default)]
@@ -95,21 +100,38 @@ impl Health {
         let time = |text: &Option<String>| text.as_deref().map(parse_rfc3339).transpose();
         let failing = match document.status.as_deref() {
             None | Some("failing") => true,
-            Some("ok") => false,
+            Some("ok" | "archived") => false,
             Some(other) => return Err(format!("unknown status {other:?}")),
+        };
+        let archived = match document.status.as_deref() {
+            Some("archived") => Some(document.reason.unwrap_or_default()),
+            _ => None,
         };
         let failure = match (failing, time(&document.failing_since)?) {
             (true, Some(since)) => Some(Failure { since, message: document.error.unwrap_or_default() }),
             (true, None) => return Err("a failing status without failing_since".into()),
             (false, _) => None,
         };
-        Ok(Health { last_attempt: time(&document.last_attempt)?, last_success: time(&document.last_success)?, failure })
+        Ok(Health {
+            last_attempt: time(&document.last_attempt)?,
+            last_success: time(&document.last_success)?,
+            failure,
+            archived,
+        })
     }
 
     fn render(&self, name: &str) -> Vec<u8> {
         let document = StatusJson {
             log_name: name.to_string(),
-            status: Some(if self.failure.is_some() { "failing" } else { "ok" }.to_string()),
+            status: Some(
+                match (&self.failure, &self.archived) {
+                    (Some(_), _) => "failing",
+                    (None, Some(_)) => "archived",
+                    (None, None) => "ok",
+                }
+                .to_string(),
+            ),
+            reason: self.archived.clone(),
             failing_since: self.failure.as_ref().map(|failure| rfc3339(failure.since)),
             error: self.failure.as_ref().map(|failure| failure.message.clone()),
             last_success: self.last_success.map(rfc3339),
@@ -136,9 +158,19 @@ pub fn record(
     let health = match run {
         RunStatus::Skipped => return Ok(recorded.unwrap_or_default()),
         RunStatus::Succeeded { at } => match recorded {
-            Some(recorded) if !changed && recorded.failure.is_none() => return Ok(recorded),
-            _ => Health { last_attempt: Some(*at), last_success: Some(*at), failure: None },
+            Some(recorded) if !changed && recorded.failure.is_none() && recorded.archived.is_none() => {
+                return Ok(recorded);
+            }
+            _ => Health { last_attempt: Some(*at), last_success: Some(*at), failure: None, archived: None },
         },
+        // No longer built: the record says why and keeps the rest.
+        RunStatus::Archived { reason } => {
+            let recorded = recorded.unwrap_or_default();
+            if recorded.archived.as_ref() == Some(reason) && recorded.failure.is_none() {
+                return Ok(recorded);
+            }
+            Health { failure: None, archived: Some(reason.clone()), ..recorded }
+        }
         RunStatus::Failed { at, message } => {
             let message = one_line(message);
             let earlier = recorded.as_ref().and_then(|recorded| recorded.failure.as_ref());
@@ -153,6 +185,7 @@ pub fn record(
                 last_attempt: Some(*at),
                 last_success: recorded.and_then(|recorded| recorded.last_success),
                 failure: Some(Failure { since, message }),
+                archived: None,
             }
         }
     };
@@ -195,6 +228,7 @@ mod tests {
             last_attempt: Some(last_attempt),
             last_success,
             failure: Some(Failure { since, message: message.into() }),
+            archived: None,
         }
     }
 
@@ -231,7 +265,15 @@ mod tests {
         assert!(!path.exists(), "a log never built has no record");
 
         let ok = record(&folder, &RunStatus::Succeeded { at: 1_795_000_000 }, true, None).unwrap();
-        assert_eq!(ok, Health { last_attempt: Some(1_795_000_000), last_success: Some(1_795_000_000), failure: None });
+        assert_eq!(
+            ok,
+            Health {
+                last_attempt: Some(1_795_000_000),
+                last_success: Some(1_795_000_000),
+                failure: None,
+                archived: None
+            }
+        );
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"status\": \"ok\""), "{text}");
         assert!(text.contains("\"last_success\": \"2026-11-18T11:06:40Z\""), "{text}");
@@ -258,12 +300,35 @@ mod tests {
             Health {
                 last_attempt: None,
                 last_success: None,
-                failure: Some(Failure { since: 1_795_000_000, message: "checkpoint: HTTP 500".into() })
+                failure: Some(Failure { since: 1_795_000_000, message: "checkpoint: HTTP 500".into() }),
+                archived: None,
             }
         );
         let health = failing(7, "x", 9, Some(3));
         assert_eq!(Health::parse(&health.render("demo")).unwrap(), health);
         assert!(Health::parse(br#"{"log_name": "demo", "status": "weird"}"#).is_err());
+    }
+
+    #[test]
+    fn an_archived_log_says_why_once_and_keeps_its_last_success() {
+        let (dir, store) = site();
+        let locks = Locks::new(&store);
+        let folder = LogFolder::new(&locks, "demo", Seen::default());
+        let path = dir.path().join("demo").join(STATUS_JSON);
+        record(&folder, &RunStatus::Succeeded { at: 1_000 }, true, None).unwrap();
+        let archived = RunStatus::Archived { reason: "its state is rejected in the CT log list".into() };
+        let health = record(&folder, &archived, false, None).unwrap();
+        assert_eq!(health.archived.as_deref(), Some("its state is rejected in the CT log list"));
+        assert_eq!(health.last_success, Some(1_000));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"status\": \"archived\"") && text.contains("\"reason\": \"its state"), "{text}");
+        let modified = fs::metadata(&path).unwrap().modified().unwrap();
+        assert_eq!(record(&folder, &archived, false, None).unwrap(), health);
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified, "said once");
+        assert_eq!(Health::parse(text.as_bytes()).unwrap(), health);
+        // Back in the selection: built, and no longer archived.
+        let back = record(&folder, &RunStatus::Succeeded { at: 2_000 }, false, None).unwrap();
+        assert_eq!(back.archived, None);
     }
 
     #[test]

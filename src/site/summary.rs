@@ -27,6 +27,8 @@ pub enum Condition {
     /// A finished log (`final: true`) whose last torrent is published:
     /// nothing more will come.
     Finished,
+    /// No longer built: it left the log list's selection, or the config.
+    Archived,
 }
 
 impl Condition {
@@ -36,6 +38,7 @@ impl Condition {
             Condition::Pending => "pending",
             Condition::Ok => "ok",
             Condition::Finished => "finished",
+            Condition::Archived => "archived",
         }
     }
 }
@@ -51,11 +54,15 @@ pub struct CheckpointFacts {
 #[derive(Clone, Debug)]
 pub struct LogSummary {
     pub name: String,
+    /// The monitoring prefix, as configured.
+    pub log_url: String,
     pub links: LogLinks,
     pub condition: Condition,
     pub health: Health,
     /// Why the published state could not be read, when it could not.
     pub unreadable: Option<String>,
+    /// Why an archived log is no longer built.
+    pub reason: Option<String>,
     pub checkpoint: Option<CheckpointFacts>,
     /// Entries of the tree helio may publish: the checkpoint's size, or
     /// `entry_limit` when smaller.
@@ -85,6 +92,8 @@ impl LogSummary {
         let finished = log.is_final && size > 0 && state.torrents.last().is_some_and(|last| last.range.end == size);
         let condition = if health.failure.is_some() || unreadable.is_some() {
             Condition::Failing
+        } else if health.archived.is_some() || log.archived.is_some() {
+            Condition::Archived
         } else if finished {
             Condition::Finished
         } else if *health == Health::default() && state.checkpoint.is_none() {
@@ -94,9 +103,11 @@ impl LogSummary {
         };
         LogSummary {
             name: log.name.clone(),
+            log_url: log.log_url.clone(),
             links: links.clone(),
             condition,
             health: health.clone(),
+            reason: health.archived.clone().or_else(|| log.archived.clone()),
             unreadable,
             checkpoint,
             usable: log.entry_limit.map_or(size, |limit| limit.min(size)),
@@ -109,9 +120,18 @@ impl LogSummary {
     }
 
     /// Entries the log has that no published torrent covers yet. A healthy
-    /// growing log is less than one range behind: the range under way.
+    /// growing log is less than one range behind: the range under way. An
+    /// archived log is behind nothing: nothing more is expected of it.
     pub fn entries_behind(&self) -> u64 {
+        if self.condition == Condition::Archived {
+            return 0;
+        }
         self.usable.saturating_sub(self.entries_covered)
+    }
+
+    /// Why an archived log is no longer built.
+    pub fn archived(&self) -> Option<&str> {
+        self.reason.as_deref().filter(|_| self.condition == Condition::Archived)
     }
 
     pub fn is_failing(&self) -> bool {
@@ -150,11 +170,13 @@ impl Totals {
 }
 
 /// The order of the dashboard: failing logs first, then by entries behind,
-/// most first, then by name.
+/// most first, then by name; archived logs last.
 pub fn dashboard_order(logs: &mut [&LogSummary]) {
+    let archived = |log: &LogSummary| log.condition == Condition::Archived;
     logs.sort_by(|a, b| {
-        b.is_failing()
-            .cmp(&a.is_failing())
+        archived(a)
+            .cmp(&archived(b))
+            .then(b.is_failing().cmp(&a.is_failing()))
             .then(b.entries_behind().cmp(&a.entries_behind()))
             .then_with(|| a.name.cmp(&b.name))
     });

@@ -49,6 +49,11 @@ impl Target {
         if let Some(rest) = text.strip_prefix("s3://") {
             return S3Url::parse(rest).map(Target::S3).map_err(|why| fail(&why));
         }
+        // `s3:/bucket`, `s3:bucket`, `S3://bucket`, `s3//bucket`: a bucket
+        // meant, never a folder named `s3:` (docs/store.md).
+        if let Some(rest) = near_miss(text) {
+            return Err(fail(&format!("write s3://BUCKET/PREFIX (did you mean \"s3://{rest}\"?)")));
+        }
         if let Some(path) = text.strip_prefix("file://") {
             let path = percent_encoding::percent_decode_str(path)
                 .decode_utf8()
@@ -109,12 +114,39 @@ impl S3Url {
     }
 }
 
+/// What follows a misspelt `s3://`, if `text` starts with one.
+fn near_miss(text: &str) -> Option<&str> {
+    let scheme = text.get(..2).filter(|s| s.eq_ignore_ascii_case("s3"))?;
+    let rest = &text[scheme.len()..];
+    let separator = rest.len() - rest.trim_start_matches([':', '/', '\\']).len();
+    let written = &rest[..separator];
+    (written.contains(':') || written.starts_with("//")).then(|| rest[separator..].trim_start_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn s3(bucket: &str, prefix: &str) -> Target {
         Target::S3(S3Url { bucket: bucket.into(), prefix: prefix.into() })
+    }
+
+    #[test]
+    fn near_misses_of_s3_urls_are_refused_with_the_right_spelling() {
+        for (text, meant) in [
+            ("s3:/bucket/x", "s3://bucket/x"),
+            ("s3:bucket/x", "s3://bucket/x"),
+            ("S3://bucket/x", "s3://bucket/x"),
+            ("s3//bucket", "s3://bucket"),
+            ("s3:\\\\bucket", "s3://bucket"),
+        ] {
+            let error = Target::parse(text, None).unwrap_err();
+            assert!(error.why.contains(&format!("did you mean \"{meant}\"")), "{text}: {error}");
+        }
+        assert!(Target::parse("s3:///bucket", None).is_err(), "an empty bucket name");
+        for folder in ["s3", "s3-site", "s3site/x", "./s3:x"] {
+            assert!(matches!(Target::parse(folder, None), Ok(Target::Dir(_))), "{folder}");
+        }
     }
 
     #[test]
@@ -142,3 +174,4 @@ mod tests {
         assert!(Target::parse("file://relative", None).is_err());
     }
 }
+

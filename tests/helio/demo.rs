@@ -34,8 +34,8 @@ fn the_committed_demo_log_is_what_the_generator_makes() {
         // Compare what the bytes mean, not how a zlib version compressed them.
         assert_eq!(decompressed(&committed.join(path)), decompressed(&fresh.path().join(path)), "{}", path.display());
     }
-    let config = std::fs::read_to_string(repo().join("fixtures/demo.yaml")).unwrap();
-    assert!(config.contains(&format!("key: {}", log.key)), "fixtures/demo.yaml carries the demo log's key");
+    let list = std::fs::read_to_string(repo().join("fixtures/demo-log-list.json")).unwrap();
+    assert!(list.contains(&format!("\"key\": \"{}\"", log.key)), "the demo's log list carries the demo log's key");
 }
 
 #[test]
