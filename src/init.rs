@@ -122,12 +122,15 @@ pub fn ask(
         let line = line.trim();
         Ok(if line.is_empty() { default.to_string() } else { line.to_string() })
     };
-    let contact = question("Contact e-mail for log operators (goes in the User-Agent)", contact.as_deref().unwrap_or(""))?;
+    let contact =
+        question("Contact e-mail for log operators (goes in the User-Agent)", contact.as_deref().unwrap_or(""))?;
     let feed_url_base = question("Public URL of the output folder (for feeds and magnet links)", "")?;
     let webseed = question("WebSeed base URL (helio serve's /webseed/), empty for none", "")?;
     let torrent_dir = question("Output folder", "torrents")?;
     let filter = match listed {
-        Some(count) => question(&format!("{count} logs are selected; keep those whose name contains (empty for all)"), "")?,
+        Some(count) => {
+            question(&format!("{count} logs are selected; keep those whose name contains (empty for all)"), "")?
+        }
         None => String::new(),
     };
     let some = |s: String| (!s.is_empty()).then_some(s);
@@ -199,7 +202,10 @@ pub fn render(logs: &Logs, answers: &Answers) -> String {
             if let Some(filter) = &answers.filter {
                 text += &format!("log_list_logs: [{}]\n", quote(&format!("*{filter}*")));
             }
-            text += &format!("# Selected today: {}.\n", kept.iter().map(|log| log.name.as_str()).collect::<Vec<_>>().join(", "));
+            text += &format!(
+                "# Selected today: {}.\n",
+                kept.iter().map(|log| log.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
             if !left.is_empty() {
                 text += &format!("# Left out today:\n{}", left_comments(left));
             }
@@ -209,8 +215,7 @@ pub fn render(logs: &Logs, answers: &Answers) -> String {
         }
         Logs::Expanded { kept, left } => {
             text += "\nlogs:\n";
-            for log in kept.iter().filter(|log| answers.filter.as_ref().is_none_or(|f| log.name.contains(f.as_str())))
-            {
+            for log in kept.iter().filter(|log| answers.filter.as_ref().is_none_or(|f| log.name.contains(f.as_str()))) {
                 text += &format!(
                     "  - name: {}\n    log_url: {}\n    submission_url: {}\n    key: {}\n",
                     quote(&log.name),
@@ -292,8 +297,10 @@ mod tests {
         let states = [State::Usable, State::Pending];
         let selection = Selection { states: states.to_vec(), ..Selection::default() };
         let (kept, left) = split(&list, &selection);
-        let text =
-            render(&Logs::List { source: "https://lists.example/all.json", states: &states, kept: &kept, left: &left }, &answers());
+        let text = render(
+            &Logs::List { source: "https://lists.example/all.json", states: &states, kept: &kept, left: &left },
+            &answers(),
+        );
         let config = Config::parse(Path::new("/tmp/helio.yaml"), &text).unwrap();
         let settings = config.log_list.as_ref().unwrap();
         assert_eq!(settings.source, "https://lists.example/all.json");
@@ -312,8 +319,11 @@ mod tests {
         assert_eq!(answers.torrent_dir, "torrents");
         let list = LogList::parse(LIST).unwrap();
         let (kept, left) = split(&list, &Selection::default());
-        let config = Config::parse(Path::new("/tmp/helio.yaml"), &render(&Logs::Expanded { kept: &kept, left: &left }, &answers))
-            .unwrap();
+        let config = Config::parse(
+            Path::new("/tmp/helio.yaml"),
+            &render(&Logs::Expanded { kept: &kept, left: &left }, &answers),
+        )
+        .unwrap();
         assert_eq!(config.contact.as_deref(), Some("me@example.org"));
         assert_eq!(config.feed_url_base.as_deref(), Some("https://feeds.example.org/ct"));
         assert_eq!(config.logs.len(), 1);

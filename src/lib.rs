@@ -203,7 +203,9 @@ fn init_command(path: Option<PathBuf>, args: &cli::InitArgs, output: &Output) ->
     };
     let loaded = init::write(&path, &init::render(&logs, &answers))?;
     let count = match (&list, &loaded) {
-        (Some(list), Some(config)) if config.log_list.is_some() => config.with_log_list(list).map_or(0, |c| c.logs.len()),
+        (Some(list), Some(config)) if config.log_list.is_some() => {
+            config.with_log_list(list).map_or(0, |c| c.logs.len())
+        }
         (_, Some(config)) => config.logs.len(),
         (Some(_), None) => kept.len(),
         (None, None) => 1,

@@ -28,19 +28,19 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::config::log_list::LogList;
 use crate::config::{Config, LogConfig};
 use crate::log::source::Location;
 use crate::output::{Output, Verbosity};
 use crate::site::folder::Locks;
 use crate::site::json::now;
+use crate::site::log_list::{ExpandError, LOG_LIST_JSON};
+use crate::site::logs_json::LOGS_JSON;
 use crate::site::pages::Pages;
 use crate::site::resume::ResumeError;
 use crate::site::root::RootPublisher;
-use crate::site::{self, RunStatus, SiteError};
-use crate::config::log_list::LogList;
-use crate::site::log_list::{ExpandError, LOG_LIST_JSON};
-use crate::site::logs_json::LOGS_JSON;
 use crate::site::state::TORRENTS_JSON;
+use crate::site::{self, RunStatus, SiteError};
 use crate::store::{Store, StoreError, Target, WriteError};
 
 use progress::RunProgress;

@@ -838,7 +838,8 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 /// Files at the top of the output folder, beside the log folders.
-const RESERVED_NAMES: &[&str] = &["index.html", "style.css", "feed.xml", "log-list.json", crate::site::logs_json::LOGS_JSON];
+const RESERVED_NAMES: &[&str] =
+    &["index.html", "style.css", "feed.xml", "log-list.json", crate::site::logs_json::LOGS_JSON];
 
 /// Log names become folder names, torrent names and URL segments.
 fn check_name(name: &str) -> Result<(), String> {

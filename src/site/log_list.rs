@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::config::{Config, LogListConfig};
 use crate::config::log_list::LogList;
+use crate::config::{Config, LogListConfig};
 use crate::log::source::{BodyKind, FetchError, Location, LogSource, RetryPolicy, Validators, http_agent_within};
 use crate::store::{Store, StoreError};
 
@@ -92,7 +92,8 @@ pub fn read(
             if let Some(store) = store {
                 keep(store, settings, &bytes, validators);
             }
-            let list = LogList::parse(&bytes).map_err(|why| unavailable(format!("{}: {why}", settings.source), None))?;
+            let list =
+                LogList::parse(&bytes).map_err(|why| unavailable(format!("{}: {why}", settings.source), None))?;
             Ok(Had { list, freshness: Freshness::Fetched })
         }
         Err(why) => match copy.as_ref().map(|copy| LogList::parse(copy.list.get().as_bytes())) {
@@ -143,8 +144,8 @@ fn open(source: &str, contact: Option<&str>, policy: RetryPolicy) -> Result<(Log
     let (folder, file) = source.rsplit_once('/').unwrap_or((".", source));
     // A file's path is as the config resolved it (relative to the working
     // folder when the config's own path was).
-    let location = Location::parse(&format!("{folder}/"), std::path::Path::new("."))
-        .map_err(|why| format!("log_list: {why}"))?;
+    let location =
+        Location::parse(&format!("{folder}/"), std::path::Path::new(".")).map_err(|why| format!("log_list: {why}"))?;
     // A host that does not answer gives up within the short budget, as a log does.
     let agent = http_agent_within(contact, 1, Some(policy.unreachable_budget));
     Ok((LogSource::new(&location, &agent, policy), file.to_string()))

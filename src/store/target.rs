@@ -174,4 +174,3 @@ mod tests {
         assert!(Target::parse("file://relative", None).is_err());
     }
 }
-

@@ -10,6 +10,7 @@ mod demo;
 mod health;
 mod hostile;
 mod hybrid;
+mod log_list;
 mod mirror;
 mod recipes;
 mod release;
