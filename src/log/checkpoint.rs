@@ -9,11 +9,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 // One `signature` crate trait pair serves both p256 and ed25519-dalek.
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
+#[cfg(any(test, feature = "fixture"))]
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::signature::Verifier as _;
 use thiserror::Error;
 
 use super::merkle::Hash;
-use super::note::{LogKey, Note, NoteError, SigningKey, hex_id};
+#[cfg(any(test, feature = "fixture"))]
+use super::note::SigningKey;
+use super::note::{LogKey, Note, NoteError, hex_id};
 
 /// `HashAlgorithm.sha256` and `SignatureAlgorithm.ecdsa` from RFC 5246.
 const HASH_SHA256: u8 = 4;
@@ -62,7 +66,9 @@ pub enum CheckpointError {
     BadSignature { key: String },
 }
 
-/// Why a checkpoint could not be signed.
+/// Why a checkpoint could not be signed (fixture logs and tests only: the
+/// product verifies checkpoints, it never signs one).
+#[cfg(any(test, feature = "fixture"))]
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SignError {
     #[error("no signing keys: a note needs at least one signature")]
@@ -239,6 +245,7 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, body: &str, bytes: &[u8]) -
 
 /// Writes and signs a checkpoint note, one signature line per key, in order.
 /// RFC 6962 keys sign `timestamp_ms` into their tree head signature.
+#[cfg(any(test, feature = "fixture"))]
 pub fn sign(
     origin: &str,
     size: u64,
@@ -296,6 +303,7 @@ pub fn sign(
 }
 
 /// A key name (the origin is the RFC 6962 key name) that a note can carry.
+#[cfg(any(test, feature = "fixture"))]
 fn is_signable_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+')
 }

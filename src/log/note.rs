@@ -7,6 +7,7 @@
 //! (see `checkpoint.rs`), because an RFC 6962 signature covers a tree head, not
 //! the note text.
 
+#[cfg(any(test, feature = "fixture"))]
 use std::fmt;
 
 use base64::Engine as _;
@@ -26,6 +27,7 @@ const RFC6962_TYPE: u8 = 0x05;
 /// The DER header of a SubjectPublicKeyInfo holding an uncompressed P-256
 /// point: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING }.
 /// Every key in the CT log list starts with it.
+#[cfg(any(test, feature = "fixture"))]
 const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
     0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
@@ -323,7 +325,9 @@ fn parse_verifier_key(name: &str, id: &str, material: &str) -> Result<LogKey, Ke
     Ok(LogKey::Ed25519 { name: name.to_owned(), key_id, key })
 }
 
-/// A private key, for the project's own fixture logs.
+/// A private key, for the project's own fixture logs (test and fixture
+/// builds only: the product never signs).
+#[cfg(any(test, feature = "fixture"))]
 #[derive(Clone)]
 pub enum SigningKey {
     /// Signs RFC 6962 tree heads, as a Static CT log does.
@@ -333,6 +337,7 @@ pub enum SigningKey {
 }
 
 // Hand-written so that a stray `{:?}` can never print key material.
+#[cfg(any(test, feature = "fixture"))]
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -342,6 +347,7 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+#[cfg(any(test, feature = "fixture"))]
 impl SigningKey {
     /// The public key that verifies this key's signatures.
     pub fn verifier(&self) -> LogKey {
@@ -378,6 +384,7 @@ impl SigningKey {
 
 /// The DER SubjectPublicKeyInfo of a P-256 key with its point uncompressed,
 /// the encoding CT logs use (and so the bytes their LogID hashes).
+#[cfg(any(test, feature = "fixture"))]
 fn p256_spki_der(key: &p256::ecdsa::VerifyingKey) -> Vec<u8> {
     let point = key.to_encoded_point(false);
     let mut der = P256_SPKI_PREFIX.to_vec();
