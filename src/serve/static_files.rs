@@ -1,6 +1,7 @@
 //! `/torrents/…`: the output directory (`torrent_dir`) as `helio build`
 //! wrote it, with the content types feed readers and BitTorrent clients
-//! expect. Folders answer with their `index.html`; hidden files (the build
+//! expect and the caching a bucket gives the same files (one table:
+//! [`ObjectKind`]). Folders answer with their `index.html`; hidden files (the build
 //! lock, temporaries) are not served; files are read by
 //! [`crate::http::folder`], so nothing outside the output directory is ever
 //! served, whatever links it holds, and a FIFO is 404 at once.
@@ -15,6 +16,7 @@ use hyper::header::HeaderValue;
 use crate::config::url_segment;
 use crate::http::folder::{Entry, Folder};
 use crate::http::response::{Payload, Representation};
+use crate::store::ObjectKind;
 
 /// Larger files are not served: nothing helio writes comes close.
 const MAX_FILE: u64 = 64 << 20;
@@ -79,57 +81,20 @@ fn read(folder: &Folder, mut segments: Vec<String>, dir: bool) -> Found {
         Ok(Entry::Dir | Entry::Missing) => return Found::NotFound,
         Err(error) => return Found::Error(error.to_string()),
     };
-    let name = segments.last().map_or("", String::as_str);
+    // The headers a bucket stores the same file with.
+    let kind = ObjectKind::of(&segments.join("/"));
     Found::File(Representation {
         etag: file.etag(),
         last_modified: file.modified,
         content: Payload::Bytes(file.bytes),
-        content_type: HeaderValue::from_static(content_type(name)),
-        cache_control: HeaderValue::from_static(if name.ends_with(".torrent") {
-            // A range's torrent is never rebuilt.
-            "public, max-age=86400"
-        } else {
-            "public, max-age=60"
-        }),
+        content_type: HeaderValue::from_static(kind.content_type),
+        cache_control: HeaderValue::from_static(kind.cache_control),
     })
-}
-
-/// The content type of a file `helio build` writes, by name.
-pub fn content_type(name: &str) -> &'static str {
-    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
-    match extension.as_deref() {
-        Some("torrent") => "application/x-bittorrent",
-        Some("xml") if name == "feed.xml" => "application/rss+xml",
-        Some("rss") => "application/rss+xml",
-        Some("xml") => "application/xml",
-        Some("json") => "application/json",
-        Some("html" | "htm") => "text/html; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        Some("txt" | "md") => "text/plain; charset=utf-8",
-        None if name == "checkpoint" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types() {
-        assert_eq!(content_type("L01-0-1048576.torrent"), "application/x-bittorrent");
-        assert_eq!(content_type("feed.xml"), "application/rss+xml");
-        assert_eq!(content_type("torrents.json"), "application/json");
-        assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
-        assert_eq!(content_type("style.css"), "text/css; charset=utf-8");
-        assert_eq!(content_type("checkpoint"), "text/plain; charset=utf-8");
-        assert_eq!(content_type("sitemap.xml"), "application/xml");
-        assert_eq!(content_type("blob"), "application/octet-stream");
-    }
 
     #[tokio::test]
     async fn files_folders_and_hidden_files() {
