@@ -98,7 +98,7 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
                 Some(dir) => store::Target::Dir(dir.clone()),
                 None => config.output.clone(),
             };
-            let config = with_log_list(config, &folder)?;
+            let config = known_logs(config, &folder, true)?;
             Ok(serve::run(&config, &args, output)?)
         }
         Command::Init(args) => init_command(args.config.clone(), &args, output),
@@ -129,7 +129,7 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
         Command::Logs(args) => {
             let config = load_config(args.config.config)?;
             let target = config.output.clone();
-            let config = with_log_list(config, &target)?;
+            let config = known_logs(config, &target, false)?;
             let built: Vec<config::LogConfig> = config.active_logs().cloned().collect();
             let logs = config::summary::summarize(&built);
             output.result(&if args.json { config::summary::json(&logs) } else { config::summary::table(&logs) });
@@ -147,12 +147,14 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
     }
 }
 
-/// `config` with the logs of its log list, if it has one: the site at
-/// `target` gives the last good copy when the list's source cannot be read
-/// (a site that cannot be opened, such as a bucket without credentials,
-/// gives none).
-fn with_log_list(config: Config, target: &store::Target) -> Result<Config, Error> {
-    if config.log_list.is_none() {
+/// The logs `config` names, its log list's included, as a site at `target`
+/// knows them: its copy of the list stands in when the list's source cannot
+/// be read, and with `archived`, the logs its `logs.json` shows that are no
+/// longer built are kept (as `helio serve` needs, to serve their torrents).
+/// A site that cannot be opened (a bucket without credentials) knows none.
+/// Nothing is written.
+fn known_logs(config: Config, target: &store::Target, archived: bool) -> Result<Config, Error> {
+    if config.log_list.is_none() && !archived {
         return Ok(config);
     }
     let store = match target {
@@ -161,10 +163,13 @@ fn with_log_list(config: Config, target: &store::Target) -> Result<Config, Error
             .map_err(|error| tracing::debug!("no copy of the log list from {}: {error}", target.describe()))
             .ok(),
     };
-    match site::log_list::expand(&config, store.as_ref())? {
-        Some((expanded, _)) => Ok(expanded),
-        None => Ok(config),
-    }
+    let read = |name: &str| store.as_ref().and_then(|store| store.read(name).ok().flatten()).map(|b| b.to_vec());
+    let copy = config.log_list.as_ref().and_then(|_| read(site::log_list::LOG_LIST_JSON));
+    let logs_json = if archived { read(site::logs_json::LOGS_JSON) } else { None };
+    let published = |name: &str| {
+        store.as_ref().is_some_and(|store| store.stat(&format!("{name}/torrents.json")).ok().flatten().is_some())
+    };
+    Ok(site::log_list::known(&config, copy.as_deref(), logs_json.as_deref(), &published)?.0)
 }
 
 /// `-c`, else `$HELIO_CONFIG`, else `./helio.yaml`.

@@ -28,13 +28,12 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::config::log_list::LogList;
 use crate::config::{Config, LogConfig};
 use crate::log::source::Location;
 use crate::output::{Output, Verbosity};
 use crate::site::folder::Locks;
 use crate::site::json::now;
-use crate::site::log_list::{ExpandError, LOG_LIST_JSON};
+use crate::site::log_list::{ExpandError, Had, LOG_LIST_JSON};
 use crate::site::logs_json::LOGS_JSON;
 use crate::site::pages::Pages;
 use crate::site::resume::ResumeError;
@@ -108,11 +107,13 @@ pub struct BuildOptions {
 pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(), BuildError> {
     let started = Instant::now();
     let store = Store::open(&options.target)?;
-    if let (Some(root), Some(_)) = (&options.resume_from, &config.log_list) {
-        resume_root(config, root, &store)?;
-    }
+    let root_files = match &options.resume_from {
+        Some(root) => Some(fetch_root_files(config, root)?),
+        None => None,
+    };
     // The logs of the log list, and those published but no longer built.
-    let config = &logs_of(config, &store)?;
+    let (known, list) = logs_of(config, &store, root_files.as_ref())?;
+    let config = &known;
     for name in &options.only {
         if !config.logs.iter().any(|log| &log.name == name) {
             let known: Vec<&str> = config.logs.iter().map(|log| log.name.as_str()).collect();
@@ -121,6 +122,16 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
                 file: config.file.clone(),
                 known: known.join(", "),
             });
+        }
+    }
+    // The list made a config: keep it as the last good copy (for a run
+    // restoring the site, the site's copy when the list has not changed).
+    if let Some(list) = &list {
+        list.keep(&store);
+        if let Some(copy) = root_files.as_ref().and_then(|files| files.log_list.as_ref())
+            && store.read(LOG_LIST_JSON)?.is_none()
+        {
+            store.write(LOG_LIST_JSON, copy)?;
         }
     }
     let budget = options.max_time.or(config.max_time);
@@ -305,49 +316,46 @@ fn run_summary(outcomes: &[LogOutcome], built: u64, held: usize, took: Duration)
     format!("{logs} log{}: {} ({:.1} s)", if logs == 1 { "" } else { "s" }, parts.join(", "), took.as_secs_f64())
 }
 
-/// The logs a run knows: those of the config and its log list (read as
-/// `site::log_list` does), then, as archived, those the site's `logs.json`
-/// lists that are no longer among them but have something published.
-fn logs_of(config: &Config, store: &Store) -> Result<Config, BuildError> {
-    let (expanded, list) = match site::log_list::expand(config, Some(store))? {
-        Some((expanded, list)) => (expanded, Some(list)),
-        None => (config.with_log_list(&LogList::default())?, None),
+/// The logs a run knows (`site::log_list::known`): those of the config and
+/// its log list, and those the site holds that are no longer built. The
+/// site's own files come from `store`, or for `--resume-from` from the
+/// published site (`root_files`).
+fn logs_of(
+    config: &Config,
+    store: &Store,
+    root_files: Option<&RootFiles>,
+) -> Result<(Config, Option<Had>), BuildError> {
+    let read = |name: &str| -> Result<Option<Vec<u8>>, StoreError> { Ok(store.read(name)?.map(|b| b.to_vec())) };
+    let (copy, logs_json) = match root_files {
+        Some(files) => (files.log_list.clone(), files.logs_json.clone()),
+        None => (if config.log_list.is_some() { read(LOG_LIST_JSON)? } else { None }, read(LOGS_JSON)?),
     };
-    let Some(bytes) = store.read(LOGS_JSON)? else { return Ok(expanded) };
-    let mut archived = Vec::new();
-    for (name, log_url) in site::logs_json::names(&bytes) {
-        if expanded.logs.iter().any(|log| log.name == name) {
-            continue;
-        }
-        let published = store.stat(&format!("{name}/{TORRENTS_JSON}")).ok().flatten().is_some();
-        if !published {
-            continue;
-        }
-        let reason = match (expanded.left_out.iter().find(|(left, _)| *left == name), &list) {
-            (Some((_, why)), _) => format!("left out of the log list's selection: {why}"),
-            (None, Some(_)) => "no longer in the CT log list".to_string(),
-            (None, None) => "no longer in the config".to_string(),
-        };
-        archived.push((name, log_url, reason));
-    }
-    Ok(expanded.with_archived(archived))
+    // What the published site lists is there to restore; a folder or bucket is asked.
+    let published =
+        |name: &str| root_files.is_some() || store.stat(&format!("{name}/{TORRENTS_JSON}")).ok().flatten().is_some();
+    Ok(site::log_list::known(config, copy.as_deref(), logs_json.as_deref(), &published)?)
 }
 
-/// With `--resume-from` and a log list: the site's copy of the list and its
-/// `logs.json`, so that a runner that starts empty knows the list when its
-/// source cannot be read, and the logs the site holds that are no longer built.
-fn resume_root(config: &Config, root: &Location, store: &Store) -> Result<(), BuildError> {
+/// The published site's root files a run started with `--resume-from` needs
+/// to know its logs.
+struct RootFiles {
+    log_list: Option<Vec<u8>>,
+    logs_json: Option<Vec<u8>>,
+}
+
+/// The published site's `log-list.json` and `logs.json` (either may be
+/// missing), for a run that starts empty with `--resume-from`.
+fn fetch_root_files(config: &Config, root: &Location) -> Result<RootFiles, BuildError> {
     let agent = crate::log::source::http_agent(config.contact.as_deref(), 1);
     let policy = crate::log::source::RetryPolicy::from_env();
     let source = crate::log::source::LogSource::new(root, &agent, policy);
-    for file in [LOG_LIST_JSON, LOGS_JSON] {
-        match source.fetch(file, crate::log::source::BodyKind::Sniffable) {
-            Ok(bytes) => store.write(file, &bytes)?,
-            Err(error) if error.is_not_found() => {}
-            Err(error) => return Err(BuildError::Resume(error.into())),
-        }
-    }
-    Ok(())
+    let fetch = |file: &str| match source.fetch(file, crate::log::source::BodyKind::Sniffable) {
+        Ok(bytes) => Ok(Some(bytes.to_vec())),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(BuildError::Resume(error.into())),
+    };
+    let log_list = if config.log_list.is_some() { fetch(LOG_LIST_JSON)? } else { None };
+    Ok(RootFiles { log_list, logs_json: fetch(LOGS_JSON)? })
 }
 
 /// Restores the logs' published state from the site at `root` into the

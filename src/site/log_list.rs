@@ -28,7 +28,7 @@ const MAX_LIST: usize = 8 << 20;
 /// Why the list could not be had.
 #[derive(Debug, Error)]
 pub enum LogListError {
-    #[error("cannot read the log list: {error}; and the site holds no earlier copy ({copy}) to use instead")]
+    #[error("cannot read the log list: {error}; and there is no earlier copy to use instead ({copy})")]
     Unavailable { error: String, copy: String },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,6 +49,9 @@ pub enum Freshness {
 pub struct Had {
     pub list: LogList,
     pub freshness: Freshness,
+    /// The copy to keep in the site (`log-list.json`) for a list read anew:
+    /// kept by [`Had::keep`] once the list is known to make a config.
+    copy: Option<Vec<u8>>,
 }
 
 /// The copy as the site keeps it: the list's bytes as they came, and what
@@ -63,49 +66,56 @@ struct Copy {
     list: Box<RawValue>,
 }
 
-/// Reads the list `settings` names: from its source (asking only for a
-/// change when the site holds a copy), else the copy. A list read anew is
-/// kept in `store` when there is one.
+/// Reads the list `settings` names from its source, asking only for a change
+/// when `copy` (the site's `log-list.json`, as read) holds one of it; the
+/// copy stands in when the source cannot be read. Nothing is written.
 pub fn read(
     settings: &LogListConfig,
-    store: Option<&Store>,
+    copy: Option<&[u8]>,
     contact: Option<&str>,
     policy: RetryPolicy,
 ) -> Result<Had, LogListError> {
-    let copy = match store {
-        Some(store) => read_copy(store, &settings.written),
-        None => None,
-    };
+    let copy = copy.and_then(|bytes| parse_copy(bytes, &settings.written));
     let validators = copy.as_ref().map_or_else(Validators::default, |copy| Validators {
         etag: copy.etag.clone(),
         last_modified: copy.last_modified.clone(),
     });
+    let had = copy.is_some();
     match fetch(settings, contact, policy, &validators) {
         Ok(Fetched::Unchanged) => match &copy {
             Some(copy) => match LogList::parse(copy.list.get().as_bytes()) {
-                Ok(list) => Ok(Had { list, freshness: Freshness::Unchanged }),
-                Err(why) => Err(unavailable(format!("the earlier copy does not read: {why}"), store)),
+                Ok(list) => Ok(Had { list, freshness: Freshness::Unchanged, copy: None }),
+                Err(why) => Err(unavailable(format!("the earlier copy does not read: {why}"), had)),
             },
-            None => Err(unavailable(format!("{}: answered 304 to an unconditional request", settings.source), store)),
+            None => Err(unavailable(format!("{}: answered 304 to an unconditional request", settings.source), had)),
         },
         Ok(Fetched::New { bytes, validators }) => {
-            if let Some(store) = store {
-                keep(store, settings, &bytes, validators);
-            }
-            let list =
-                LogList::parse(&bytes).map_err(|why| unavailable(format!("{}: {why}", settings.source), None))?;
-            Ok(Had { list, freshness: Freshness::Fetched })
+            let list = LogList::parse(&bytes).map_err(|why| unavailable(format!("{}: {why}", settings.source), had))?;
+            let copy = render_copy(settings, &bytes, validators);
+            Ok(Had { list, freshness: Freshness::Fetched, copy })
         }
         Err(why) => match copy.as_ref().map(|copy| LogList::parse(copy.list.get().as_bytes())) {
-            Some(Ok(list)) => Ok(Had { list, freshness: Freshness::Earlier(why) }),
-            _ => Err(unavailable(why, store)),
+            Some(Ok(list)) => Ok(Had { list, freshness: Freshness::Earlier(why), copy: None }),
+            _ => Err(unavailable(why, had)),
         },
     }
 }
 
-fn unavailable(error: String, store: Option<&Store>) -> LogListError {
-    let copy = store.map_or_else(|| "no site given".to_string(), |store| store.describe(LOG_LIST_JSON));
-    LogListError::Unavailable { error, copy }
+impl Had {
+    /// Keeps the list read anew as the site's last good copy; a copy that
+    /// cannot be written is a warning (the list is used all the same).
+    pub fn keep(&self, store: &Store) {
+        if let Some(copy) = &self.copy
+            && let Err(error) = store.write_if_changed(LOG_LIST_JSON, copy)
+        {
+            tracing::warn!("cannot keep a copy of the log list: {error}");
+        }
+    }
+}
+
+fn unavailable(error: String, had_copy: bool) -> LogListError {
+    let copy = if had_copy { "it does not read" } else { "none in the site" };
+    LogListError::Unavailable { error, copy: copy.to_string() }
 }
 
 enum Fetched {
@@ -151,35 +161,23 @@ fn open(source: &str, contact: Option<&str>, policy: RetryPolicy) -> Result<(Log
     Ok((LogSource::new(&location, &agent, policy), file.to_string()))
 }
 
-/// The copy in `store`, if it is one of this source's list.
-fn read_copy(store: &Store, source: &str) -> Option<Copy> {
-    let bytes = store.read(LOG_LIST_JSON).ok().flatten()?;
+/// The copy, if it is one of this source's list.
+fn parse_copy(bytes: &[u8], source: &str) -> Option<Copy> {
     if bytes.len() > MAX_LIST + 4096 {
         return None;
     }
-    serde_json::from_slice::<Copy>(&bytes).ok().filter(|copy| copy.source == source)
+    serde_json::from_slice::<Copy>(bytes).ok().filter(|copy| copy.source == source)
 }
 
-/// Keeps the list read now as the last good copy; a copy that cannot be
-/// written is a warning (the list is used all the same).
-fn keep(store: &Store, settings: &LogListConfig, bytes: &[u8], validators: Validators) {
-    let written = std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|text| RawValue::from_string(text.trim().to_string()).ok())
-        .map(|list| Copy {
-            source: settings.written.clone(),
-            etag: validators.etag,
-            last_modified: validators.last_modified,
-            list,
-        })
-        .and_then(|copy| serde_json::to_vec(&copy).ok())
-        .map(|mut text| {
-            text.push(b'\n');
-            store.write_if_changed(LOG_LIST_JSON, &text)
-        });
-    if let Some(Err(error)) = written {
-        tracing::warn!("cannot keep a copy of the log list: {error}");
-    }
+/// The site's copy of a list read anew.
+fn render_copy(settings: &LogListConfig, bytes: &[u8], validators: Validators) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let list = RawValue::from_string(text.trim().to_string()).ok()?;
+    let copy =
+        Copy { source: settings.written.clone(), etag: validators.etag, last_modified: validators.last_modified, list };
+    let mut bytes = serde_json::to_vec(&copy).ok()?;
+    bytes.push(b'\n');
+    Some(bytes)
 }
 
 /// Says, once, that the run uses the last good copy.
@@ -255,12 +253,12 @@ pub enum ExpandError {
     Config(#[from] crate::config::ConfigError),
 }
 
-/// `config` with the logs of its log list, read as [`read`] does (the copy
-/// kept in `store`, when there is one); `None` for a config without a list.
-pub fn expand(config: &Config, store: Option<&Store>) -> Result<Option<(Config, LogList)>, ExpandError> {
+/// `config` with the logs of its log list, read as [`read`] does, `copy`
+/// being the site's `log-list.json`; `None` for a config without a list.
+pub fn expand(config: &Config, copy: Option<&[u8]>) -> Result<Option<(Config, Had)>, ExpandError> {
     let Some(settings) = &config.log_list else { return Ok(None) };
     let policy = RetryPolicy::with_budgets(config.retry_budget, config.unreachable_budget).capped_by_env();
-    let had = read(settings, store, config.contact.as_deref(), policy)?;
+    let had = read(settings, copy, config.contact.as_deref(), policy)?;
     warn_if_earlier(&had, settings);
     let expanded = config.with_log_list(&had.list)?;
     tracing::debug!(
@@ -270,5 +268,35 @@ pub fn expand(config: &Config, store: Option<&Store>) -> Result<Option<(Config, 
         expanded.logs.len(),
         expanded.left_out.len()
     );
-    Ok(Some((expanded, had.list)))
+    Ok(Some((expanded, had)))
+}
+
+/// The logs a site knows: those of `config` and its log list, then, as
+/// archived, those the site's `logs.json` lists that are no longer among
+/// them but have something `published` (docs/log-list.md, "Logs that leave").
+/// `list_copy` and `logs_json` are the site's files of those names, as read.
+pub fn known(
+    config: &Config,
+    list_copy: Option<&[u8]>,
+    logs_json: Option<&[u8]>,
+    published: &dyn Fn(&str) -> bool,
+) -> Result<(Config, Option<Had>), ExpandError> {
+    let (expanded, had) = match expand(config, list_copy)? {
+        Some((expanded, had)) => (expanded, Some(had)),
+        None => (config.with_log_list(&LogList::default())?, None),
+    };
+    let Some(logs_json) = logs_json else { return Ok((expanded, had)) };
+    let mut archived = Vec::new();
+    for (name, log_url) in super::logs_json::names(logs_json) {
+        if expanded.logs.iter().any(|log| log.name == name) || !published(&name) {
+            continue;
+        }
+        let reason = match (expanded.left_out.iter().find(|(left, _)| *left == name), &had) {
+            (Some((_, why)), _) => format!("left out of the log list's selection: {why}"),
+            (None, Some(_)) => "no longer in the CT log list".to_string(),
+            (None, None) => "no longer in the config".to_string(),
+        };
+        archived.push((name, log_url, reason));
+    }
+    Ok((expanded.with_archived(archived), had))
 }

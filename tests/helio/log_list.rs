@@ -180,6 +180,17 @@ fn a_list_that_changes_between_runs_adds_shards_archives_rejected_logs_and_finis
     assert!(page.contains("<strong>Archived:</strong> no longer built (left out of the log list"), "{page}");
     let root = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(root.contains("<tr class=\"archived\">"), "{root}");
+    // helio serve still seeds the archived log's torrents.
+    let config = site.config();
+    let args = ["serve", "-c", config.to_str().unwrap(), out.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let served = Listening::start(&args, &[], Duration::from_secs(20));
+    let readme = ureq::get(&format!("{}webseed/a/a-L01-0-1024/README.md", served.url())).call().unwrap();
+    assert_eq!(readme.status(), 200);
+    let tile = ureq::get(&format!("{}webseed/a/a-L01-0-1024/tile/data/000", served.url())).call().unwrap();
+    assert_eq!(tile.status(), 200);
+    drop(served);
+    let asked = a.requests();
+
     // Nothing new a run later: the archived log costs nothing and writes nothing.
     let before = snapshot(&out);
     build(1_795_003_600).ok();
