@@ -1,8 +1,5 @@
-//! Two things the compiler cannot know by itself:
+//! What the compiler cannot know by itself:
 //!
-//! - `cfg(realdata)`, turned on when the shared real-world test data sits
-//!   beside the repository (`../shared/realdata`, as on CI), so the tests
-//!   that read it run there and are reported as ignored anywhere else;
 //! - `HELIO_BUILD_VERSION`, what `helio --version` prints: the crate's version,
 //!   followed by the commit and its date when built from a git checkout
 //!   (`0.1.0 (736214c0a1b2 2026-12-06)`), the plain version otherwise (a crate
@@ -12,15 +9,6 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(realdata)");
-    println!("cargo::rerun-if-changed=../shared/realdata");
-    let present = Path::new("../shared/realdata").is_dir();
-    if present {
-        println!("cargo::rustc-cfg=realdata");
-    } else if std::env::var("PROFILE").is_ok_and(|p| p == "debug") {
-        println!("cargo::warning=../shared/realdata not found: the real-data tests will be reported as ignored");
-    }
-
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let version = match git_commit() {
         Some((commit, date)) => format!("{version} ({commit} {date})"),

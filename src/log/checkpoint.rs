@@ -357,9 +357,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_rfc6962_checkpoints_verify() -> TestResult {
-        let realdata = crate::realdata_dir();
+        let realdata = crate::real_fixtures();
         let (text, key) = sycamore(&realdata)?;
         let checkpoint = Checkpoint::verify(&text, &key, Some(SYCAMORE_ORIGIN))?;
         assert_eq!(checkpoint.origin, SYCAMORE_ORIGIN);
@@ -389,9 +388,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_ed25519_checkpoints_verify() -> TestResult {
-        let realdata = crate::realdata_dir();
+        let realdata = crate::real_fixtures();
         let key = LogKey::parse(TESSERA_KEY)?;
         for size in 0..=15u64 {
             let text = read(&realdata.join(format!("tessera-log/checkpoint.{size}")))?;
@@ -433,9 +431,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn any_flipped_bit_fails_verification() -> TestResult {
-        let realdata = crate::realdata_dir();
+        let realdata = crate::real_fixtures();
         let (text, key) = sycamore(&realdata)?;
         let body_len = Note::parse(&text)?.body.len();
         assert_every_flip_fails(&text, 0..body_len + 1, &key, SYCAMORE_ORIGIN);
@@ -451,9 +448,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn wrong_key_origin_or_missing_signature_fails() -> TestResult {
-        let realdata = crate::realdata_dir();
+        let realdata = crate::real_fixtures();
         let (text, key) = sycamore(&realdata)?;
         let arche = LogKey::parse(&log_list_key(&realdata, "Arche2026h1")?)?;
         let err = Checkpoint::verify(&text, &arche, None).map(|c| c.size);
@@ -502,9 +498,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn grease_lines_are_ignored() -> TestResult {
-        let realdata = crate::realdata_dir();
+        let realdata = crate::real_fixtures();
         let (text, key) = sycamore(&realdata)?;
         let note = Note::parse(&text)?;
         // One grease line shares the log's name with an unknown key id, one

@@ -343,9 +343,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_navigli_tiles_parse() {
-        let dir = crate::realdata_dir();
+        let dir = crate::real_fixtures();
         for n in 0..4u64 {
             let path = dir.join(format!("navigli2025h2/tile/data/00{n}"));
             let tile = std::fs::read(&path).unwrap();
@@ -359,9 +358,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_tesseract_tile_parses() {
-        let dir = crate::realdata_dir();
+        let dir = crate::real_fixtures();
         let tile = std::fs::read(dir.join("tesseract/example_tile")).unwrap();
         let parsed: Vec<TileLeaf> = entries(&tile).collect::<Result<_, _>>().unwrap();
         assert_eq!(parsed.len(), 256);

@@ -348,7 +348,7 @@ mod tests {
     use crate::log::source::{Location, RetryPolicy, http_agent};
 
     fn navigli(size: u64, root: &str) -> (LogSource, Checkpoint) {
-        let dir = crate::realdata_dir().join("navigli2025h2");
+        let dir = crate::real_fixtures().join("navigli2025h2");
         let source = LogSource::new(&Location::Dir(dir), &http_agent(None, 1), RetryPolicy::default());
         let text = format!("navigli2025h2.sunlight.geomys.org\n{size}\n{root}\n\n— x AAAAAAA=\n");
         (source, Checkpoint::parse(text.as_bytes()).unwrap())
@@ -359,7 +359,6 @@ mod tests {
     const ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_navigli_roots_verify_from_the_right_edge() {
         for (size, root) in [(1024, ROOT_1024), (778, ROOT_778)] {
             let (source, checkpoint) = navigli(size, root);
@@ -369,7 +368,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn real_navigli_tiles_verify_against_level1() {
         let (source, checkpoint) = navigli(1024, ROOT_1024);
         let tree = VerifiedTree::open(source.clone(), &checkpoint).unwrap();
@@ -385,7 +383,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn navigli_1024_contains_the_trees_of_256_and_778() {
         let (source, checkpoint) = navigli(1024, ROOT_1024);
         let tree = VerifiedTree::open(source, &checkpoint).unwrap();
@@ -399,7 +396,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn a_lying_root_is_rejected() {
         let (source, checkpoint) = navigli(1024, ROOT_778);
         let error = VerifiedTree::open(source, &checkpoint).err().unwrap().to_string();
@@ -407,9 +403,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn altered_tiles_are_named() {
-        let real = crate::realdata_dir();
+        let real = crate::real_fixtures();
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&real.join("navigli2025h2"), dir.path());
         // Flip one byte inside the first certificate: still parses, wrong hash.
@@ -434,9 +429,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(not(realdata), ignore = "needs ../shared/realdata")]
     fn a_missing_partial_falls_back_to_the_full_tile() {
-        let real = crate::realdata_dir();
+        let real = crate::real_fixtures();
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&real.join("navigli2025h2"), dir.path());
         // For size 778 the level-0 edge is tile 3 of width 10; remove the partial.
