@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::build::BuildError;
 use crate::config::ConfigError;
+use crate::environment::EnvError;
 use crate::init::InitError;
 use crate::serve::ServeError;
 use crate::site::resume::ResumeError;
@@ -36,6 +37,8 @@ pub enum ExitStatus {
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Environment(#[from] EnvError),
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
@@ -65,7 +68,7 @@ pub enum Error {
 impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Config(_) => ExitStatus::Usage,
+            Error::Config(_) | Error::Environment(_) => ExitStatus::Usage,
             Error::Build(error) => match error {
                 BuildError::UnknownLog { .. } => ExitStatus::Usage,
                 BuildError::Held { .. } => ExitStatus::Locked,
@@ -76,7 +79,7 @@ impl Error {
             },
             Error::Serve(_) => ExitStatus::Usage,
             Error::Init(error) => match error {
-                InitError::Fetch(_) | InitError::Read { .. } | InitError::Write { .. } => ExitStatus::LogFailed,
+                InitError::Fetch(_) | InitError::Read(_) | InitError::Write { .. } => ExitStatus::LogFailed,
                 _ => ExitStatus::Usage,
             },
             Error::Verify(error) if error.is_usage() => ExitStatus::Usage,

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::{Config, ConfigError, ConfigErrorKind};
-use crate::log::source::{BodyKind, FetchError, Location, LogSource, RetryPolicy, http_agent};
+use crate::local_file::{self, FileError, Links};
+use crate::log::source::{BodyKind, FetchError, Location, LogSource, MAX_BODY, RetryPolicy, http_agent};
 
 /// Google's list of every log, the one HelioTorrent reads by default.
 pub const DEFAULT_LOG_LIST: &str = "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json";
@@ -20,8 +21,8 @@ pub enum InitError {
     Exists(String),
     #[error("cannot read the log list: {0}")]
     Fetch(#[from] FetchError),
-    #[error("cannot read the log list {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read the log list {0}")]
+    Read(#[source] FileError),
     #[error("{source_name}: not a CT log list (v3 JSON): {source}")]
     Parse { source_name: String, source: serde_json::Error },
     #[error("the config helio wrote does not load, which is a bug: {0}")]
@@ -103,7 +104,7 @@ pub fn read_log_list(source: &str) -> Result<Vec<ListedLog>, InitError> {
             .fetch(file, BodyKind::Sniffable)?
             .to_vec()
     } else {
-        std::fs::read(source).map_err(|e| InitError::Read { path: source.to_string(), source: e })?
+        local_file::read(Path::new(source), MAX_BODY, Links::Follow).map_err(InitError::Read)?
     };
     parse_log_list(source, &bytes)
 }

@@ -134,6 +134,11 @@ pub fn run(config: &Config, options: &BuildOptions, output: &Output) -> Result<(
     let published = site::publish(config, &locks, runs)?;
     locks.release();
     held.extend(published.held.into_iter().map(|(_, error)| error));
+    for name in published.failed {
+        if !failed.contains(&name) {
+            failed.push(name);
+        }
+    }
     let relative: Vec<&str> = published
         .relative_feeds
         .iter()

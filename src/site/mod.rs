@@ -128,6 +128,9 @@ pub struct PublishReport {
     /// Logs of this run whose files another build was writing (their
     /// lock was held), left to it.
     pub held: Vec<(String, StoreError)>,
+    /// Logs whose files could not be written (the reason is logged); the
+    /// other logs and the root were written all the same.
+    pub failed: Vec<String>,
 }
 
 /// Regenerates every file derived from the logs' published state: for each
@@ -144,9 +147,24 @@ pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<
         let published = match run {
             Some(LogRun {
                 status: status @ (RunStatus::Succeeded { .. } | RunStatus::Failed { .. }), state, ..
-            }) => publish_log(config, log, locks, &status, state, &pages, &mut report)?,
-            _ => read_log(config, log, locks)?,
+            }) => publish_log(config, log, locks, &status, state, &pages, &mut report),
+            _ => read_log(config, log, locks),
         };
+        // A log whose files cannot be written or read (its lease, its
+        // folder) is that log's failure: the others and the root go on.
+        let published = published.unwrap_or_else(|error| {
+            let message = crate::error::one_line(&error);
+            tracing::error!("log {}: {message}", log.name);
+            report.failed.push(log.name.clone());
+            read_log(config, log, locks).unwrap_or_else(|_| Published {
+                log,
+                links: LogLinks::new(config, log),
+                state: LogState::empty(&log.name),
+                unreadable: Some(status::one_line(&message)),
+                failure: None,
+                checkpoint_time: None,
+            })
+        });
         logs.push(published);
     }
     publish_root(config, locks, &pages, logs)?;

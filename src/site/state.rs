@@ -143,17 +143,28 @@ impl LogState {
             None => Vec::new(),
         };
 
+        let mut gone = Vec::new();
         for mut torrent in listed {
             match present.remove(&torrent.range) {
                 Some(size) => {
                     torrent.torrent_size = size;
                     state.torrents.push(torrent);
                 }
-                None => state.notes.push(format!(
-                    "{} is listed in {TORRENTS_JSON} but missing; it will be built again",
-                    torrent.range.file_name()
-                )),
+                None => gone.push(torrent.range.file_name()),
             }
+        }
+        // One note, however many: a damaged list must not flood the log.
+        if !gone.is_empty() {
+            const SHOWN: usize = 3;
+            let more = if gone.len() > SHOWN { format!(" and {} more", gone.len() - SHOWN) } else { String::new() };
+            let count = gone.len();
+            gone.truncate(SHOWN);
+            state.notes.push(format!(
+                "{}{more} {} listed in {TORRENTS_JSON} but missing; {} built again",
+                gone.join(", "),
+                if count == 1 { "is" } else { "are" },
+                if count == 1 { "it will be" } else { "they will be" },
+            ));
         }
         // Torrents present that the list does not know (a build that stopped
         // between writing one and updating the list, or a restored site).

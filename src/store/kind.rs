@@ -3,17 +3,35 @@
 //! `.torrent` never changes once written (SPEC §4.1: published ranges are
 //! never rebuilt), so it is cached for a year; feeds, JSON, pages and the
 //! checkpoint change with every new range, so they are kept five minutes.
+//!
+//! It also says how large an object of the kind may be when helio reads one
+//! back (its state from a folder or a bucket, a `--resume-from` site, a
+//! `--site`): far above anything helio writes, far below what would hurt,
+//! so a damaged or hostile store costs a refusal naming the object rather
+//! than the build's memory.
 
 /// `Cache-Control` of files that change when a log grows.
 pub const SHORT_CACHE: &str = "public, max-age=300";
 /// `Cache-Control` of `.torrent` files.
 pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
 
-/// The HTTP metadata an object is stored with.
+/// The largest `.torrent` read: a hybrid torrent of a default range is
+/// about 3 MB, a v1 one 0.4 MB.
+pub const MAX_TORRENT: u64 = 16 << 20;
+/// The largest `torrents.json`, feed or page read: some 20,000 torrents.
+pub const MAX_LISTING: u64 = 16 << 20;
+/// The largest checkpoint read: a signed note is a few hundred bytes.
+pub const MAX_CHECKPOINT: u64 = 1 << 20;
+/// The largest object of any other kind read (proof tiles are at most 8 KiB).
+pub const MAX_OTHER: u64 = 1 << 20;
+
+/// The HTTP metadata an object is stored with, and the size it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObjectKind {
     pub content_type: &'static str,
     pub cache_control: &'static str,
+    /// The largest object of the kind helio reads.
+    pub max_size: u64,
 }
 
 impl ObjectKind {
@@ -21,16 +39,16 @@ impl ObjectKind {
     pub fn of(key: &str) -> ObjectKind {
         let name = key.rsplit('/').next().unwrap_or(key);
         let extension = name.rsplit_once('.').map(|(_, extension)| extension);
-        let (content_type, cache_control) = match (name, extension) {
-            (_, Some("torrent")) => ("application/x-bittorrent", IMMUTABLE_CACHE),
-            (_, Some("xml")) => ("application/rss+xml", SHORT_CACHE),
-            (_, Some("json")) => ("application/json", SHORT_CACHE),
-            (_, Some("html")) => ("text/html; charset=utf-8", SHORT_CACHE),
-            (_, Some("css")) => ("text/css; charset=utf-8", SHORT_CACHE),
-            ("checkpoint", None) => ("text/plain; charset=utf-8", SHORT_CACHE),
-            _ => ("application/octet-stream", SHORT_CACHE),
+        let (content_type, cache_control, max_size) = match (name, extension) {
+            (_, Some("torrent")) => ("application/x-bittorrent", IMMUTABLE_CACHE, MAX_TORRENT),
+            (_, Some("xml")) => ("application/rss+xml", SHORT_CACHE, MAX_LISTING),
+            (_, Some("json")) => ("application/json", SHORT_CACHE, MAX_LISTING),
+            (_, Some("html")) => ("text/html; charset=utf-8", SHORT_CACHE, MAX_LISTING),
+            (_, Some("css")) => ("text/css; charset=utf-8", SHORT_CACHE, MAX_OTHER),
+            ("checkpoint", None) => ("text/plain; charset=utf-8", SHORT_CACHE, MAX_CHECKPOINT),
+            _ => ("application/octet-stream", SHORT_CACHE, MAX_OTHER),
         };
-        ObjectKind { content_type, cache_control }
+        ObjectKind { content_type, cache_control, max_size }
     }
 }
 
@@ -53,8 +71,12 @@ mod tests {
             ("odd.name.v2/checkpoint", "text/plain; charset=utf-8", SHORT_CACHE),
             ("demo/other", "application/octet-stream", SHORT_CACHE),
         ];
+        assert_eq!(ObjectKind::of("demo/torrents.json").max_size, MAX_LISTING);
+        assert_eq!(ObjectKind::of("demo/L01-0-1024.torrent").max_size, MAX_TORRENT);
+        assert_eq!(ObjectKind::of("demo/checkpoint").max_size, MAX_CHECKPOINT);
         for (key, content_type, cache_control) in kinds {
-            assert_eq!(ObjectKind::of(key), ObjectKind { content_type, cache_control }, "{key}");
+            let kind = ObjectKind::of(key);
+            assert_eq!((kind.content_type, kind.cache_control), (content_type, cache_control), "{key}");
         }
     }
 }

@@ -241,6 +241,101 @@ impl TorrentSummary {
     }
 }
 
+/// A torrent's v1 layout: its files in content order and the SHA-1 of each
+/// piece across them (BEP 3), what a download is checked against piece by
+/// piece.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentLayout {
+    pub name: String,
+    pub piece_length: u64,
+    pub pieces: Vec<PieceHash>,
+    pub files: Vec<LayoutFile>,
+}
+
+/// One file of a [`TorrentLayout`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutFile {
+    /// `/`-separated, as in the torrent's `path` list.
+    pub path: String,
+    pub length: u64,
+    /// A BEP 47 pad file: that many zero bytes, never on disk.
+    pub pad: bool,
+}
+
+#[derive(Deserialize)]
+struct LayoutTorrent {
+    info: LayoutInfo,
+}
+
+#[derive(Deserialize)]
+struct LayoutInfo {
+    name: String,
+    #[serde(rename = "piece length")]
+    piece_length: u64,
+    pieces: serde_bytes::ByteBuf,
+    files: Vec<LayoutEntry>,
+}
+
+#[derive(Deserialize)]
+struct LayoutEntry {
+    length: u64,
+    path: Vec<String>,
+    attr: Option<serde_bytes::ByteBuf>,
+}
+
+/// Why a torrent's layout cannot be used to check files.
+#[derive(Debug, Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("not a torrent helio can check against: {0}")]
+    Inconsistent(String),
+}
+
+impl TorrentLayout {
+    /// Reads a multi-file torrent's layout, and checks that its pieces
+    /// cover its files exactly, so checking them cannot overflow or run off
+    /// the end.
+    pub fn read(bytes: &[u8]) -> Result<TorrentLayout, LayoutError> {
+        if !super::bencode::is_well_formed(bytes) {
+            return Err(ReadError::Malformed.into());
+        }
+        let raw: LayoutTorrent = serde_bencode::from_bytes(bytes).map_err(ReadError::from)?;
+        let bad = |message: &str| LayoutError::Inconsistent(message.to_string());
+        let piece_length = raw.info.piece_length;
+        if !(16 << 10..=1 << 30).contains(&piece_length) {
+            return Err(bad("its piece length is not between 16 KiB and 1 GiB"));
+        }
+        if !raw.info.pieces.len().is_multiple_of(20) {
+            return Err(bad("its pieces are not a list of SHA-1 hashes"));
+        }
+        let pieces: Vec<PieceHash> =
+            raw.info.pieces.chunks_exact(20).map(|c| c.try_into().unwrap_or([0; 20])).collect();
+        let mut total: u64 = 0;
+        let mut files = Vec::with_capacity(raw.info.files.len());
+        for entry in raw.info.files {
+            let path = entry.path.join("/");
+            let safe = !entry.path.is_empty()
+                && entry.path.iter().all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']));
+            if !safe {
+                return Err(LayoutError::Inconsistent(format!("file path {path:?} is not a relative path")));
+            }
+            total = total.checked_add(entry.length).ok_or_else(|| bad("its files add up to more than 2^64 bytes"))?;
+            let pad = entry.attr.as_ref().is_some_and(|attr| attr.contains(&b'p'));
+            files.push(LayoutFile { path, length: entry.length, pad });
+        }
+        if total.div_ceil(piece_length) != pieces.len() as u64 {
+            return Err(bad("its number of pieces does not match the length of its files"));
+        }
+        Ok(TorrentLayout { name: raw.info.name, piece_length, pieces, files })
+    }
+
+    /// Bytes of all files, pad files included.
+    pub fn total_length(&self) -> u64 {
+        self.files.iter().map(|f| f.length).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
