@@ -436,3 +436,32 @@ fn a_poisoned_lease_fails_its_own_log_alone_and_never_panics() {
         assert_eq!(listed["logs"].as_array().unwrap().len(), 2, "{listed}");
     }
 }
+
+#[test]
+fn an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_publish() {
+    let test = "an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_publish";
+    let Some(moto) = Moto::start(test) else { return };
+    let site = Site::new();
+    let (_logs, _servers) = two_logs(&site);
+    let config = site.config();
+    let url = format!("s3://{}/site", moto.bucket);
+    // 20 MiB of list: once read whole (with a warning per entry it named).
+    moto.put("site/a/torrents.json", &vec![b' '; 20 << 20]);
+    let run = helio_s3(&moto, &build_args(&config, &url, &[]));
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "s3://helio-test/site/a/torrents.json at {} is larger than 16777216 bytes",
+            moto.endpoint
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.trim_end().ends_with("helio: 1 of 2 logs failed: a"), "{}", run.stderr);
+    let objects = moto.objects("site");
+    for key in ["b/L01-0-1024.torrent", "b/feed.xml", "b/torrents.json", "index.html", "logs.json"] {
+        assert!(objects.contains_key(key), "no {key}: {:?}", objects.keys());
+    }
+    assert_eq!(objects["a/torrents.json"].len(), 20 << 20, "left as it is");
+}

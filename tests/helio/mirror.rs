@@ -514,7 +514,7 @@ fn a_final_range_is_proved_at_startup_and_its_right_edge_served_from_the_downloa
         "--listen",
         "127.0.0.1:0",
     ];
-    let run = helio(&args);
+    let run = helio_within(&args, &[], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("test-L01-4096-4700/tile/data/018.p/92: missing"), "{}", run.stderr);
     assert!(!run.stdout.contains("listening"), "{}", run.stdout);
@@ -534,7 +534,12 @@ fn a_final_range_is_proved_at_startup_and_its_right_edge_served_from_the_downloa
     std::fs::write(&tile, &chain).unwrap();
     let refused = mirror.get("/tile/data/016");
     assert_eq!(refused.status, 502, "{}", String::from_utf8_lossy(&refused.body));
-    assert!(mirror.stderr.lock().unwrap().contains("tile/data/016: piece "), "{}", mirror.stderr.lock().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !mirror.stderr.lock().unwrap().contains("tile/data/016: piece ") {
+        let stderr = mirror.stderr.lock().unwrap().clone();
+        assert!(std::time::Instant::now() < deadline, "the refusal names the file: {stderr}");
+        thread::sleep(Duration::from_millis(20));
+    }
     chain[last] ^= 1;
     std::fs::write(&tile, &chain).unwrap();
     assert_eq!(mirror.get("/tile/data/016").status, 200);
