@@ -298,6 +298,7 @@ fn verify_bench(log: &FixtureLog, log_url: &str, site: &Path, entries: u64, core
     let folder = scratch.join(range.torrent_name("bench"));
     let concatenated = scratch.join("range.raw");
     let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&scratch).unwrap();
     let mut all = std::io::BufWriter::new(std::fs::File::create(&concatenated).unwrap());
     let readme = helio::torrent::profile::Profile::Spec.readme(log_url);
     let mut bytes = 0u64;

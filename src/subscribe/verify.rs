@@ -131,8 +131,8 @@ pub enum RangeVerifyError {
     )]
     Piece { path: PathBuf, piece: usize, url: String, also: Vec<String> },
     #[error(
-        "{url}: the site has taken {}s in all to answer, the limit (twice the retry budget, HELIO_RETRY_BUDGET)",
-        limit.as_secs()
+        "{url}: the site has taken {} in all to answer, the limit (twice the retry budget, HELIO_RETRY_BUDGET)",
+        humantime::format_duration(*limit)
     )]
     SiteTooSlow { url: String, limit: Duration },
 }
@@ -619,5 +619,34 @@ mod tests {
         assert!(error.contains("big: larger than 16777216 bytes, which no tile is"), "{error}");
         let short = hashes(Path::new("tile/1/000"), &[0; 100]).unwrap_err().to_string();
         assert_eq!(short, "tile/1/000: 100 bytes, but a full hash tile has 8192");
+    }
+
+    #[test]
+    fn the_site_gets_its_time_in_all_then_nothing_more_is_asked() {
+        let clock = SiteClock {
+            spent: Mutex::new(Duration::ZERO),
+            limit: Duration::from_millis(50),
+            url: "https://site.example/log/".into(),
+        };
+        let slow = || -> Result<u32, VerifyError> {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(1)
+        };
+        assert_eq!(clock.timed(slow).unwrap(), 1);
+        assert_eq!(clock.timed(slow).unwrap(), 1, "under the limit when it started");
+        let mut asked = false;
+        let error = clock
+            .timed(|| -> Result<u32, VerifyError> {
+                asked = true;
+                Ok(1)
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(!asked, "nothing is asked once the time is spent");
+        assert_eq!(
+            error,
+            "https://site.example/log/: the site has taken 50ms in all to answer, the limit (twice the retry \
+             budget, HELIO_RETRY_BUDGET)"
+        );
     }
 }

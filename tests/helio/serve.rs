@@ -1400,7 +1400,8 @@ fn at_the_connection_limit_new_clients_take_the_slots_of_the_longest_idle_connec
             stream
         })
         .collect();
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // Well within the header timeout that would close the idle ones anyway.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     for (i, stream) in idle.iter_mut().enumerate().take(20) {
         assert!(closed_within(stream, Duration::from_secs(2)), "the {i}th oldest idle connection is still open");
     }
