@@ -247,6 +247,7 @@ impl Probed<'_> {
         };
         let mut relist = follow_sources(log, &folder, &mut state)?;
         let mut left = 0;
+        let mut built = 0u64;
         let mut streamed: Result<StreamEnd, LogError> = Ok(StreamEnd::Done);
         if let Some(tree) = &tree
             && (!missing.is_empty() || finale.is_some())
@@ -264,7 +265,6 @@ impl Probed<'_> {
             let ranges = missing.clone().chain(finale.as_ref().map(|finale| finale.range));
             let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress, hybrid, finale };
             let total = missing.remaining() + u64::from(stream.finale.is_some());
-            let mut built = 0u64;
             // When the published ranges were last listed.
             let mut listed = Instant::now();
             let mut publish = |range: TorrentRange, hashed: HashedRange| -> Result<(), LogError> {
@@ -291,9 +291,13 @@ impl Probed<'_> {
             }
         }
         // What was published is proved and listed whether or not the stream
-        // ended well. torrents.json of a list reconciled from files, the
-        // feeds and pages all follow from the state in site::publish, after
-        // every log.
+        // ended well; a build that failed before publishing anything writes
+        // nothing, so the earlier output stays as it was. torrents.json of a
+        // list reconciled from files, the feeds and pages all follow from the
+        // state in site::publish, after every log.
+        if streamed.is_err() && built == 0 {
+            return streamed.map(|_| Built { left, state });
+        }
         let proved = prove(&state, relist);
         streamed?;
         proved?;
