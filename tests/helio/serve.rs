@@ -1369,6 +1369,11 @@ fn at_the_connection_limit_new_clients_take_the_slots_of_the_longest_idle_connec
     // 400 open files: a limit of 144 connections, which the test can fill.
     let args = ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
     let served = Listening::start_with_files(&args, &[], 400, Duration::from_secs(15));
+    // The warning is on stderr, read by its own thread: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !served.stderr.lock().unwrap().contains("connections at once") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
     let stderr = served.stderr.lock().unwrap().clone();
     let limit: usize = stderr
         .split("at most ")
