@@ -241,6 +241,9 @@ impl TorrentSummary {
     }
 }
 
+/// The largest piece a download is checked with.
+const MAX_CHECKED_PIECE: u64 = 64 << 20;
+
 /// A torrent's v1 layout: its files in content order and the SHA-1 of each
 /// piece across them (BEP 3), what a download is checked against piece by
 /// piece.
@@ -303,8 +306,10 @@ impl TorrentLayout {
         let raw: LayoutTorrent = serde_bencode::from_bytes(bytes).map_err(ReadError::from)?;
         let bad = |message: &str| LayoutError::Inconsistent(message.to_string());
         let piece_length = raw.info.piece_length;
-        if !(16 << 10..=1 << 30).contains(&piece_length) {
-            return Err(bad("its piece length is not between 16 KiB and 1 GiB"));
+        // Checking holds a piece in memory per thread: helio's are at most
+        // 16 MiB (v1) or a sixteenth of the range's entries in bytes (hybrid).
+        if !(16 << 10..=MAX_CHECKED_PIECE).contains(&piece_length) {
+            return Err(bad("its piece length is not between 16 KiB and 64 MiB"));
         }
         if !raw.info.pieces.len().is_multiple_of(20) {
             return Err(bad("its pieces are not a list of SHA-1 hashes"));
@@ -357,6 +362,23 @@ mod tests {
             created_by: "helio 0.1.0",
             creation_date: 1_700_000_000,
         }
+    }
+
+    #[test]
+    fn a_layout_is_read_back_only_when_its_pieces_cover_its_files() {
+        let files =
+            [FileEntry { path: "README.md".into(), length: 5 }, FileEntry { path: "tile/0/000".into(), length: 8192 }];
+        let written = spec(&files, &[[0xab; 20]], &[], &[]).write();
+        let layout = TorrentLayout::read(&written.bytes).unwrap();
+        assert_eq!(layout.name, "demo-L01-0-256");
+        assert_eq!((layout.piece_length, layout.pieces.len(), layout.total_length()), (16384, 1, 8197));
+        assert_eq!(layout.files[1], LayoutFile { path: "tile/0/000".into(), length: 8192, pad: false });
+        let two = spec(&files, &[[0xab; 20], [0xcd; 20]], &[], &[]).write();
+        let error = TorrentLayout::read(&two.bytes).unwrap_err().to_string();
+        assert!(error.ends_with("its number of pieces does not match the length of its files"), "{error}");
+        let escaping = [FileEntry { path: "../etc/passwd".into(), length: 5 }];
+        let written = spec(&escaping, &[[0xab; 20]], &[], &[]).write();
+        assert!(TorrentLayout::read(&written.bytes).is_err());
     }
 
     #[test]
