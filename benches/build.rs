@@ -14,7 +14,8 @@
 //! Environment: `HELIO_BENCH_RANGES` (default 4) ranges of
 //! `HELIO_BENCH_ENTRIES` (default 1,048,576) entries. The log is generated
 //! once into `target/bench/` and reused. Then many logs over a slow network
-//! (see [`wan_bench`]); `HELIO_BENCH_ONLY=wan` runs only that part.
+//! (see [`wan_bench`]); `HELIO_BENCH_ONLY=wan` runs only that part,
+//! `HELIO_BENCH_ONLY=verify` only the build of the ranges and `helio verify`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -55,6 +56,7 @@ fn main() {
     let server =
         LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, ..ServerOptions::default() }).unwrap();
     let work = tempfile::tempdir().unwrap();
+    let verify_only = std::env::var("HELIO_BENCH_ONLY").is_ok_and(|only| only == "verify");
     let config = work.path().join("helio.yaml");
     std::fs::write(
         &config,
@@ -74,6 +76,9 @@ fn main() {
     );
     let build = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
     assert!(build.success, "helio build failed");
+    if verify_only {
+        return verify_bench(&log, &server.url(), &out.join("bench"), entries, cores);
+    }
     let tile_bytes = published_bytes(&out.join("bench/torrents.json"));
     // The same ranges as hybrid v1 + v2 torrents (BEP 52), in the same run.
     let hybrid_config = work.path().join("hybrid.yaml");
@@ -297,6 +302,7 @@ fn verify_bench(log: &FixtureLog, log_url: &str, site: &Path, entries: u64, core
     let folder = scratch.join(range.torrent_name("bench"));
     let concatenated = scratch.join("range.raw");
     let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&scratch).unwrap();
     let mut all = std::io::BufWriter::new(std::fs::File::create(&concatenated).unwrap());
     let readme = helio::torrent::profile::Profile::Spec.readme(log_url);
     let mut bytes = 0u64;

@@ -147,7 +147,7 @@ fn parse_alert_after(text: &str) -> Result<std::time::Duration, String> {
 
 fn parse_run_budget(text: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(text) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(duration) if !duration.is_zero() => crate::config::check_duration(duration),
         Ok(_) => Err("must be longer than 0s".into()),
         Err(error) => Err(format!("{error} (write e.g. 90s, 50m or 5h30m)")),
     }

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::build::BuildError;
 use crate::config::ConfigError;
+use crate::environment::EnvError;
 use crate::init::InitError;
 use crate::manual::ManualError;
 use crate::serve::ServeError;
@@ -42,6 +43,8 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Environment(#[from] EnvError),
+    #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
     Serve(#[from] ServeError),
@@ -74,7 +77,7 @@ pub enum Error {
 impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Config(_) => ExitStatus::Usage,
+            Error::Config(_) | Error::Environment(_) => ExitStatus::Usage,
             Error::Build(error) => match error {
                 BuildError::UnknownLog { .. } | BuildError::Config(_) => ExitStatus::Usage,
                 BuildError::LogList(crate::site::log_list::ExpandError::Config(_)) => ExitStatus::Usage,

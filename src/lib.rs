@@ -13,12 +13,14 @@
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod environment;
 pub mod error;
 #[cfg(feature = "fixture")]
 #[doc(hidden)]
 pub mod fixture;
 pub mod http;
 pub mod init;
+pub mod local_file;
 pub mod log;
 pub mod manual;
 pub mod output;
@@ -64,6 +66,7 @@ fn verbosity(command: &Command) -> Verbosity {
 }
 
 fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
+    environment::check()?;
     match cli.command {
         Command::Build(args) => {
             let config = load_config(args.config.config)?;

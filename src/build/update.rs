@@ -19,6 +19,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::config::LogConfig;
+use crate::log::body::BodyLimit;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::source::{BodyKind, FetchError, LogSource};
 use crate::log::verify::{VerifiedTree, VerifyError};
@@ -28,6 +29,7 @@ use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::proof::{self, ProofError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
+use crate::store::kind::MAX_CHECKPOINT;
 use crate::torrent::format::Format;
 use crate::torrent::hybrid::{HybridError, HybridSpec};
 use crate::torrent::metainfo::{MetainfoSpec, TorrentSummary};
@@ -92,10 +94,11 @@ impl LogError {
     }
 }
 
-/// How often `torrents.json` is rewritten while ranges are built: a
-/// torrent not listed yet when a build is killed is found by the next
-/// build and read back ([`LogState::load`]), so listing each one as it
-/// comes would only upload the growing list once per torrent.
+/// How often the checkpoint and `torrents.json` are brought up to date
+/// while ranges are built: a torrent not listed yet when a build is killed
+/// is found by the next build and read back ([`LogState::load`]), so
+/// listing each one as it comes would only upload the growing list once
+/// per torrent.
 const LIST_EVERY: Duration = Duration::from_secs(10);
 
 /// A log whose checkpoint is verified, with what is left to build.
@@ -221,6 +224,12 @@ impl Probed<'_> {
     /// Step 2: builds the missing ranges in order, each published as soon as
     /// it is done, as long as `keep_going` says so before each; then records
     /// the checkpoint. Each new torrent is listed on stdout.
+    ///
+    /// Whatever lists a range (`torrents.json`) is written only after the
+    /// proof tiles and the checkpoint that prove it, so a reader — or a
+    /// build killed in between — never finds a range listed beyond the
+    /// published checkpoint; a torrent written but not listed yet is found
+    /// by the next build and read back ([`LogState::load`]).
     pub fn build(self, links: &LogLinks, output: &Output, keep_going: &dyn Fn() -> bool) -> Result<Built, LogError> {
         let Probed { log, source, folder, mut state, checkpoint, tree, missing, finale } = self;
         if tree.is_some() {
@@ -229,11 +238,23 @@ impl Probed<'_> {
             folder.claim()?;
         }
         let replaced = state.checkpoint.clone();
-        if follow_sources(log, &folder, &mut state)? {
-            folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
-        }
+        // The hash tiles proving every published range against this
+        // checkpoint go first, so a reader who sees it finds them; then the
+        // checkpoint; then, when `relist`, the list of ranges they prove.
+        let prove = |state: &LogState, relist: bool| -> Result<(), LogError> {
+            proof::publish(&folder, &checkpoint, replaced.as_ref(), &state.ranges(), tree.as_ref(), &source)?;
+            if tree.is_some() {
+                folder.write_if_changed(CHECKPOINT, checkpoint.text.as_bytes())?;
+            }
+            if relist {
+                folder.write_if_changed(TORRENTS_JSON, &state.torrents_json(links))?;
+            }
+            Ok(())
+        };
+        let mut relist = follow_sources(log, &folder, &mut state)?;
         let mut left = 0;
-        let mut published = 0;
+        let mut built = 0u64;
+        let mut streamed: Result<StreamEnd, LogError> = Ok(StreamEnd::Done);
         if let Some(tree) = &tree
             && (!missing.is_empty() || finale.is_some())
         {
@@ -250,14 +271,11 @@ impl Probed<'_> {
             let ranges = missing.clone().chain(finale.as_ref().map(|finale| finale.range));
             let stream = LogStream { tree, readme, concurrency: log.concurrency, progress: &progress, hybrid, finale };
             let total = missing.remaining() + u64::from(stream.finale.is_some());
-            let mut built = 0u64;
-            // When torrents.json was last written, and whether torrents
-            // were published since.
-            let mut listed = (Instant::now(), false);
+            // When the published ranges were last listed.
+            let mut listed = Instant::now();
             let mut publish = |range: TorrentRange, hashed: HashedRange| -> Result<(), LogError> {
                 let torrent = metainfo(log, range, hashed)
                     .map_err(|source| LogError::Range { range, source: PipelineError::Hybrid(source) })?;
-                // The torrent first, then the list that names it.
                 folder.write(&range.file_name(), &torrent.bytes)?;
                 // On a terminal the line on stdout and the bars say it already.
                 if output.interactive {
@@ -267,39 +285,36 @@ impl Probed<'_> {
                 }
                 let infohash = torrent.published.infohash;
                 state.add(torrent.published, now());
-                listed.1 = true;
-                if listed.0.elapsed() >= LIST_EVERY {
-                    folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
-                    listed = (Instant::now(), false);
+                relist = true;
+                if listed.elapsed() >= LIST_EVERY {
+                    prove(&state, true)?;
+                    (listed, relist) = (Instant::now(), false);
                 }
                 output.result(&format!("{}/{} {infohash}", log.name, range.file_name()));
                 built += 1;
                 Ok(())
             };
-            let end = stream_ranges(&stream, ranges, keep_going, &mut publish);
-            // What was published is listed whether or not the stream ended well.
-            if listed.1 {
-                folder.write(TORRENTS_JSON, &state.torrents_json(links))?;
-            }
-            let end = end.map_err(|error| match error {
+            streamed = stream_ranges(&stream, ranges, keep_going, &mut publish).map_err(|error| match error {
                 StreamError::Range { range, source } => LogError::Range { range, source },
                 StreamError::Publish(error) => error,
-            })?;
-            if let StreamEnd::Stopped { .. } = end {
+            });
+            if let Ok(StreamEnd::Stopped { .. }) = streamed {
                 left = total - built;
             }
-            published = built;
         }
-        // The hash tiles proving every published range against this
-        // checkpoint go first, so a reader who sees it finds them.
-        proof::publish(&folder, &checkpoint, replaced.as_ref(), &state.ranges(), tree.as_ref(), &source)?;
-        // torrents.json of a list reconciled from files, the feeds and pages
-        // all follow from the state in site::publish, after every log.
-        if tree.is_some() {
-            folder.write_if_changed(CHECKPOINT, checkpoint.text.as_bytes())?;
+        // What was published is proved and listed whether or not the stream
+        // ended well; a build that failed before publishing anything writes
+        // nothing, so the earlier output stays as it was. torrents.json of a
+        // list reconciled from files, the feeds and pages all follow from the
+        // state when the log is published (site::publish_log).
+        if streamed.is_err() && built == 0 {
+            return streamed.map(|_| Built { left, built, state });
         }
+        let proved = prove(&state, relist);
+        streamed?;
+        proved?;
         state.checkpoint = Some(checkpoint);
-        Ok(Built { left, built: published, state })
+        Ok(Built { left, built, state })
     }
 }
 
@@ -348,7 +363,7 @@ fn follow_sources(log: &LogConfig, folder: &LogFolder, state: &mut LogState) -> 
 /// Fetches the checkpoint and checks its signature and origin.
 fn fetch_checkpoint(log: &LogConfig, source: &LogSource) -> Result<Checkpoint, LogError> {
     let url = source.describe("checkpoint");
-    let text = source.fetch("checkpoint", BodyKind::Sniffable)?;
+    let text = source.fetch_within("checkpoint", BodyKind::Sniffable, &BodyLimit::new(MAX_CHECKPOINT))?;
     let checkpoint = match &log.key {
         Some(key) => Checkpoint::verify(&text, key, log.origin.as_deref()),
         None => Checkpoint::parse(&text),

@@ -20,6 +20,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 use yaml::Text;
 
+use crate::local_file::{FileError, Links};
 use crate::log::http::{DEFAULT_BUDGET, DEFAULT_UNREACHABLE_BUDGET};
 use crate::log::note::LogKey;
 use crate::log::source::Location;
@@ -214,12 +215,24 @@ enum RawDuration {
 
 impl RawDuration {
     fn parse(self, key: &str) -> Result<Duration, String> {
-        match self {
-            RawDuration::Seconds(secs) => Ok(Duration::from_secs(secs)),
+        let duration = match self {
+            RawDuration::Seconds(secs) => Duration::from_secs(secs),
             RawDuration::Text(text) => humantime::parse_duration(text.trim())
-                .map_err(|e| format!("{key}: {:?} is not a duration such as 90s, 5m or 1h ({e})", text.as_str())),
-        }
+                .map_err(|e| format!("{key}: {:?} is not a duration such as 90s, 5m or 1h ({e})", text.as_str()))?,
+        };
+        check_duration(duration).map_err(|problem| format!("{key}: {problem}"))
     }
+}
+
+/// The longest duration any setting takes: a clock plus it must not overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
+/// A duration within [`MAX_DURATION`].
+pub fn check_duration(duration: Duration) -> Result<Duration, String> {
+    if duration > MAX_DURATION {
+        return Err(format!("{} is longer than ten years", humantime::format_duration(duration)));
+    }
+    Ok(duration)
 }
 
 const GLOBAL_KEYS: &[&str] = &[
@@ -326,11 +339,22 @@ impl Config {
     /// Reads and validates the file. Relative paths inside it are relative to
     /// its folder.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        // Past yaml's own limit the file is refused there, naming its size.
+        let max = yaml::MAX_FILE as u64;
+        let text = crate::local_file::read_to_string(file, max, Links::Follow).map_err(|e| ConfigError {
             file: file.to_path_buf(),
             location: None,
             kind: ConfigErrorKind::Unreadable,
-            message: format!("cannot read the config file: {e}"),
+            message: match e {
+                FileError::TooLarge { max, .. } => {
+                    format!("cannot read the config file: larger than {} MiB, which no config is", max >> 20)
+                }
+                FileError::Missing { .. } => "cannot read the config file: no such file".into(),
+                FileError::NotRegular { .. } => {
+                    format!("cannot read the config file: {}", crate::local_file::NOT_REGULAR)
+                }
+                FileError::Io { source, .. } => format!("cannot read the config file: {source}"),
+            },
         })?;
         Config::parse(file, &text)
     }

@@ -21,7 +21,7 @@ use super::{ConfigError, ConfigErrorKind};
 
 /// Largest config file read. A config for every log of the CT log list is
 /// tens of KB.
-const MAX_FILE: usize = 4 << 20;
+pub(super) const MAX_FILE: usize = 4 << 20;
 /// Bytes of strings one config may hold once aliases are expanded, counting
 /// each string as its length plus [`PER_STRING`].
 const STRING_BUDGET: usize = 16 << 20;

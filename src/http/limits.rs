@@ -4,19 +4,26 @@
 //! [`Limits::max_connections`] in all and [`Limits::max_per_client`] from one
 //! client, where a client is an IPv4 address or an IPv6 /64 (one host's
 //! usual allocation, so that rotating through its addresses gains nothing).
-//! A connection beyond either limit gets a best-effort 503 and is closed at
-//! once, so it never holds a slot. A connection that has not sent a complete
-//! request head within [`Limits::header_timeout`] (its first request, the
-//! next one on a kept-alive connection, or a TLS handshake) is closed too:
-//! idle connections cannot pile up, and one client cannot take every slot.
+//! A connection beyond its client's limit gets a best-effort 503 and is
+//! closed at once, so it never holds a slot. At the total limit, a new
+//! connection takes the slot of an idle one instead: the connection that has
+//! waited longest without sending a complete request is closed, else the
+//! kept-alive one idle longest; only when every connection is in the middle
+//! of a request is the newcomer refused. Idle connections held open from
+//! many addresses therefore cannot lock everyone else out for the
+//! [`Limits::header_timeout`] it takes to reap them: a connection that has
+//! not sent a complete request head within it (its first request, the next
+//! one on a kept-alive connection, or a TLS handshake) is closed anyway.
 //! One whose client stops reading a response for [`Limits::write_timeout`]
 //! is closed as well ([`super::write_timeout`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 /// The server's limits. The defaults suit a public WebSeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,8 +100,11 @@ fn raise_file_limit() -> u64 {
 pub struct ConnectionStats {
     pub open: AtomicU64,
     pub accepted: AtomicU64,
-    /// Closed at once: over the total or the per-client limit.
+    /// Closed at once: over the per-client limit, or over the total with
+    /// every connection busy.
     pub refused: AtomicU64,
+    /// Idle connections closed to make room for new ones at the total limit.
+    pub evicted: AtomicU64,
 }
 
 /// Who a connection counts against.
@@ -121,13 +131,77 @@ impl Client {
     }
 }
 
-/// Admits connections within the limits.
+/// Admits connections within the limits, and knows which are idle.
 #[derive(Debug)]
 pub struct Admission {
     max_connections: usize,
     max_per_client: usize,
-    per_client: Mutex<HashMap<Client, usize>>,
+    open: Mutex<Open>,
     stats: Arc<ConnectionStats>,
+}
+
+/// The connections open, under one lock.
+#[derive(Debug, Default)]
+struct Open {
+    per_client: HashMap<Client, usize>,
+    connections: HashMap<u64, Connection>,
+    /// Connections that have not completed a request yet, by when they came.
+    fresh: BTreeSet<(Instant, u64)>,
+    /// Kept-alive connections between requests, by when they went idle.
+    idle: BTreeSet<(Instant, u64)>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Connection {
+    client: Client,
+    /// Where it is waiting for a request head: in `fresh` or `idle` since
+    /// then, or `None` while a request is under way.
+    waiting: Option<(Instant, Waiting)>,
+    /// Told when the connection must close to make room.
+    evict: Arc<Notify>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    Fresh,
+    KeepAlive,
+}
+
+impl Open {
+    fn set_waiting(&mut self, id: u64, waiting: Option<(Instant, Waiting)>) {
+        let Some(connection) = self.connections.get_mut(&id) else { return };
+        match connection.waiting {
+            Some((since, Waiting::Fresh)) => drop(self.fresh.remove(&(since, id))),
+            Some((since, Waiting::KeepAlive)) => drop(self.idle.remove(&(since, id))),
+            None => {}
+        }
+        connection.waiting = waiting;
+        match waiting {
+            Some((since, Waiting::Fresh)) => drop(self.fresh.insert((since, id))),
+            Some((since, Waiting::KeepAlive)) => drop(self.idle.insert((since, id))),
+            None => {}
+        }
+    }
+
+    /// Forgets a connection; returns it if it was still counted.
+    fn remove(&mut self, id: u64) -> Option<Connection> {
+        self.set_waiting(id, None);
+        let connection = self.connections.remove(&id)?;
+        if let Some(held) = self.per_client.get_mut(&connection.client) {
+            *held -= 1;
+            if *held == 0 {
+                self.per_client.remove(&connection.client);
+            }
+        }
+        Some(connection)
+    }
+
+    /// The connection to close for a newcomer: waiting longest for its first
+    /// request, else idle longest between requests.
+    fn victim(&self) -> Option<u64> {
+        self.fresh.first().or_else(|| self.idle.first()).map(|&(_, id)| id)
+    }
 }
 
 impl Admission {
@@ -135,7 +209,7 @@ impl Admission {
         Arc::new(Admission {
             max_connections: limits.max_connections,
             max_per_client: limits.max_per_client,
-            per_client: Mutex::new(HashMap::new()),
+            open: Mutex::new(Open::default()),
             stats: Arc::new(ConnectionStats::default()),
         })
     }
@@ -144,27 +218,45 @@ impl Admission {
         Arc::clone(&self.stats)
     }
 
-    fn clients(&self) -> MutexGuard<'_, HashMap<Client, usize>> {
-        // Counts are updated in one step each: a panic elsewhere cannot
-        // leave them half-changed.
-        self.per_client.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn open(&self) -> MutexGuard<'_, Open> {
+        // Each change is made in one step: a panic elsewhere cannot leave
+        // the books half-changed.
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A slot for a connection from `ip`, held until the connection closes;
-    /// `None` when the server or the client is at its limit.
+    /// `None` when its client is at its limit, or the server is and no
+    /// connection is idle. At the server's limit an idle connection is told
+    /// to close ([`Slot::evicted`]) and its slot given to this one.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         let client = Client::of(ip);
-        let mut clients = self.clients();
-        let open = self.stats.open.load(Ordering::Relaxed);
-        let held = clients.get(&client).copied().unwrap_or(0);
-        if open >= self.max_connections as u64 || held >= self.max_per_client {
+        let mut open = self.open();
+        let held = open.per_client.get(&client).copied().unwrap_or(0);
+        if held >= self.max_per_client {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        clients.insert(client, held + 1);
+        if open.connections.len() >= self.max_connections {
+            let evicted = open.victim().and_then(|id| open.remove(id));
+            let Some(evicted) = evicted else {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            evicted.evict.notify_one();
+            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+            self.stats.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        let id = open.next_id;
+        open.next_id += 1;
+        *open.per_client.entry(client).or_insert(0) += 1;
+        let evict = Arc::new(Notify::new());
+        let now = Instant::now();
+        open.connections
+            .insert(id, Connection { client, waiting: Some((now, Waiting::Fresh)), evict: Arc::clone(&evict) });
+        open.fresh.insert((now, id));
         self.stats.open.fetch_add(1, Ordering::Relaxed);
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        Some(Slot { admission: Arc::clone(self), client })
+        Some(Slot { admission: Arc::clone(self), id, evict })
     }
 }
 
@@ -172,19 +264,56 @@ impl Admission {
 #[derive(Debug)]
 pub struct Slot {
     admission: Arc<Admission>,
-    client: Client,
+    id: u64,
+    evict: Arc<Notify>,
+}
+
+impl Slot {
+    /// Resolves once the connection is to close to make room for another.
+    pub async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+
+    /// What the connection's requests report their activity to.
+    pub fn tracker(&self) -> Tracker {
+        Tracker { admission: Arc::clone(&self.admission), id: self.id }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut clients = self.admission.clients();
-        if let Some(held) = clients.get_mut(&self.client) {
-            *held -= 1;
-            if *held == 0 {
-                clients.remove(&self.client);
-            }
+        // An evicted connection's slot was given away already.
+        if self.admission.open().remove(self.id).is_some() {
+            self.admission.stats.open.fetch_sub(1, Ordering::Relaxed);
         }
-        self.admission.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reports when a connection's requests start and end.
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    admission: Arc<Admission>,
+    id: u64,
+}
+
+impl Tracker {
+    /// A request head has arrived: the connection is busy, never closed to
+    /// make room, until the returned guard (kept with the response body
+    /// until it is sent) is dropped; then it is idle, kept alive.
+    pub fn request(&self) -> Busy {
+        self.admission.open().set_waiting(self.id, None);
+        Busy(self.clone())
+    }
+}
+
+/// A request under way on a connection; see [`Tracker::request`].
+#[derive(Debug)]
+pub struct Busy(Tracker);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let Tracker { admission, id } = &self.0;
+        admission.open().set_waiting(*id, Some((Instant::now(), Waiting::KeepAlive)));
     }
 }
 
@@ -210,18 +339,59 @@ mod tests {
         let limits = Limits { max_connections: 5, max_per_client: 2, ..Limits::default() };
         let admission = Admission::new(&limits);
         let a1 = admission.admit(ip("10.0.0.1")).unwrap();
-        let _a2 = admission.admit(ip("10.0.0.1")).unwrap();
+        let a2 = admission.admit(ip("10.0.0.1")).unwrap();
         assert!(admission.admit(ip("10.0.0.1")).is_none(), "the client is at its limit");
         let others: Vec<Slot> =
             ["10.0.0.2", "10.0.0.2", "10.0.0.3"].iter().map(|a| admission.admit(ip(a)).unwrap()).collect();
+        // Every connection busy: the server is at its limit.
+        let busy: Vec<Busy> = others.iter().chain([&a1, &a2]).map(|slot| slot.tracker().request()).collect();
         assert!(admission.admit(ip("10.0.0.4")).is_none(), "the server is at its limit");
+        drop(busy);
         drop(a1);
         assert!(admission.admit(ip("10.0.0.1")).is_some(), "a freed slot is reused");
         drop(others);
+        drop(a2);
         let stats = admission.stats();
-        assert_eq!(stats.open.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.open.load(Ordering::Relaxed), 0);
         assert_eq!(stats.accepted.load(Ordering::Relaxed), 6);
         assert_eq!(stats.refused.load(Ordering::Relaxed), 2);
-        assert_eq!(admission.clients().len(), 1, "clients without connections are forgotten");
+        assert!(admission.open().per_client.is_empty(), "clients without connections are forgotten");
+        assert!(admission.open().connections.is_empty() && admission.open().fresh.is_empty());
+    }
+
+    #[tokio::test]
+    async fn at_the_limit_the_longest_waiting_fresh_then_idle_connection_makes_room() {
+        let limits = Limits { max_connections: 3, max_per_client: 3, ..Limits::default() };
+        let admission = Admission::new(&limits);
+        let kept_alive = admission.admit(ip("10.0.0.1")).unwrap();
+        drop(kept_alive.tracker().request());
+        let fresh = admission.admit(ip("10.0.0.2")).unwrap();
+        let working = admission.admit(ip("10.0.0.3")).unwrap();
+        let request = working.tracker().request();
+
+        // The fresh one goes first, though the kept-alive one is older.
+        let newcomer = admission.admit(ip("10.0.0.4")).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), fresh.evicted()).await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(50), kept_alive.evicted()).await.is_err());
+        // Then the newcomer, which has sent nothing either, before the kept-alive one.
+        let second = admission.admit(ip("10.0.0.5")).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), newcomer.evicted()).await.unwrap();
+        drop(second.tracker().request());
+        let third = admission.admit(ip("10.0.0.6")).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), kept_alive.evicted()).await.unwrap();
+        // A connection in the middle of a request is never closed for another.
+        let _busy = (second.tracker().request(), third.tracker().request());
+        assert!(admission.admit(ip("10.0.0.7")).is_none());
+        assert!(tokio::time::timeout(Duration::from_millis(50), working.evicted()).await.is_err());
+        drop(request);
+
+        let stats = admission.stats();
+        assert_eq!(stats.evicted.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.open.load(Ordering::Relaxed), 3);
+        // Dropping evicted slots gives back nothing twice.
+        drop((fresh, newcomer, kept_alive));
+        assert_eq!(stats.open.load(Ordering::Relaxed), 3);
+        drop((working, second, third));
+        assert_eq!(stats.open.load(Ordering::Relaxed), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! The listeners and the connection loop: HTTP/1.1 on tokio and hyper, over
 //! plain TCP and, beside it, TLS; keep-alive and pipelining; every
-//! connection admitted within the [`Limits`] first; and the signals. On
+//! connection admitted within the [`Limits`] first (an idle one closed to
+//! make room at the total limit); and the signals. On
 //! SIGINT or SIGTERM the server stops accepting, lets every response under
 //! way finish, and returns; a second signal, or [`Limits::drain`], cuts the
 //! wait short. On SIGHUP it reloads its certificate.
@@ -12,11 +13,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -27,7 +31,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
-use super::limits::{Admission, ConnectionStats, Limits, Slot};
+use super::limits::{Admission, Busy, ConnectionStats, Limits, Slot};
 use super::response::ResponseBody;
 use super::signals::{Signal, Signals};
 use super::tls::{Tls, TlsError, TlsFiles};
@@ -245,11 +249,11 @@ impl<H: Handler> Accept<H> {
         let mut shutdown = self.shutdown.clone();
         let open = self.open.clone();
         async move {
-            let _held = (slot, open);
+            let _open = open;
             let _ = stream.set_nodelay(true);
             let stream = WriteTimeout::new(stream, limits.write_timeout);
             let Some(acceptor) = tls else {
-                return serve(stream, handler, &limits, shutdown).await;
+                return serve(stream, handler, &limits, shutdown, &slot).await;
             };
             let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
             let stream = tokio::select! {
@@ -259,8 +263,9 @@ impl<H: Handler> Accept<H> {
                     Err(_) => return tracing::debug!("TLS handshake timed out"),
                 },
                 () = stopping(&mut shutdown) => return,
+                () = slot.evicted() => return tracing::debug!("closed during its TLS handshake to make room"),
             };
-            serve(stream, handler, &limits, shutdown).await
+            serve(stream, handler, &limits, shutdown, &slot).await
         }
     }
 }
@@ -271,15 +276,19 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     drop(shutdown.wait_for(|&stopping| stopping).await);
 }
 
-/// HTTP/1.1 over one connection.
-async fn serve<I, H>(io: I, handler: Arc<H>, limits: &Limits, mut shutdown: watch::Receiver<bool>)
+/// HTTP/1.1 over one connection, until it closes, shutdown has let its
+/// current response finish, or it is closed to make room for another.
+async fn serve<I, H>(io: I, handler: Arc<H>, limits: &Limits, mut shutdown: watch::Receiver<bool>, slot: &Slot)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
 {
+    let tracker = slot.tracker();
     let service = service_fn(move |request| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(handler.handle(request).await) }
+        // Busy from the request head until its response is sent.
+        let busy = tracker.request();
+        async move { Ok::<_, Infallible>(handler.handle(request).await.map(|body| Tracked { body, _busy: busy })) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -301,5 +310,31 @@ where
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+        // Idle: waiting for a request head. Dropping the connection closes it.
+        () = slot.evicted() => tracing::debug!("closed while idle to make room for a new connection"),
+    }
+}
+
+/// A response body that keeps its connection counted busy until it is sent
+/// (hyper drops the body then).
+struct Tracked {
+    body: ResponseBody,
+    _busy: Busy,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

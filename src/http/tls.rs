@@ -19,6 +19,12 @@ use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, InconsistentKeys, ServerConfig};
 
+use crate::local_file::{self, FileError, Links};
+
+/// The largest certificate chain or key file read: a chain of a dozen
+/// RSA-4096 certificates is some 30 KB.
+pub const MAX_PEM: u64 = 1 << 20;
+
 /// Where the certificate chain and its key are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -31,8 +37,8 @@ pub struct TlsFiles {
 /// Why a certificate and key cannot be used.
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {0}")]
+    Read(#[source] FileError),
     #[error("{}: no PEM certificate in it", path.display())]
     NoCertificate { path: PathBuf },
     #[error("{}: not a PEM private key", path.display())]
@@ -129,6 +135,8 @@ fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<Certifie
     }
 }
 
+/// A PEM file of at most [`MAX_PEM`] bytes. Read without waiting: a FIFO
+/// put in its place is refused, so neither startup nor a reload hangs.
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
+    local_file::read(path, MAX_PEM, Links::Follow).map_err(TlsError::Read)
 }

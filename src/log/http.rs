@@ -63,11 +63,9 @@ impl RetryPolicy {
     /// `HELIO_RETRY_BUDGET` (seconds) caps both budgets, for impatient
     /// operators and for tests.
     pub fn capped_by_env(self) -> RetryPolicy {
-        match std::env::var("HELIO_RETRY_BUDGET").ok().and_then(|s| s.parse::<f64>().ok()) {
-            Some(secs) => {
-                let cap = Duration::from_secs_f64(secs.max(0.0));
-                RetryPolicy::with_budgets(self.budget.min(cap), self.unreachable_budget.min(cap))
-            }
+        // Checked at startup (crate::environment): what does not parse here is unset.
+        match std::env::var("HELIO_RETRY_BUDGET").ok().and_then(|text| crate::environment::retry_budget(&text).ok()) {
+            Some(cap) => RetryPolicy::with_budgets(self.budget.min(cap), self.unreachable_budget.min(cap)),
             None => self,
         }
     }
@@ -92,8 +90,9 @@ pub fn http_agent(contact: Option<&str>, pool_per_host: usize) -> ureq::Agent {
 }
 
 /// Like [`http_agent`], with every phase of a request (connect, response,
-/// body) also bounded by `budget`, so that a hung log cannot hold a thread
-/// much past it (the WebSeed server's case).
+/// body), and the request as a whole, also bounded by `budget`, so that a
+/// hung or trickling server cannot hold a thread much past it (the WebSeed
+/// server's case, and `helio verify`'s site).
 pub fn http_agent_within(contact: Option<&str>, pool_per_host: usize, budget: Option<Duration>) -> ureq::Agent {
     let bounds = budget.map(|budget| Bounds { answer: budget, body: budget });
     http_agent_pooled(contact, pool_per_host, pool_per_host * 4, bounds)
@@ -134,6 +133,9 @@ pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, b
         .timeout_connect(bounded(Duration::from_secs(10), answer))
         .timeout_recv_response(bounded(Duration::from_secs(30), answer))
         .timeout_recv_body(bounded(Duration::from_secs(60), bounds.map(|b| b.body)))
+        // A request as a whole too: a body sent a few bytes at a time never
+        // trips a per-phase timeout.
+        .timeout_global(bounds.map(|b| b.body.max(b.answer).max(Duration::from_millis(100))))
         .max_idle_connections_per_host(pool)
         .max_idle_connections(total.max(pool))
         // Followed by hand, so that only http(s) targets are.

@@ -18,6 +18,7 @@ use super::host::HostGate;
 pub use super::http::Validators;
 use super::http::{FailureNotice, Got, Manners, NetworkKind};
 pub use super::http::{RetryPolicy, http_agent, http_agent_within, parse_retry_after, user_agent};
+use crate::local_file::{self, FileError, Links};
 
 /// Largest body accepted, raw or decoded. A full data tile of 256 entries is
 /// a few MB at most (a real one with long chains: 650 KB); anything past this
@@ -283,13 +284,17 @@ pub(crate) fn overflow(error: Overflow, url: &str, max: u64) -> FetchError {
 }
 
 /// Reads a regular file within `limit` (raw); a FIFO or device is refused
-/// rather than read (or waited on) without end.
+/// at once, never read or waited on ([`crate::local_file`]).
 fn read_limited(path: &Path, limit: &BodyLimit) -> Result<BodyBuffer, Overflow> {
-    let file = std::fs::File::open(path).map_err(Overflow::Read)?;
-    let metadata = file.metadata().map_err(Overflow::Read)?;
-    if !metadata.is_file() {
-        return Err(Overflow::Read(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
-    }
+    let (file, metadata) = local_file::open(path, Links::Follow).map_err(|error| {
+        Overflow::Read(match error {
+            FileError::Missing { .. } => std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            FileError::Io { source, .. } => source,
+            FileError::NotRegular { .. } | FileError::TooLarge { .. } => {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, local_file::NOT_REGULAR)
+            }
+        })
+    })?;
     if metadata.len() > limit.max_raw() {
         return Err(Overflow::TooLarge);
     }

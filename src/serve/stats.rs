@@ -97,6 +97,7 @@ impl Stats {
             connections_open: load(&self.connections.open),
             connections_total: load(&self.connections.accepted),
             connections_refused: load(&self.connections.refused),
+            connections_evicted: load(&self.connections.evicted),
             other_requests: load(&self.other_requests),
             static_bytes: load(&self.static_bytes),
             overloaded: load(&self.overloaded),
@@ -129,8 +130,11 @@ pub struct Snapshot {
     pub uptime_seconds: u64,
     pub connections_open: u64,
     pub connections_total: u64,
-    /// Closed at once: over the per-client or the total connection limit.
+    /// Closed at once: over the per-client limit, or the total one with
+    /// every connection busy.
     pub connections_refused: u64,
+    /// Idle connections closed to make room for new ones at the total limit.
+    pub connections_evicted: u64,
     pub other_requests: u64,
     pub static_bytes: u64,
     pub overloaded: u64,
@@ -234,6 +238,12 @@ impl Snapshot {
             "counter",
             "Connections closed at once, over a connection limit.",
             &one(self.connections_refused),
+        );
+        metric(
+            "connections_evicted_total",
+            "counter",
+            "Idle connections closed to make room for new ones at the total limit.",
+            &one(self.connections_evicted),
         );
         metric("cache_bytes", "gauge", "Bytes of tiles in the cache.", &one(self.cache.bytes));
         metric("cache_limit_bytes", "gauge", "The cache's size limit (cache_mb).", &one(self.cache.limit_bytes));

@@ -93,6 +93,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
             if range.start >= range.end {
                 return Err(format!("torrent {}-{} has an empty range", t.start_index, t.end_index));
             }
+            plausible(&t, range).map_err(|problem| format!("torrent {}-{}: {problem}", t.start_index, t.end_index))?;
             Ok(PublishedTorrent {
                 range,
                 infohash: Infohash::from_hex(&t.infohash).ok_or_else(|| format!("bad infohash {:?}", t.infohash))?,
@@ -107,7 +108,16 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 torrent_size: 0,
             })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<Vec<PublishedTorrent>, String>>()?;
+    let mut ranges: Vec<TorrentRange> = torrents.iter().map(|t| t.range).collect();
+    ranges.sort();
+    if let Some(pair) = ranges.windows(2).find(|pair| pair[0].end > pair[1].start) {
+        return Err(format!("torrents {} and {} overlap", pair[0].file_name(), pair[1].file_name()));
+    }
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if last_updated > wall.saturating_add(366 * 86_400) {
+        return Err(format!("last_updated {:?} is in the future", document.last_updated));
+    }
     let sources = match (document.trackers, document.webseeds) {
         (Some(trackers), Some(webseeds)) => Some(Sources { trackers, webseeds }),
         _ => None,
@@ -115,8 +125,47 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     Ok(Parsed { last_updated, torrents, sources })
 }
 
+/// Whether what `torrents.json` says of a torrent is something helio could
+/// have written: it is republished in the feeds and pages as it is, and a
+/// bucket or a restored site is input from whoever could write there. The
+/// `.torrent` files stay the ground truth (a build reads one the list does
+/// not know); this catches a list that was altered or damaged.
+fn plausible(t: &TorrentJson, range: TorrentRange) -> Result<(), String> {
+    use crate::log::tile::TILE_WIDTH;
+    use crate::torrent::piece_length::MIN_PIECE_LENGTH;
+    /// A data tile is at most 8 MiB (`serve::upstream::MAX_DATA_TILE`): 32 KiB an
+    /// entry, and its two hash-tile entries besides.
+    const MAX_BYTES_PER_ENTRY: u64 = (32 << 10) + 64;
+    if !range.start.is_multiple_of(TILE_WIDTH) {
+        return Err(format!("start_index {} is not a multiple of {TILE_WIDTH}", range.start));
+    }
+    if !t.piece_length.is_power_of_two() || !(MIN_PIECE_LENGTH..=1 << 30).contains(&t.piece_length) {
+        return Err(format!("piece_length {} is not a power of two from 16 KiB to 1 GiB", t.piece_length));
+    }
+    let entries = range.entries();
+    if t.data_size_bytes == 0 || t.data_size_bytes > entries.saturating_mul(MAX_BYTES_PER_ENTRY).saturating_add(1 << 20)
+    {
+        return Err(format!("data_size_bytes {} is not the size of {entries} entries", t.data_size_bytes));
+    }
+    // README.md, checkpoint, two tiles per 256 entries, and the hash tiles above.
+    let tiles = entries.div_ceil(TILE_WIDTH);
+    let most = 2 + 2 * (tiles + 1) + tiles.div_ceil(TILE_WIDTH) + 16;
+    if t.file_count == 0 || t.file_count as u64 > most {
+        return Err(format!("file_count {} is not that of {entries} entries", t.file_count));
+    }
+    // A torrent's date is its last entry's; a year ahead is a clock far off.
+    let created = parse_rfc3339(&t.creation_time)?;
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if created > wall.saturating_add(366 * 86_400) {
+        return Err(format!("creation_time {:?} is in the future", t.creation_time));
+    }
+    Ok(())
+}
+
 /// Unix seconds as `2026-11-21T05:59:00Z`.
 pub fn rfc3339(unix: u64) -> String {
+    // RFC 3339 has four digits of year: later times are written as its last second.
+    let unix = unix.min(crate::environment::MAX_UNIX_TIME);
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
 }
 
@@ -130,7 +179,9 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
 /// The time recorded in the site: Unix seconds now, or `SOURCE_DATE_EPOCH`
 /// when set (reproducible builds: the same inputs give byte-identical output).
 pub fn now() -> u64 {
-    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()) {
+    if let Some(epoch) =
+        std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| crate::environment::source_date_epoch(&v).ok())
+    {
         return epoch;
     }
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -145,6 +196,9 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(parse_rfc3339("2026-11-18T11:06:40Z"), Ok(1_795_000_000));
+        // Past the year 9999 (a lease's garbage expiry): its last second, no overflow.
+        assert_eq!(rfc3339(253_402_300_800), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
     }
 
     #[test]
@@ -200,5 +254,39 @@ mod tests {
             "torrent_url": "x", "infohash": "0000000000000000000000000000000000000000", "magnet": "m",
             "piece_length": 16384, "file_count": 2}]}"#;
         assert_eq!(parse(text.as_bytes()).err().as_deref(), Some("end_index 18446744073709551615 is too large"));
+    }
+
+    #[test]
+    fn what_helio_could_not_have_written_is_refused() {
+        let torrent = |start: u64, end: u64, size: u64, piece: u64, files: u64, created: &str| {
+            format!(
+                r#"{{"start_index": {start}, "end_index": {}, "data_size_bytes": {size}, "creation_time": "{created}",
+                "torrent_url": "x", "infohash": "0000000000000000000000000000000000000000", "magnet": "m",
+                "piece_length": {piece}, "file_count": {files}}}"#,
+                end - 1
+            )
+        };
+        let list = |torrents: &[String]| {
+            format!(
+                r#"{{"log_name": "x", "last_updated": "2026-01-01T00:00:00Z", "torrents": [{}]}}"#,
+                torrents.join(",")
+            )
+        };
+        let good = torrent(0, 1024, 1_700_000, 16384, 9, "2026-01-01T00:00:00Z");
+        assert_eq!(parse(list(std::slice::from_ref(&good)).as_bytes()).unwrap().torrents.len(), 1);
+        for (bad, problem) in [
+            (torrent(100, 1124, 1_700_000, 16384, 9, "2026-01-01T00:00:00Z"), "is not a multiple of 256"),
+            (torrent(0, 1024, 1_700_000, 12345, 9, "2026-01-01T00:00:00Z"), "piece_length 12345"),
+            (torrent(0, 1024, 1 << 40, 16384, 9, "2026-01-01T00:00:00Z"), "data_size_bytes 1099511627776"),
+            (torrent(0, 1024, 0, 16384, 9, "2026-01-01T00:00:00Z"), "data_size_bytes 0"),
+            (torrent(0, 1024, 1_700_000, 16384, 100_000, "2026-01-01T00:00:00Z"), "file_count 100000"),
+            (torrent(0, 1024, 1_700_000, 16384, 9, "9999-01-01T00:00:00Z"), "is in the future"),
+        ] {
+            let error = parse(list(&[bad]).as_bytes()).err().unwrap_or_default();
+            assert!(error.contains(problem), "{problem}: {error}");
+        }
+        let overlapping = [good, torrent(512, 1536, 1_700_000, 16384, 9, "2026-01-01T00:00:00Z")];
+        let error = parse(list(&overlapping).as_bytes()).err().unwrap_or_default();
+        assert_eq!(error, "torrents L01-0-1024.torrent and L01-512-1536.torrent overlap");
     }
 }

@@ -151,6 +151,9 @@ pub struct PublishReport {
     /// Logs of this run whose files another build was writing (their
     /// lock was held), left to it.
     pub held: Vec<(String, StoreError)>,
+    /// Logs whose files could not be written (the reason is logged); the
+    /// other logs and the root were written all the same.
+    pub failed: Vec<String>,
 }
 
 /// Publishes every log of `runs` ([`publish_log`]), reads the others, then
@@ -165,22 +168,39 @@ pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<
         let summary = match run {
             Some(LogRun {
                 status: status @ (RunStatus::Succeeded { .. } | RunStatus::Failed { .. }), state, ..
-            }) => {
-                let published = publish_log(config, log, locks, &pages, &status, state, None)?;
-                if published.relative_feed {
-                    report.relative_feeds.push(log.name.clone());
+            }) => match publish_log(config, log, locks, &pages, &status, state, None) {
+                Ok(published) => {
+                    if published.relative_feed {
+                        report.relative_feeds.push(log.name.clone());
+                    }
+                    if let Some(error) = published.held {
+                        report.held.push((log.name.clone(), error));
+                    }
+                    Ok(published.summary)
                 }
-                if let Some(error) = published.held {
-                    report.held.push((log.name.clone(), error));
-                }
-                published.summary
-            }
-            _ => read_summary(config, log, locks)?,
+                Err(error) => Err(error),
+            },
+            _ => read_summary(config, log, locks),
         };
+        // A log whose files cannot be written or read (its lease, its
+        // folder) is that log's failure: the others and the root go on.
+        let summary = summary.unwrap_or_else(|error| {
+            let message = crate::error::one_line(&error);
+            tracing::error!("log {}: {message}", log.name);
+            report.failed.push(log.name.clone());
+            read_summary(config, log, locks).unwrap_or_else(|_| unreadable(config, log, &message))
+        });
         summaries.push(summary);
     }
     root::write(config, locks, &pages, summaries)?;
     Ok(report)
+}
+
+/// A log whose files could not be read, as the reports on every log show it.
+pub fn unreadable(config: &Config, log: &LogConfig, why: &str) -> LogSummary {
+    let state = LogState::empty(&log.name);
+    let links = LogLinks::new(config, log);
+    LogSummary::new(log, &links, &state, &Health::default(), Some(status::one_line(why)), None)
 }
 
 /// Reads what the site holds of a log, for the reports on every log.

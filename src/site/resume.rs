@@ -13,9 +13,10 @@
 use thiserror::Error;
 
 use crate::config::{LogConfig, url_segment};
+use crate::log::body::BodyLimit;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::source::{BodyKind, FetchError, Location, LogSource};
-use crate::store::{Store, StoreError};
+use crate::store::{ObjectKind, Store, StoreError};
 use crate::torrent::metainfo::{Infohash, TorrentSummary};
 
 use super::json;
@@ -103,7 +104,8 @@ fn restore_log(
     restored: &mut Restored,
 ) -> Result<bool, ResumeError> {
     let json_url = source.describe(TORRENTS_JSON);
-    let listed = match source.fetch(TORRENTS_JSON, BodyKind::Sniffable) {
+    let limit = |file: &str| BodyLimit::new(ObjectKind::of(file).max_size);
+    let listed = match source.fetch_within(TORRENTS_JSON, BodyKind::Sniffable, &limit(TORRENTS_JSON)) {
         Ok(bytes) => bytes,
         Err(error) if error.is_not_found() => {
             tracing::info!("log {}: not on the published site yet ({json_url}); starting fresh", log.name);
@@ -113,7 +115,7 @@ fn restore_log(
     };
     let parsed = json::parse(&listed).map_err(|message| ResumeError::Json { url: json_url.clone(), message })?;
 
-    let checkpoint = match source.fetch(CHECKPOINT, BodyKind::Sniffable) {
+    let checkpoint = match source.fetch_within(CHECKPOINT, BodyKind::Sniffable, &limit(CHECKPOINT)) {
         Ok(text) => {
             let url = source.describe(CHECKPOINT);
             match &log.key {
@@ -138,7 +140,7 @@ fn restore_log(
             continue;
         }
         let url = source.describe(&file);
-        let bytes = source.fetch(&file, BodyKind::Sniffable)?;
+        let bytes = source.fetch_within(&file, BodyKind::Sniffable, &limit(&file))?;
         let summary = TorrentSummary::read(&bytes)
             .map_err(|e| ResumeError::Unreadable { url: url.clone(), message: e.to_string() })?;
         if summary.infohash != torrent.infohash {

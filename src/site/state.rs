@@ -143,17 +143,28 @@ impl LogState {
             None => Vec::new(),
         };
 
+        let mut gone = Vec::new();
         for mut torrent in listed {
             match present.remove(&torrent.range) {
                 Some(size) => {
                     torrent.torrent_size = size;
                     state.torrents.push(torrent);
                 }
-                None => state.notes.push(format!(
-                    "{} is listed in {TORRENTS_JSON} but missing; it will be built again",
-                    torrent.range.file_name()
-                )),
+                None => gone.push(torrent.range.file_name()),
             }
+        }
+        // One note, however many: a damaged list must not flood the log.
+        if !gone.is_empty() {
+            const SHOWN: usize = 3;
+            let more = if gone.len() > SHOWN { format!(" and {} more", gone.len() - SHOWN) } else { String::new() };
+            let count = gone.len();
+            gone.truncate(SHOWN);
+            state.notes.push(format!(
+                "{}{more} {} listed in {TORRENTS_JSON} but missing; {} built again",
+                gone.join(", "),
+                if count == 1 { "is" } else { "are" },
+                if count == 1 { "it will be" } else { "they will be" },
+            ));
         }
         // Torrents present that the list does not know (a build that stopped
         // between writing one and updating the list, or a restored site).
@@ -214,5 +225,66 @@ impl LogState {
     /// The contents of `torrents.json` for this state.
     pub fn torrents_json(&self, links: &super::links::LogLinks) -> Vec<u8> {
         TorrentsJson::render(self, links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Target;
+
+    /// A `torrents.json` listing `count` torrents of 1,024 entries.
+    fn listing(count: u64) -> String {
+        let torrents: Vec<String> = (0..count)
+            .map(|k| {
+                format!(
+                    r#"{{"start_index": {}, "end_index": {}, "data_size_bytes": 1700000, "creation_time": "2026-01-01T00:00:00Z",
+                    "torrent_url": "x", "infohash": "{:040x}", "magnet": "m", "piece_length": 16384, "file_count": 9}}"#,
+                    k * 1024,
+                    k * 1024 + 1023,
+                    k + 1
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"log_name": "demo", "last_updated": "2026-01-01T00:00:00Z", "torrents": [{}]}}"#,
+            torrents.join(",")
+        )
+    }
+
+    #[test]
+    fn torrents_listed_but_missing_are_one_note_however_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Target::Dir(dir.path().to_path_buf())).unwrap();
+        store.write("demo/torrents.json", listing(5000).as_bytes()).unwrap();
+        let state = LogState::load(&store, "demo").unwrap();
+        assert!(state.torrents.is_empty());
+        assert_eq!(state.notes.len(), 1, "{:?}", &state.notes[..state.notes.len().min(3)]);
+        assert_eq!(
+            state.notes[0],
+            "L01-0-1024.torrent, L01-1024-2048.torrent, L01-2048-3072.torrent and 4997 more are listed in \
+             torrents.json but missing; they will be built again"
+        );
+    }
+
+    #[test]
+    fn a_state_file_past_its_size_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Target::Dir(dir.path().to_path_buf())).unwrap();
+        std::fs::create_dir_all(dir.path().join("demo")).unwrap();
+        let big = std::fs::File::create(dir.path().join("demo/torrents.json")).unwrap();
+        big.set_len(100 << 20).unwrap();
+        let error = LogState::load(&store, "demo").unwrap_err().to_string();
+        assert!(
+            error.ends_with(
+                "torrents.json is larger than 16777216 bytes, which no file helio writes there is: move it aside"
+            ),
+            "{error}"
+        );
+        let checkpoint = std::fs::File::create(dir.path().join("demo/checkpoint")).unwrap();
+        checkpoint.set_len(2 << 20).unwrap();
+        std::fs::remove_file(dir.path().join("demo/torrents.json")).unwrap();
+        let error = LogState::load(&store, "demo").unwrap_err().to_string();
+        assert!(error.contains("checkpoint is larger than 1048576 bytes"), "{error}");
     }
 }

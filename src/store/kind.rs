@@ -9,6 +9,12 @@
 //! change (docs/spec.md §4.3), so it is kept a day; feeds, JSON, pages, the
 //! checkpoint and proof tiles change with every run that finds something
 //! new, so they are kept five minutes.
+//!
+//! It also says how large an object of the kind may be when helio reads one
+//! back (its state from a folder or a bucket, a `--resume-from` site, a
+//! `--site`): far above anything helio writes, far below what would hurt,
+//! so a damaged or hostile store costs a refusal naming the object rather
+//! than the build's memory.
 
 /// `Cache-Control` of files that change when a log grows.
 pub const SHORT_CACHE: &str = "public, max-age=300";
@@ -16,11 +22,23 @@ pub const SHORT_CACHE: &str = "public, max-age=300";
 /// dictionary may change (new web seeds or trackers), their infohash never.
 pub const TORRENT_CACHE: &str = "public, max-age=86400";
 
-/// The HTTP metadata an object is stored with.
+/// The largest `.torrent` read: a hybrid torrent of a default range is
+/// about 3 MB, a v1 one 0.4 MB.
+pub const MAX_TORRENT: u64 = 16 << 20;
+/// The largest `torrents.json`, feed or page read: some 20,000 torrents.
+pub const MAX_LISTING: u64 = 16 << 20;
+/// The largest checkpoint read: a signed note is a few hundred bytes.
+pub const MAX_CHECKPOINT: u64 = 1 << 20;
+/// The largest object of any other kind read (proof tiles are at most 8 KiB).
+pub const MAX_OTHER: u64 = 1 << 20;
+
+/// The HTTP metadata an object is stored with, and the size it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObjectKind {
     pub content_type: &'static str,
     pub cache_control: &'static str,
+    /// The largest object of the kind helio reads.
+    pub max_size: u64,
 }
 
 impl ObjectKind {
@@ -28,24 +46,24 @@ impl ObjectKind {
     pub fn of(key: &str) -> ObjectKind {
         let name = key.rsplit('/').next().unwrap_or(key);
         let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
-        let content_type = match extension.as_deref() {
-            Some("torrent") => "application/x-bittorrent",
-            Some("xml") if name == "feed.xml" => "application/rss+xml",
-            Some("rss") => "application/rss+xml",
-            Some("xml") => "application/xml",
-            Some("json") => "application/json",
-            Some("html" | "htm") => "text/html; charset=utf-8",
-            Some("css") => "text/css; charset=utf-8",
-            Some("js") => "text/javascript; charset=utf-8",
-            Some("svg") => "image/svg+xml",
-            Some("png") => "image/png",
-            Some("ico") => "image/x-icon",
-            Some("txt" | "md") => "text/plain; charset=utf-8",
-            None if name == "checkpoint" => "text/plain; charset=utf-8",
-            _ => "application/octet-stream",
+        let (content_type, max_size) = match extension.as_deref() {
+            Some("torrent") => ("application/x-bittorrent", MAX_TORRENT),
+            Some("xml") if name == "feed.xml" => ("application/rss+xml", MAX_LISTING),
+            Some("rss") => ("application/rss+xml", MAX_LISTING),
+            Some("xml") => ("application/xml", MAX_LISTING),
+            Some("json") => ("application/json", MAX_LISTING),
+            Some("html" | "htm") => ("text/html; charset=utf-8", MAX_LISTING),
+            Some("css") => ("text/css; charset=utf-8", MAX_OTHER),
+            Some("js") => ("text/javascript; charset=utf-8", MAX_OTHER),
+            Some("svg") => ("image/svg+xml", MAX_OTHER),
+            Some("png") => ("image/png", MAX_OTHER),
+            Some("ico") => ("image/x-icon", MAX_OTHER),
+            Some("txt" | "md") => ("text/plain; charset=utf-8", MAX_OTHER),
+            None if name == "checkpoint" => ("text/plain; charset=utf-8", MAX_CHECKPOINT),
+            _ => ("application/octet-stream", MAX_OTHER),
         };
         let cache_control = if extension.as_deref() == Some("torrent") { TORRENT_CACHE } else { SHORT_CACHE };
-        ObjectKind { content_type, cache_control }
+        ObjectKind { content_type, cache_control, max_size }
     }
 }
 
@@ -72,8 +90,12 @@ mod tests {
             ("odd.name.v2/checkpoint", "text/plain; charset=utf-8", SHORT_CACHE),
             ("demo/other", "application/octet-stream", SHORT_CACHE),
         ];
+        assert_eq!(ObjectKind::of("demo/torrents.json").max_size, MAX_LISTING);
+        assert_eq!(ObjectKind::of("demo/L01-0-1024.torrent").max_size, MAX_TORRENT);
+        assert_eq!(ObjectKind::of("demo/checkpoint").max_size, MAX_CHECKPOINT);
         for (key, content_type, cache_control) in kinds {
-            assert_eq!(ObjectKind::of(key), ObjectKind { content_type, cache_control }, "{key}");
+            let kind = ObjectKind::of(key);
+            assert_eq!((kind.content_type, kind.cache_control), (content_type, cache_control), "{key}");
         }
     }
 }

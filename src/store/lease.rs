@@ -10,6 +10,13 @@
 //!
 //! Expiry compares wall clocks of different machines: keep them in sync
 //! (NTP); the lifetime ([`super::LEASE_TTL`]) is long against any drift.
+//!
+//! A lease is input from whoever can write the bucket. One whose expiry
+//! lies further ahead than any build would write ([`CLOCK_SLACK`] past a
+//! lifetime; a lease "until the year 10000") is garbage: it is honoured for
+//! one lifetime from when the bucket says it was written, then taken over
+//! with a warning, like an expired one. So is a lease helio cannot read.
+//! Its holder's name is printed with control characters escaped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +33,14 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use super::StoreError;
+use crate::environment::escaped;
 use crate::site::json::rfc3339;
+
+/// How far ahead of a lifetime a lease's expiry may be and still be
+/// believed: clocks of runners kept by NTP differ by far less.
+pub const CLOCK_SLACK: Duration = Duration::from_secs(3600);
+/// The largest lease object read: helio writes some 100 bytes.
+const MAX_LEASE: u64 = 64 << 10;
 
 /// What the lease object holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,24 +139,27 @@ impl Lease {
             let current = runtime.block_on(async {
                 let got = client.get(&path).await?;
                 let version = UpdateVersion { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
-                Ok::<_, object_store::Error>((got.bytes().await?, version))
+                let written = u64::try_from(got.meta.last_modified.timestamp()).unwrap_or(0);
+                let body = if got.meta.size > MAX_LEASE { Bytes::new() } else { got.bytes().await? };
+                Ok::<_, object_store::Error>((body, version, written))
             });
-            let (body, version) = match current {
+            let (body, version, written) = match current {
                 Ok(current) => current,
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            // An unreadable lease was not written by helio whole; treat it
-            // as expired rather than as held for ever.
             let record: Option<LeaseRecord> = serde_json::from_slice(&body).ok();
-            if let Some(record) = &record
-                && record.expires > unix_now()
-            {
-                return Err(AcquireError::Held(StoreError::Leased {
-                    lease: name,
-                    holder: record.holder.clone(),
-                    until: rfc3339(record.expires),
-                }));
+            let found = Found::judge(record.as_ref(), written, unix_now(), ttl);
+            if let Found::Held { until } | Found::Garbage { until: Some(until) } = found {
+                let holder = record.as_ref().map_or_else(|| "an unreadable lease".into(), |r| escaped(&r.holder));
+                if let Found::Garbage { .. } = found {
+                    tracing::warn!(
+                        "{name}: the lease of {holder} is not one helio writes (an expiry too far ahead, or \
+                         unreadable): it is honoured until {}, then taken over",
+                        rfc3339(until)
+                    );
+                }
+                return Err(AcquireError::Held(StoreError::Leased { lease: name, holder, until: rfc3339(until) }));
             }
             let expires = unix_now() + ttl_secs;
             let taken = runtime.block_on(client.put_opts(
@@ -152,8 +169,14 @@ impl Lease {
             ));
             match taken {
                 Ok(result) => {
-                    let previous = record.map_or_else(|| "an unreadable lease".to_string(), |r| r.holder);
-                    tracing::warn!("took over {name}: the lease of {previous} had expired");
+                    let previous = record.map_or_else(|| "an unreadable lease".to_string(), |r| escaped(&r.holder));
+                    match found {
+                        Found::Garbage { .. } => tracing::warn!(
+                            "took over {name}: the lease of {previous} was not one helio writes, and older than \
+                             a lease's lifetime"
+                        ),
+                        _ => tracing::warn!("took over {name}: the lease of {previous} had expired"),
+                    }
                     return Ok(Lease::start(client, runtime, path, name, holder, ttl, result.into(), expires));
                 }
                 // Another build took it over first: read who, next round.
@@ -241,6 +264,34 @@ impl Drop for Lease {
     }
 }
 
+/// What a lease found in the bucket means for a build that wants it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// Another build's, until then (Unix seconds).
+    Held { until: u64 },
+    /// Expired: take it over.
+    Expired,
+    /// Not a lease helio writes: honoured for one lifetime from when it
+    /// was written (`until`), then taken over (`None`).
+    Garbage { until: Option<u64> },
+}
+
+impl Found {
+    /// Judges `record`, written (by the bucket's clock) at `written`, at
+    /// `now`, for leases of `ttl`; no arithmetic here can overflow.
+    fn judge(record: Option<&LeaseRecord>, written: u64, now: u64, ttl: Duration) -> Found {
+        let believable = now.saturating_add(ttl.as_secs()).saturating_add(CLOCK_SLACK.as_secs());
+        match record {
+            Some(record) if record.expires <= now => Found::Expired,
+            Some(record) if record.expires <= believable => Found::Held { until: record.expires },
+            _ => {
+                let until = written.saturating_add(ttl.as_secs());
+                Found::Garbage { until: (until > now).then_some(until) }
+            }
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -276,5 +327,42 @@ async fn renew(shared: Arc<Shared>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_795_000_000;
+    const TTL: Duration = Duration::from_secs(120);
+
+    fn record(expires: u64) -> LeaseRecord {
+        LeaseRecord { holder: "runner-7".into(), expires }
+    }
+
+    #[test]
+    fn a_lease_is_held_until_it_expires() {
+        assert_eq!(Found::judge(Some(&record(NOW + 100)), NOW - 20, NOW, TTL), Found::Held { until: NOW + 100 });
+        assert_eq!(Found::judge(Some(&record(NOW)), NOW - 120, NOW, TTL), Found::Expired);
+        assert_eq!(Found::judge(Some(&record(0)), 0, NOW, TTL), Found::Expired);
+        // A runner whose clock is ahead by up to the slack is believed.
+        let ahead = NOW + 120 + 3600;
+        assert_eq!(Found::judge(Some(&record(ahead)), NOW, NOW, TTL), Found::Held { until: ahead });
+    }
+
+    #[test]
+    fn an_expiry_too_far_ahead_is_honoured_one_lifetime_from_its_writing_then_taken_over() {
+        for expires in [NOW + 120 + 3601, 253_402_300_799, 253_402_300_800, u64::MAX] {
+            assert_eq!(
+                Found::judge(Some(&record(expires)), NOW - 10, NOW, TTL),
+                Found::Garbage { until: Some(NOW + 110) },
+                "{expires}"
+            );
+            assert_eq!(Found::judge(Some(&record(expires)), NOW - 120, NOW, TTL), Found::Garbage { until: None });
+        }
+        assert_eq!(Found::judge(None, NOW - 5, NOW, TTL), Found::Garbage { until: Some(NOW + 115) });
+        assert_eq!(Found::judge(None, 0, NOW, TTL), Found::Garbage { until: None });
+        assert_eq!(Found::judge(Some(&record(u64::MAX)), u64::MAX, u64::MAX, TTL), Found::Expired);
     }
 }

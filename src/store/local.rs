@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{Listed, LockScope, StoreError};
+use super::{Listed, LockScope, ObjectKind, StoreError};
+use crate::local_file::{self, FileError, Links};
 use flock::{FolderLock, LockError};
 
 pub struct LocalStore {
@@ -45,10 +46,12 @@ impl LocalStore {
 
     pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         let path = self.path(key);
-        match fs::read(&path) {
+        let max = ObjectKind::of(key).max_size;
+        match local_file::read(&path, max, Links::Follow) {
             Ok(bytes) => Ok(Some(Bytes::from(bytes))),
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
-            Err(source) => Err(StoreError::Io { path, source }),
+            Err(error) if error.is_missing() => Ok(None),
+            Err(FileError::TooLarge { max, .. }) => Err(StoreError::TooLarge { what: path.display().to_string(), max }),
+            Err(error) => Err(StoreError::File(error)),
         }
     }
 

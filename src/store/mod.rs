@@ -95,6 +95,11 @@ pub enum StoreError {
     Write(#[from] WriteError),
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {0}")]
+    File(#[source] crate::local_file::FileError),
+    /// `what` names the object (and the endpoint, for a bucket).
+    #[error("{what} is larger than {max} bytes, which no file helio writes there is: move it aside")]
+    TooLarge { what: String, max: u64 },
     #[error("cannot remove {}: {source}", path.display())]
     Remove { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -152,7 +157,9 @@ impl Store {
         }
     }
 
-    /// The object's bytes, or `None` if there is none.
+    /// The object's bytes, or `None` if there is none. An object larger
+    /// than its kind allows ([`ObjectKind::max_size`]) is refused unread;
+    /// so is anything but a regular file in a folder.
     pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         check_key(key)?;
         match &self.backend {

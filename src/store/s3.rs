@@ -150,6 +150,24 @@ pub struct S3Settings {
     pub inherit_env: bool,
 }
 
+/// An S3 endpoint: an http(s) URL with a host and a valid port, nothing
+/// after its path.
+fn check_endpoint(text: &str) -> Result<(), String> {
+    let shown = crate::environment::escaped(text);
+    let bad = |why: String| format!("AWS_ENDPOINT_URL {shown:?} {why}");
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("holds whitespace or a control character".into()));
+    }
+    let url = url::Url::parse(text).map_err(|e| bad(format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("is not an http:// or https:// URL with a host".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must be a plain endpoint, without credentials, query or fragment".into()));
+    }
+    Ok(())
+}
+
 /// The first non-empty variable of `names`.
 fn env_first(names: &[&str]) -> Option<String> {
     names.iter().find_map(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
@@ -168,13 +186,46 @@ impl S3Settings {
         }
     }
 
+    /// Checks every setting before a client is made from them, so that a
+    /// malformed one is a setup error naming the variable (exit status 2),
+    /// never a panic inside the client: an endpoint must be an http(s) URL
+    /// with a valid port; a region a plain name; credentials free of
+    /// whitespace and control characters (a secret pasted with its newline).
+    /// Values of credentials are never printed.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(endpoint) = &self.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        if let Some(region) = &self.region
+            && !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "AWS_REGION {:?} is not a region name such as us-east-1 or auto",
+                crate::environment::escaped(region)
+            ));
+        }
+        for (name, value) in [
+            ("AWS_ACCESS_KEY_ID", &self.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_access_key),
+            ("AWS_SESSION_TOKEN", &self.session_token),
+        ] {
+            if value.as_deref().is_some_and(|value| value.chars().any(|c| c.is_whitespace() || c.is_control())) {
+                return Err(format!(
+                    "{name} holds whitespace or a control character (a secret pasted with its newline?)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn region(&self) -> String {
         self.region.clone().unwrap_or_else(|| "us-east-1".into())
     }
 
     /// The endpoint requests go to, for messages.
     pub fn endpoint(&self) -> String {
-        self.endpoint.clone().unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region()))
+        let endpoint = self.endpoint.clone().unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region()));
+        crate::environment::escaped(&endpoint)
     }
 }
 
@@ -191,6 +242,7 @@ impl S3Store {
             problem: S3Problem::Setup { message },
         };
 
+        settings.check().map_err(setup)?;
         let allow_http = endpoint.starts_with("http://")
             || (settings.inherit_env && std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true")));
         let mut options = ClientOptions::new()
@@ -214,6 +266,12 @@ impl S3Store {
                     && !value.trim().is_empty()
                     && let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
                 {
+                    // What ends up in a header or a URL must be one clean line.
+                    if value.chars().any(char::is_control) {
+                        return Err(setup(format!(
+                            "{name} holds a control character (a value pasted with its newline?)"
+                        )));
+                    }
                     builder = builder.with_config(key, value);
                 }
             }
@@ -336,14 +394,31 @@ impl S3Store {
         self.listings().remove(folder);
     }
 
+    /// At most the kind's size ([`ObjectKind::max_size`]): a larger object
+    /// is refused on its length, and a body that runs past it is cut off.
     pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        use futures_util::StreamExt;
         let path = self.path(key)?;
+        let max = ObjectKind::of(key).max_size;
         let result = self.block(async {
             let got = self.client.get(&path).await?;
-            got.bytes().await
+            if got.meta.size > max {
+                return Ok(None);
+            }
+            let mut body = Vec::with_capacity(got.meta.size as usize);
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                if (body.len() + chunk.len()) as u64 > max {
+                    return Ok(None);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(Bytes::from(body)))
         });
         match result {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(Some(bytes)) => Ok(Some(bytes)),
+            Ok(None) => Err(StoreError::TooLarge { what: format!("{} at {}", self.describe(key), self.endpoint), max }),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.fail(key, &e)),
         }

@@ -7,4 +7,5 @@
 
 pub mod folder;
 pub mod mirror;
+pub mod pieces;
 pub mod verify;

@@ -12,14 +12,30 @@
 //! hash by leaf hash against its level-0 tile. Tiles are checked in
 //! parallel; a failure names the first failing file in tile order.
 //!
+//! The last range of a finished log (docs/final.md) also carries the right
+//! edge of the tree it ends: its partial level-0 and data tiles, the hash
+//! tiles above it and the checkpoint. Every one of them is required and
+//! checked: the partial tiles against the site's authenticated right edge,
+//! the partial data tile's leaf hashes against the partial level-0 tile,
+//! the carried checkpoint (signature, origin) against the site's tree.
+//!
 //! As for a build (SPEC §3.3), the checkpoint does not bind `README.md` nor
-//! each entry's precertificate and chain fingerprints: those are only
-//! checked for framing.
+//! each entry's precertificate and chain fingerprints. When the site has the
+//! range's `.torrent`, every file is also checked against its piece hashes
+//! ([`super::pieces`]), which do bind them; without it they are only checked
+//! for framing. Files in a range's folder that its torrent does not list
+//! are reported and ignored.
+//!
+//! Everything asked of the site together gets twice the retry budget
+//! (`HELIO_RETRY_BUDGET`, 5 minutes by default), each request at most the
+//! budget however slowly it is answered, so a site that trickles its bytes
+//! cannot hold verify (or a mirror's startup) for long.
 
-use std::io::Read;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -27,16 +43,20 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use super::folder::{self, FolderError, RangeFolder};
+use crate::local_file::{self, FileError, Links};
+use crate::log::body::BodyLimit;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::merkle::{Hash, perfect_root};
 use crate::log::note::{KeyError, LogKey};
-use crate::log::source::{BodyKind, FetchError, Location, LogSource, MAX_BODY, RetryPolicy, http_agent};
-use crate::log::tile::{FULL_HASH_TILE_BYTES, HASH_SIZE, TILE_WIDTH, TileId};
+use crate::log::source::{BodyKind, FetchError, Location, LogSource, MAX_BODY, RetryPolicy, http_agent_within};
+use crate::log::tile::{FULL_HASH_TILE_BYTES, HASH_SIZE, Level, TILE_WIDTH, TileId};
 use crate::log::tile_leaf::{TileLeafError, leaf_hashes};
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::output::Output;
 use crate::site::human;
-use crate::torrent::range::{README, TorrentRange};
+use crate::store::kind::{MAX_CHECKPOINT, MAX_TORRENT};
+use crate::torrent::metainfo::TorrentLayout;
+use crate::torrent::range::{CHECKPOINT, README, TorrentFile, TorrentRange};
 
 /// What `helio verify` was asked to do.
 #[derive(Clone, Debug)]
@@ -78,8 +98,8 @@ pub enum RangeVerifyError {
     Missing { path: PathBuf },
     #[error("{}: larger than {MAX_BODY} bytes, which no tile is", path.display())]
     TooLarge { path: PathBuf },
-    #[error("{}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    File(FileError),
     #[error("{}: {got} bytes, but a full hash tile has {FULL_HASH_TILE_BYTES}", path.display())]
     HashTileLength { path: PathBuf, got: usize },
     #[error("{}: {source}", path.display())]
@@ -88,6 +108,33 @@ pub enum RangeVerifyError {
     LeafHash { path: PathBuf, index: u64, position: usize, level0: PathBuf },
     #[error("{}: its tree hash is not entry {entry} of {parent}", path.display())]
     TileMismatch { path: PathBuf, parent: String, entry: u64 },
+    #[error("{}: not the right edge of the tree that {url} describes", path.display())]
+    EdgeTile { path: PathBuf, url: String },
+    #[error("{}: its leaf hashes are not the entries of {}", path.display(), level0.display())]
+    EdgeLeafHashes { path: PathBuf, level0: PathBuf },
+    #[error("{}: {source}", path.display())]
+    FinalCheckpoint { path: PathBuf, source: CheckpointError },
+    #[error("{}: a checkpoint of size {size}, but the range ends at entry {end}", path.display())]
+    FinalSize { path: PathBuf, size: u64, end: u64 },
+    #[error("{}: its root is not that of the tree {url} describes at size {size}", path.display())]
+    FinalRoot { path: PathBuf, size: u64, url: String },
+    #[error("{url}: {message}")]
+    Torrent { url: String, message: String },
+    #[error("{url}: its files are not those of the range {range} (is it helio's torrent of it?)")]
+    TorrentFiles { url: String, range: TorrentRange },
+    #[error("{}: {got} bytes, but the torrent {url} says {expected}", path.display())]
+    FileLength { path: PathBuf, got: u64, expected: u64, url: String },
+    #[error(
+        "{}: piece {piece} of {url} does not match its SHA-1{}",
+        path.display(),
+        if also.is_empty() { String::new() } else { format!(" (the piece also holds {})", also.join(", ")) }
+    )]
+    Piece { path: PathBuf, piece: usize, url: String, also: Vec<String> },
+    #[error(
+        "{url}: the site has taken {} in all to answer, the limit (twice the retry budget, HELIO_RETRY_BUDGET)",
+        humantime::format_duration(*limit)
+    )]
+    SiteTooSlow { url: String, limit: Duration },
 }
 
 impl RangeVerifyError {
@@ -110,7 +157,7 @@ pub(crate) fn check_ranges(opened: &Opened, output: &Output) -> Result<Vec<Check
         .folders
         .iter()
         .map(|folder| {
-            let checked = check_range(&opened.tree, folder)?;
+            let checked = check_range(opened, folder)?;
             output.result(&format!(
                 "{} ok: {}, {} tiles, {}",
                 folder.name(),
@@ -132,6 +179,35 @@ pub(crate) struct Opened {
     pub checkpoint_text: Bytes,
     /// The tree of the checkpoint, its right edge from the site's proof tiles.
     pub tree: VerifiedTree,
+    /// What a checkpoint carried by a final range must be signed by and be for.
+    key: Option<LogKey>,
+    origin: String,
+    /// Time spent waiting for the site, against its limit.
+    clock: SiteClock,
+    /// Whether the site's lack of `.torrent` files was told already.
+    told_no_torrent: AtomicBool,
+}
+
+/// Time spent waiting for the site, all requests together, against a limit.
+struct SiteClock {
+    spent: Mutex<Duration>,
+    limit: Duration,
+    /// The site, for the message.
+    url: String,
+}
+
+impl SiteClock {
+    /// Runs `ask` (requests to the site) unless the time is up, and counts its time.
+    fn timed<T, E: Into<RangeVerifyError>>(&self, ask: impl FnOnce() -> Result<T, E>) -> Result<T, RangeVerifyError> {
+        let spent = || *self.spent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spent() >= self.limit {
+            return Err(RangeVerifyError::SiteTooSlow { url: self.url.clone(), limit: self.limit });
+        }
+        let started = Instant::now();
+        let result = ask();
+        *self.spent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += started.elapsed();
+        result.map_err(Into::into)
+    }
 }
 
 /// Checks the arguments, finds the ranges and opens the site's tree: what
@@ -147,10 +223,61 @@ pub(crate) fn open(options: &VerifyOptions) -> Result<Opened, RangeVerifyError> 
     }
     let folders = folder::find(&options.paths)?;
 
-    let site = LogSource::new(&location, &http_agent(None, 4), RetryPolicy::from_env());
-    let (checkpoint_text, checkpoint) = fetch_checkpoint(&site, key.as_ref(), options.origin.as_deref())?;
-    let tree = VerifiedTree::open(site, &checkpoint)?;
-    Ok(Opened { folders, checkpoint, checkpoint_text, tree })
+    // Every request bounded by the retry budget, body included, and the
+    // site's time in all by twice that.
+    let policy = RetryPolicy::from_env();
+    let site = LogSource::new(&location, &http_agent_within(None, 4, Some(policy.budget)), policy);
+    let limit = (policy.budget * 2).max(Duration::from_secs(1));
+    let clock = SiteClock { spent: Mutex::new(Duration::ZERO), limit, url: site.describe("") };
+    let (checkpoint_text, checkpoint) =
+        clock.timed(|| fetch_checkpoint(&site, key.as_ref(), options.origin.as_deref()))?;
+    let tree = clock.timed(|| VerifiedTree::open(site, &checkpoint))?;
+    let origin = options.origin.clone().unwrap_or_else(|| checkpoint.origin.clone());
+    Ok(Opened {
+        folders,
+        checkpoint,
+        checkpoint_text,
+        tree,
+        key,
+        origin,
+        clock,
+        told_no_torrent: AtomicBool::new(false),
+    })
+}
+
+impl Opened {
+    /// Asks the site's tree for something, within the site's time.
+    fn site<T>(&self, ask: impl FnOnce() -> Result<T, VerifyError>) -> Result<T, RangeVerifyError> {
+        self.clock.timed(ask)
+    }
+
+    /// The range's torrent from the site, if the site has it.
+    fn torrent(&self, folder: &RangeFolder) -> Result<Option<(TorrentLayout, String)>, RangeVerifyError> {
+        let site = self.tree.source();
+        let file = folder.range.file_name();
+        let url = site.describe(&file);
+        let fetched = self.clock.timed(|| site.fetch_within(&file, BodyKind::Opaque, &BodyLimit::new(MAX_TORRENT)));
+        let bytes = match fetched {
+            Ok(bytes) => bytes,
+            Err(RangeVerifyError::Fetch(error)) if error.is_not_found() => {
+                if !self.told_no_torrent.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "{url}: not on the site, so the downloads are checked against the checkpoint only: \
+                         README.md and each entry's precertificate and chain bytes are not covered"
+                    );
+                }
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        let layout = TorrentLayout::read(&bytes)
+            .map_err(|e| RangeVerifyError::Torrent { url: url.clone(), message: e.to_string() })?;
+        if layout.name != folder.name() {
+            let message = format!("its name is {:?}, not {:?}", layout.name, folder.name());
+            return Err(RangeVerifyError::Torrent { url, message });
+        }
+        Ok(Some((layout, url)))
+    }
 }
 
 /// Fetches the site's checkpoint and, with a key, checks its signature.
@@ -160,7 +287,7 @@ fn fetch_checkpoint(
     origin: Option<&str>,
 ) -> Result<(Bytes, Checkpoint), RangeVerifyError> {
     let url = site.describe("checkpoint");
-    let text = site.fetch("checkpoint", BodyKind::Sniffable)?;
+    let text = site.fetch_within("checkpoint", BodyKind::Sniffable, &BodyLimit::new(MAX_CHECKPOINT))?;
     let checkpoint = match key {
         Some(key) => Checkpoint::verify(&text, key, origin),
         None => {
@@ -194,6 +321,8 @@ pub(crate) struct Checked {
     /// The level-1 tiles above the range, by index, authenticated: what its
     /// level-0 and data tiles hash to.
     pub level1: Vec<(u64, Arc<Vec<Hash>>)>,
+    /// The range's torrent from the site, and its URL, when the site has it.
+    pub torrent: Option<(TorrentLayout, String)>,
 }
 
 /// A level-1 tile above a range: its authenticated entries, and where it
@@ -204,8 +333,10 @@ struct Level1 {
     from: String,
 }
 
-/// Checks one range folder against `tree`.
-fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, RangeVerifyError> {
+/// Checks one range folder against the site's tree, and against its torrent
+/// when the site has it.
+fn check_range(opened: &Opened, folder: &RangeFolder) -> Result<Checked, RangeVerifyError> {
+    let tree = &opened.tree;
     let range = folder.range;
     let site = tree.source();
     if range.end > tree.size() {
@@ -217,7 +348,27 @@ fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, Ran
         });
     }
     tracing::debug!("verifying {} ({range})", folder.path.display());
-    let mut bytes = std::fs::metadata(folder.path.join(README)).map_or(0, |m| m.len());
+    let torrent = opened.torrent(folder)?;
+    // The last range of a finished log: its torrent lists the checkpoint;
+    // without the torrent, a range ending inside a tile or carrying a
+    // checkpoint is one.
+    let is_final = match &torrent {
+        Some((layout, _)) => layout.files.iter().any(|file| file.path == CHECKPOINT),
+        None => {
+            !range.end.is_multiple_of(TILE_WIDTH) || std::fs::symlink_metadata(folder.path.join(CHECKPOINT)).is_ok()
+        }
+    };
+    let content = if is_final { range.final_content() } else { range.content() };
+    let expected: BTreeSet<String> = content.iter().map(TorrentFile::path).collect();
+    if let Some((layout, url)) = &torrent {
+        let listed: BTreeSet<String> = layout.files.iter().filter(|f| !f.pad).map(|f| f.path.clone()).collect();
+        if listed != expected {
+            return Err(RangeVerifyError::TorrentFiles { url: url.clone(), range });
+        }
+    }
+    warn_about_strays(folder, &expected);
+    let (_, readme) = local_file::open(&folder.path.join(README), Links::Follow).map_err(file_error)?;
+    let mut bytes = readme.len();
     let mut tiles = 0;
 
     // The level-1 tiles above the range: from the download when they lie
@@ -231,7 +382,7 @@ fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, Ran
             let path = folder.path.join(TileId::hash(1, t).path());
             let data = read(&path)?;
             let entries = hashes(&path, &data)?;
-            if perfect_root(&entries) != tree.node(2, t)? {
+            if perfect_root(&entries) != opened.site(|| tree.node(2, t))? {
                 let parent = site.describe(&tree.parent_path(2, t));
                 return Err(RangeVerifyError::TileMismatch { path, parent, entry: t % TILE_WIDTH });
             }
@@ -239,7 +390,7 @@ fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, Ran
             tiles += 1;
             level1.push(Level1 { index: t, entries: Arc::new(entries), from: path.display().to_string() });
         } else {
-            let entries = tree.hash_tile(1, t)?;
+            let entries = opened.site(|| tree.hash_tile(1, t))?;
             level1.push(Level1 { index: t, entries, from: site.describe(&tree.parent_path(1, t * TILE_WIDTH)) });
         }
     }
@@ -259,8 +410,148 @@ fn check_range(tree: &VerifiedTree, folder: &RangeFolder) -> Result<Checked, Ran
         return Err(error);
     }
     tiles += 2 * (range.entries() / TILE_WIDTH);
+    if is_final {
+        let (final_tiles, final_bytes) = check_final(opened, folder, &content)?;
+        tiles += final_tiles;
+        bytes += final_bytes;
+    }
+    if let Some((layout, url)) = &torrent {
+        super::pieces::check(folder, layout, url)?;
+    }
     let level1 = level1.into_iter().map(|tile| (tile.index, tile.entries)).collect();
-    Ok(Checked { tiles, bytes: bytes + counted.into_inner(), level1 })
+    Ok(Checked { tiles, bytes: bytes + counted.into_inner(), level1, torrent })
+}
+
+/// Checks what only the last range of a finished log carries: the partial
+/// tiles of the right edge, the full hash tiles above it, and the
+/// checkpoint. Returns the tiles and bytes read.
+fn check_final(opened: &Opened, folder: &RangeFolder, content: &[TorrentFile]) -> Result<(u64, u64), RangeVerifyError> {
+    let tree = &opened.tree;
+    let site = tree.source();
+    let (mut tiles, mut bytes) = (0, 0);
+    for file in content {
+        let path = folder.path.join(file.path());
+        let tile = match file {
+            TorrentFile::Readme => continue,
+            TorrentFile::Checkpoint => {
+                bytes += check_carried_checkpoint(opened, folder, &path)?;
+                continue;
+            }
+            // Full level-0 and data tiles, and the level-1 tiles inside the
+            // range, were checked as every range's are.
+            TorrentFile::Tile(tile) if tile.is_full() && matches!(tile.level, Level::Data | Level::Hash(0)) => continue,
+            TorrentFile::Tile(tile)
+                if tile.is_full()
+                    && tile.level == Level::Hash(1)
+                    && folder.range.level1_indexes().contains(&tile.index) =>
+            {
+                continue;
+            }
+            TorrentFile::Tile(tile) => *tile,
+        };
+        let data = read(&path)?;
+        bytes += data.len() as u64;
+        tiles += 1;
+        let width = usize::from(tile.width);
+        match tile.level {
+            Level::Hash(level) if tile.is_full() => {
+                let entries = hashes(&path, &data)?;
+                if perfect_root(&entries) != opened.site(|| tree.node(level + 1, tile.index))? {
+                    let parent = site.describe(&tree.parent_path(level + 1, tile.index));
+                    return Err(RangeVerifyError::TileMismatch { path, parent, entry: tile.index % TILE_WIDTH });
+                }
+            }
+            Level::Hash(level) => {
+                let edge = opened.site(|| tree.hash_tile(level, tile.index))?;
+                let same = data.len() == width * HASH_SIZE
+                    && edge.len() >= width
+                    && data.chunks_exact(HASH_SIZE).zip(&edge[..width]).all(|(a, b)| a == b);
+                if !same {
+                    return Err(RangeVerifyError::EdgeTile { path, url: site.describe("checkpoint") });
+                }
+            }
+            Level::Data => {
+                let level0 = TileId::hash(0, tile.index).with_width(tile.width);
+                let edge = opened.site(|| tree.hash_tile(0, tile.index))?;
+                let read = leaf_hashes(&data, tile.index * TILE_WIDTH, width)
+                    .map_err(|source| RangeVerifyError::DataTile { path: path.clone(), source })?;
+                if edge.len() < width || read.hashes[..] != edge[..width] {
+                    return Err(RangeVerifyError::EdgeLeafHashes { path, level0: folder.path.join(level0.path()) });
+                }
+            }
+        }
+    }
+    Ok((tiles, bytes))
+}
+
+/// Checks the checkpoint a final range carries: signed by the key (when
+/// given) for the same origin, of the range's end, and of the site's tree.
+fn check_carried_checkpoint(opened: &Opened, folder: &RangeFolder, path: &Path) -> Result<u64, RangeVerifyError> {
+    let text = local_file::read(path, MAX_CHECKPOINT, Links::Follow).map_err(file_error)?;
+    let failed = |source| RangeVerifyError::FinalCheckpoint { path: path.to_path_buf(), source };
+    let carried = match &opened.key {
+        Some(key) => Checkpoint::verify(&text, key, Some(&opened.origin)),
+        None => Checkpoint::parse(&text).and_then(|checkpoint| {
+            if checkpoint.origin == opened.origin {
+                Ok(checkpoint)
+            } else {
+                Err(CheckpointError::OriginMismatch { found: checkpoint.origin, expected: opened.origin.clone() })
+            }
+        }),
+    }
+    .map_err(failed)?;
+    let end = folder.range.end;
+    if carried.size != end {
+        return Err(RangeVerifyError::FinalSize { path: path.to_path_buf(), size: carried.size, end });
+    }
+    let url = opened.tree.source().describe("checkpoint");
+    let same_tree = if end == opened.tree.size() {
+        carried.root == opened.checkpoint.root
+    } else {
+        match opened.site(|| opened.tree.check_consistency(&carried)) {
+            Ok(()) => true,
+            Err(RangeVerifyError::Tree(VerifyError::Inconsistent { .. })) => false,
+            Err(error) => return Err(error),
+        }
+    };
+    if !same_tree {
+        return Err(RangeVerifyError::FinalRoot { path: path.to_path_buf(), size: end, url });
+    }
+    Ok(text.len() as u64)
+}
+
+/// Warns about what is in a range's folder but not in its torrent (a
+/// client's partial files, something copied in), which is not checked.
+fn warn_about_strays(folder: &RangeFolder, expected: &BTreeSet<String>) {
+    const SHOWN: usize = 5;
+    let mut strays = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(folder.path.join(&relative)) else { continue };
+        for entry in entries.flatten() {
+            let path = relative.join(entry.file_name());
+            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            let name = path.to_string_lossy().replace('\\', "/");
+            if is_dir && expected.iter().any(|file| file.starts_with(&format!("{name}/"))) {
+                pending.push(path);
+            } else if is_dir || !expected.contains(&name) {
+                strays.push(if is_dir { format!("{name}/") } else { name });
+            }
+        }
+    }
+    if strays.is_empty() {
+        return;
+    }
+    strays.sort();
+    let count = strays.len();
+    let more = if count > SHOWN { format!(" and {} more", count - SHOWN) } else { String::new() };
+    strays.truncate(SHOWN);
+    tracing::warn!(
+        "{}: {count} file{} not part of the range's torrent, not checked: {}{more}",
+        folder.path.display(),
+        if count == 1 { " is" } else { "s are" },
+        strays.join(", ")
+    );
 }
 
 /// Checks level-0 tile `n` against its entry in `parent`, then data tile `n`
@@ -296,26 +587,19 @@ fn hashes(path: &Path, bytes: &[u8]) -> Result<Vec<Hash>, RangeVerifyError> {
     Ok(bytes.chunks_exact(HASH_SIZE).map(|c| c.try_into().unwrap_or([0; HASH_SIZE])).collect())
 }
 
-/// Reads a downloaded file: a regular file of at most [`MAX_BODY`] bytes.
+/// Reads a downloaded file: a regular file of at most [`MAX_BODY`] bytes
+/// (a FIFO or device is refused at once, never waited on).
 fn read(path: &Path) -> Result<Vec<u8>, RangeVerifyError> {
-    let fail = |source: std::io::Error| match source.kind() {
-        std::io::ErrorKind::NotFound => RangeVerifyError::Missing { path: path.to_path_buf() },
-        _ => RangeVerifyError::Read { path: path.to_path_buf(), source },
-    };
-    let file = std::fs::File::open(path).map_err(fail)?;
-    let metadata = file.metadata().map_err(fail)?;
-    if !metadata.is_file() {
-        return Err(fail(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
+    local_file::read(path, MAX_BODY, Links::Follow).map_err(file_error)
+}
+
+/// A downloaded file that could not be read, as the error that names it.
+pub(super) fn file_error(error: FileError) -> RangeVerifyError {
+    match error {
+        FileError::Missing { path } => RangeVerifyError::Missing { path },
+        FileError::TooLarge { path, .. } => RangeVerifyError::TooLarge { path },
+        other => RangeVerifyError::File(other),
     }
-    if metadata.len() > MAX_BODY {
-        return Err(RangeVerifyError::TooLarge { path: path.to_path_buf() });
-    }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(MAX_BODY + 1).read_to_end(&mut bytes).map_err(fail)?;
-    if bytes.len() as u64 > MAX_BODY {
-        return Err(RangeVerifyError::TooLarge { path: path.to_path_buf() });
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -328,12 +612,41 @@ mod tests {
         let missing = read(&dir.path().join("tile/0/000")).unwrap_err().to_string();
         assert!(missing.ends_with("tile/0/000: missing (an incomplete download?)"), "{missing}");
         let folder = read(dir.path()).unwrap_err().to_string();
-        assert!(folder.ends_with(": not a regular file"), "{folder}");
+        assert!(folder.ends_with(": not a regular file (a FIFO, device or folder is never read)"), "{folder}");
         let big = dir.path().join("big");
         std::fs::File::create(&big).unwrap().set_len(MAX_BODY + 1).unwrap();
         let error = read(&big).unwrap_err().to_string();
         assert!(error.contains("big: larger than 16777216 bytes, which no tile is"), "{error}");
         let short = hashes(Path::new("tile/1/000"), &[0; 100]).unwrap_err().to_string();
         assert_eq!(short, "tile/1/000: 100 bytes, but a full hash tile has 8192");
+    }
+
+    #[test]
+    fn the_site_gets_its_time_in_all_then_nothing_more_is_asked() {
+        let clock = SiteClock {
+            spent: Mutex::new(Duration::ZERO),
+            limit: Duration::from_millis(50),
+            url: "https://site.example/log/".into(),
+        };
+        let slow = || -> Result<u32, VerifyError> {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(1)
+        };
+        assert_eq!(clock.timed(slow).unwrap(), 1);
+        assert_eq!(clock.timed(slow).unwrap(), 1, "under the limit when it started");
+        let mut asked = false;
+        let error = clock
+            .timed(|| -> Result<u32, VerifyError> {
+                asked = true;
+                Ok(1)
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(!asked, "nothing is asked once the time is spent");
+        assert_eq!(
+            error,
+            "https://site.example/log/: the site has taken 50ms in all to answer, the limit (twice the retry \
+             budget, HELIO_RETRY_BUDGET)"
+        );
     }
 }

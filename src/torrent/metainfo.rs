@@ -241,6 +241,106 @@ impl TorrentSummary {
     }
 }
 
+/// The largest piece a download is checked with.
+const MAX_CHECKED_PIECE: u64 = 64 << 20;
+
+/// A torrent's v1 layout: its files in content order and the SHA-1 of each
+/// piece across them (BEP 3), what a download is checked against piece by
+/// piece.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentLayout {
+    pub name: String,
+    pub piece_length: u64,
+    pub pieces: Vec<PieceHash>,
+    pub files: Vec<LayoutFile>,
+}
+
+/// One file of a [`TorrentLayout`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutFile {
+    /// `/`-separated, as in the torrent's `path` list.
+    pub path: String,
+    pub length: u64,
+    /// A BEP 47 pad file: that many zero bytes, never on disk.
+    pub pad: bool,
+}
+
+#[derive(Deserialize)]
+struct LayoutTorrent {
+    info: LayoutInfo,
+}
+
+#[derive(Deserialize)]
+struct LayoutInfo {
+    name: String,
+    #[serde(rename = "piece length")]
+    piece_length: u64,
+    pieces: serde_bytes::ByteBuf,
+    files: Vec<LayoutEntry>,
+}
+
+#[derive(Deserialize)]
+struct LayoutEntry {
+    length: u64,
+    path: Vec<String>,
+    attr: Option<serde_bytes::ByteBuf>,
+}
+
+/// Why a torrent's layout cannot be used to check files.
+#[derive(Debug, Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("not a torrent helio can check against: {0}")]
+    Inconsistent(String),
+}
+
+impl TorrentLayout {
+    /// Reads a multi-file torrent's layout, and checks that its pieces
+    /// cover its files exactly, so checking them cannot overflow or run off
+    /// the end.
+    pub fn read(bytes: &[u8]) -> Result<TorrentLayout, LayoutError> {
+        if !super::bencode::is_well_formed(bytes) {
+            return Err(ReadError::Malformed.into());
+        }
+        let raw: LayoutTorrent = serde_bencode::from_bytes(bytes).map_err(ReadError::from)?;
+        let bad = |message: &str| LayoutError::Inconsistent(message.to_string());
+        let piece_length = raw.info.piece_length;
+        // Checking holds a piece in memory per thread: helio's are at most
+        // 16 MiB (v1) or a sixteenth of the range's entries in bytes (hybrid).
+        if !(16 << 10..=MAX_CHECKED_PIECE).contains(&piece_length) {
+            return Err(bad("its piece length is not between 16 KiB and 64 MiB"));
+        }
+        if !raw.info.pieces.len().is_multiple_of(20) {
+            return Err(bad("its pieces are not a list of SHA-1 hashes"));
+        }
+        let pieces: Vec<PieceHash> =
+            raw.info.pieces.chunks_exact(20).map(|c| c.try_into().unwrap_or([0; 20])).collect();
+        let mut total: u64 = 0;
+        let mut files = Vec::with_capacity(raw.info.files.len());
+        for entry in raw.info.files {
+            let path = entry.path.join("/");
+            let safe = !entry.path.is_empty()
+                && entry.path.iter().all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']));
+            if !safe {
+                return Err(LayoutError::Inconsistent(format!("file path {path:?} is not a relative path")));
+            }
+            total = total.checked_add(entry.length).ok_or_else(|| bad("its files add up to more than 2^64 bytes"))?;
+            let pad = entry.attr.as_ref().is_some_and(|attr| attr.contains(&b'p'));
+            files.push(LayoutFile { path, length: entry.length, pad });
+        }
+        if total.div_ceil(piece_length) != pieces.len() as u64 {
+            return Err(bad("its number of pieces does not match the length of its files"));
+        }
+        Ok(TorrentLayout { name: raw.info.name, piece_length, pieces, files })
+    }
+
+    /// Bytes of all files, pad files included.
+    pub fn total_length(&self) -> u64 {
+        self.files.iter().map(|f| f.length).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +362,23 @@ mod tests {
             created_by: "helio 0.1.0",
             creation_date: 1_700_000_000,
         }
+    }
+
+    #[test]
+    fn a_layout_is_read_back_only_when_its_pieces_cover_its_files() {
+        let files =
+            [FileEntry { path: "README.md".into(), length: 5 }, FileEntry { path: "tile/0/000".into(), length: 8192 }];
+        let written = spec(&files, &[[0xab; 20]], &[], &[]).write();
+        let layout = TorrentLayout::read(&written.bytes).unwrap();
+        assert_eq!(layout.name, "demo-L01-0-256");
+        assert_eq!((layout.piece_length, layout.pieces.len(), layout.total_length()), (16384, 1, 8197));
+        assert_eq!(layout.files[1], LayoutFile { path: "tile/0/000".into(), length: 8192, pad: false });
+        let two = spec(&files, &[[0xab; 20], [0xcd; 20]], &[], &[]).write();
+        let error = TorrentLayout::read(&two.bytes).unwrap_err().to_string();
+        assert!(error.ends_with("its number of pieces does not match the length of its files"), "{error}");
+        let escaping = [FileEntry { path: "../etc/passwd".into(), length: 5 }];
+        let written = spec(&escaping, &[[0xab; 20]], &[], &[]).write();
+        assert!(TorrentLayout::read(&written.bytes).is_err());
     }
 
     #[test]

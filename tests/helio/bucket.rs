@@ -133,8 +133,8 @@ fn a_bucket_gets_the_folder_layout_and_a_build_with_nothing_new_writes_nothing()
     assert!(requests.len() <= 8, "{} requests: {requests:?}", requests.len());
     assert_eq!(moto.objects("site"), in_bucket);
 
-    // The log grows: the new torrent first, then the list, the proof tiles
-    // before the checkpoint, then the feed and the pages, the root last.
+    // The log grows: the new torrent first, then the proof tiles, the
+    // checkpoint, the list, then the feed and the pages, the root last.
     log.resize(3 * 1024 + 5);
     moto.clear_requests();
     let grown = helio_s3(&moto, &build_args(&config, &url, &[]));
@@ -150,8 +150,9 @@ fn a_bucket_gets_the_folder_layout_and_a_build_with_nothing_new_writes_nothing()
     let last_tile = puts.iter().rposition(|path| path.contains("/demo/tile/")).expect("new proof tiles");
     assert_eq!(puts[0], "/helio-test/site/demo/.helio.lock", "the log's lease first: {puts:?}");
     assert!(at("/demo/L01-2048-3072.torrent") < at("/demo/torrents.json"), "{puts:?}");
-    assert!(at("/demo/torrents.json") < at("/demo/checkpoint") && last_tile < at("/demo/checkpoint"), "{puts:?}");
-    assert!(at("/demo/checkpoint") < at("/demo/feed.xml") && at("/demo/feed.xml") < at("/demo/index.html"));
+    // The range is listed only once the proof tiles and the checkpoint that prove it are up.
+    assert!(last_tile < at("/demo/checkpoint") && at("/demo/checkpoint") < at("/demo/torrents.json"), "{puts:?}");
+    assert!(at("/demo/torrents.json") < at("/demo/feed.xml") && at("/demo/feed.xml") < at("/demo/index.html"));
     assert!(at("/demo/index.html") < at("/site/index.html") && at("/site/index.html") < at("/site/logs.json"));
     assert!(!puts.iter().any(|path| path.ends_with("style.css") || path.ends_with("L01-0-1024.torrent")), "{puts:?}");
     assert!(!moto.objects("site").keys().any(|key| key.contains(".helio.lock")), "leases released");
@@ -403,4 +404,75 @@ fn builds_of_different_logs_publish_into_one_folder_at_once() {
     });
     let files = folder_files(&out);
     assert_both_logs(&files["index.html"], &files["logs.json"]);
+}
+
+#[test]
+fn a_poisoned_lease_fails_its_own_log_alone_and_never_panics() {
+    let Some(moto) = Moto::start("a_poisoned_lease_fails_its_own_log_alone_and_never_panics") else { return };
+    let logs: Vec<TestLog> = (1..=2).map(|seed| TestLog::with_seed(1024 + 7, seed)).collect();
+    let site = Site::new();
+    let mut yaml = format!(
+        "scraper_contact_email: {CONTACT}\nentries_per_torrent: 1024\ntrackers: []\n\
+         feed_url_base: https://feeds.helio.invalid/t\nlogs:\n"
+    );
+    for (name, log) in ["a", "b"].iter().zip(&logs) {
+        yaml.push_str(&format!(
+            "  - {{name: {name}, log_url: '{}', origin: {ORIGIN}, key: '{}'}}\n",
+            log.path().display(),
+            log.log.key
+        ));
+    }
+    let config = site.write_config(&yaml);
+    // Expiring in the year 10000, and at the very end of u64: a lease no
+    // build writes, from a holder whose name would repaint the terminal.
+    for (prefix, expires) in [("site1", "253402300800"), ("site2", "18446744073709551615")] {
+        let lease = format!(r#"{{"holder":"evil\u001b[31m\nname","expires":{expires}}}"#);
+        moto.put(&format!("{prefix}/a/.helio.lock"), lease.as_bytes());
+        let url = format!("s3://{}/{prefix}", moto.bucket);
+        let run = helio_s3(&moto, &build_args(&config, &url, &[]));
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(!run.stderr.contains('\u{1b}'), "control characters reach the terminal: {:?}", run.stderr);
+        assert!(run.stderr.contains(r"held by evil\u{1b}[31m\nname until "), "{}", run.stderr);
+        assert!(run.stderr.contains("is not one helio writes"), "{}", run.stderr);
+        assert_eq!(run.stdout.lines().collect::<Vec<_>>().len(), 1, "{}", run.stdout);
+        assert!(run.stdout.starts_with("b/L01-0-1024.torrent "), "{}", run.stdout);
+        // The other log's site, and the root with both logs, are written.
+        let objects = moto.objects(prefix);
+        for key in ["b/feed.xml", "b/index.html", "b/torrents.json", "b/checkpoint", "index.html", "logs.json"] {
+            assert!(objects.contains_key(key), "{prefix}: no {key}: {:?}", objects.keys());
+        }
+        assert!(!objects.contains_key("a/L01-0-1024.torrent"), "the held log is left alone");
+        let listed: serde_json::Value = serde_json::from_slice(&objects["logs.json"]).unwrap();
+        assert_eq!(listed["logs"].as_array().unwrap().len(), 2, "{listed}");
+    }
+}
+
+#[test]
+fn an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_publish() {
+    let test = "an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_publish";
+    let Some(moto) = Moto::start(test) else { return };
+    let site = Site::new();
+    let (_logs, _servers) = two_logs(&site);
+    let config = site.config();
+    let url = format!("s3://{}/site", moto.bucket);
+    // 20 MiB of list: once read whole (with a warning per entry it named).
+    moto.put("site/a/torrents.json", &vec![b' '; 20 << 20]);
+    let run = helio_s3(&moto, &build_args(&config, &url, &[]));
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "s3://helio-test/site/a/torrents.json at {} is larger than 16777216 bytes",
+            moto.endpoint
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.trim_end().ends_with("helio: 1 of 2 logs failed: a"), "{}", run.stderr);
+    let objects = moto.objects("site");
+    for key in ["b/L01-0-1024.torrent", "b/feed.xml", "b/torrents.json", "index.html", "logs.json"] {
+        assert!(objects.contains_key(key), "no {key}: {:?}", objects.keys());
+    }
+    assert_eq!(objects["a/torrents.json"].len(), 20 << 20, "left as it is");
 }

@@ -1,8 +1,10 @@
 //! Hostile inputs a build must survive with a clear error and bounded time
 //! and memory: lying checkpoints, YAML bombs, redirects off the web, a file
-//! where the output folder should be, a log that resets every connection.
+//! where the output folder should be, a log that resets every connection, a
+//! FIFO wherever helio reads a file, malformed settings in the environment.
 //! The risky ones run under a memory limit, so a regression fails the test
-//! instead of taking the machine down.
+//! instead of taking the machine down, or under a time limit, so that a
+//! hang fails it instead of holding the suite.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -157,4 +159,233 @@ fn a_log_that_resets_every_body_is_given_up_on_within_the_short_budget() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(took < Duration::from_secs(15), "not the whole 60 s budget: {took:?}\n{}", run.stderr);
     assert!(run.stderr.contains("tile/data/"), "{}", run.stderr);
+}
+
+/// A log built into a site, with its first range laid out as a client saves it.
+fn downloaded_range() -> (TestLog, Site, tempfile::TempDir, std::path::PathBuf) {
+    let log = TestLog::new(2 * 1024 + 10);
+    let site = Site::new();
+    site.config_for("test", log.path().to_str().unwrap(), &log.log, "");
+    site.build().ok();
+    let downloads = tempfile::tempdir().unwrap();
+    let readme = format!("LOG_URL: {}\n", log.path().display());
+    let folder = lay_out(log.path(), &site.torrent("test", 0, 1024), readme.as_bytes(), downloads.path());
+    (log, site, downloads, folder)
+}
+
+#[test]
+fn a_fifo_anywhere_helio_reads_is_refused_at_once() {
+    let limit = Duration::from_secs(20);
+    let (log, site, downloads, folder) = downloaded_range();
+    let site_dir = site.out().join("test");
+    let key = log.log.key.clone();
+    let verify = |site: &std::path::Path| {
+        helio_within(
+            &["verify", downloads.path().to_str().unwrap(), "--site", site.to_str().unwrap(), "--key", &key],
+            &[],
+            limit,
+        )
+    };
+
+    // A downloaded tile.
+    let tile = folder.join("tile/data/001");
+    let bytes = std::fs::read(&tile).unwrap();
+    mkfifo(&tile);
+    let run = verify(&site_dir);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("tile/data/001: not a regular file"), "{}", run.stderr);
+    let run = helio_within(
+        &[
+            "mirror",
+            downloads.path().to_str().unwrap(),
+            "--site",
+            site_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        limit,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("tile/data/001: not a regular file"), "{}", run.stderr);
+    std::fs::remove_file(&tile).unwrap();
+    std::fs::write(&tile, &bytes).unwrap();
+
+    // The --site folder's checkpoint.
+    let copy = tempfile::tempdir().unwrap();
+    for (relative, bytes) in snapshot(&site_dir) {
+        let target = copy.path().join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+    mkfifo(&copy.path().join("checkpoint"));
+    let run = verify(copy.path());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("checkpoint: not a regular file"), "{}", run.stderr);
+
+    // A --resume-from folder's torrents.json.
+    let resumed = Site::new();
+    resumed.config_for("test", log.path().to_str().unwrap(), &log.log, "");
+    let published = tempfile::tempdir().unwrap();
+    std::fs::create_dir(published.path().join("test")).unwrap();
+    mkfifo(&published.path().join("test/torrents.json"));
+    let config = resumed.config();
+    let out = resumed.out();
+    let args = ["build", "-c", config.to_str().unwrap(), out.to_str().unwrap()];
+    let run = helio_within(&[&args[..], &["--resume-from", published.path().to_str().unwrap()]].concat(), &[], limit);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("torrents.json: not a regular file"), "{}", run.stderr);
+
+    // The config file, and the state in the output folder.
+    let fifo_config = resumed.dir.path().join("fifo.yaml");
+    mkfifo(&fifo_config);
+    let run = helio_within(&["build", "-c", fifo_config.to_str().unwrap(), out.to_str().unwrap()], &[], limit);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("fifo.yaml: cannot read the config file: not a regular file"), "{}", run.stderr);
+    std::fs::create_dir_all(out.join("test")).unwrap();
+    mkfifo(&out.join("test/torrents.json"));
+    let run = helio_within(&args, &[], limit);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("torrents.json: not a regular file"), "{}", run.stderr);
+}
+
+#[test]
+fn a_tile_swapped_for_a_fifo_never_holds_a_mirror_thread() {
+    let (log, site, downloads, folder) = downloaded_range();
+    let site_dir = site.out().join("test");
+    let mirror = Listening::start(
+        &[
+            "mirror",
+            downloads.path().to_str().unwrap(),
+            "--site",
+            site_dir.to_str().unwrap(),
+            "--key",
+            &log.log.key,
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-mb",
+            "0",
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    mkfifo(&folder.join("tile/data/001"));
+    // More requests than the mirror has threads to read files with.
+    let started = Instant::now();
+    for _ in 0..80 {
+        let reply = helio::fixture::wire::request(mirror.addr, "GET", "/tile/data/001", &[]).unwrap();
+        assert_eq!(reply.status, 502, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    // A tile that shares no piece with it is served as ever.
+    let reply = helio::fixture::wire::request(mirror.addr, "GET", "/tile/data/003", &[]).unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(mirror.terminate(), 0);
+}
+
+#[test]
+fn malformed_settings_are_one_line_and_exit_2_never_a_panic() {
+    let site = Site::new();
+    let log = TestLog::new(256);
+    site.config_for("test", log.path().to_str().unwrap(), &log.log, "");
+    let config = site.config().to_str().unwrap().to_string();
+    let out = site.out();
+    let out = out.to_str().unwrap();
+    let dead = "http://127.0.0.1:1";
+    // Everything an operator could get wrong in the environment, with the
+    // status it must give: 2 (usage) unless the value is well-formed and
+    // the bucket then cannot be reached (1).
+    let environment: &[(&[(&str, &str)], i32)] = &[
+        (&[("AWS_ENDPOINT_URL", "http://127.0.0.1:99999")], 2),
+        (&[("AWS_ENDPOINT_URL", "not a url")], 2),
+        (&[("AWS_ENDPOINT_URL", "http://[::1")], 2),
+        (&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1/ x")], 2),
+        (&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1\n")], 2),
+        (&[("AWS_ENDPOINT_URL", "ftp://127.0.0.1/")], 2),
+        (&[("AWS_ENDPOINT_URL", "http://user:pw@127.0.0.1:1")], 2),
+        (&[("AWS_ENDPOINT_URL_S3", "http://\u{1b}[31mred")], 2),
+        (&[("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE\n")], 2),
+        (&[("AWS_SECRET_ACCESS_KEY", "secret\n")], 2),
+        (&[("AWS_SESSION_TOKEN", "token\n")], 2),
+        (&[("AWS_REGION", "us-east-1\n")], 2),
+        (&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "eu west")], 2),
+        (&[("AWS_CHECKSUM_ALGORITHM", "nonsense")], 2),
+        (&[("AWS_SKIP_SIGNATURE", "maybe")], 2),
+        // Flags object_store reads as false unless "true".
+        (&[("AWS_ALLOW_HTTP", "perhaps")], 1),
+        (&[("AWS_CONDITIONAL_PUT", "nonsense")], 2),
+        (&[("AWS_COPY_IF_NOT_EXISTS", "nonsense")], 2),
+        (&[("AWS_UNSIGNED_PAYLOAD", "x")], 2),
+        (&[("AWS_IMDSV1_FALLBACK", "x")], 1),
+        (&[("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "x")], 1),
+        (&[("AWS_SERVER_SIDE_ENCRYPTION", "nonsense")], 2),
+        (&[("AWS_S3_EXPRESS", "x")], 2),
+        (&[("AWS_REQUEST_PAYER", "x")], 2),
+        (&[("AWS_METADATA_ENDPOINT", "not a url")], 1),
+        (&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/\n")], 2),
+        (&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent"), ("AWS_ROLE_ARN", "arn:x")], 1),
+        (&[("HELIO_RETRY_BUDGET", "1e20")], 2),
+        (&[("HELIO_RETRY_BUDGET", "inf")], 2),
+        (&[("HELIO_RETRY_BUDGET", "-1")], 2),
+        (&[("HELIO_RETRY_BUDGET", "three")], 2),
+        (&[("SOURCE_DATE_EPOCH", "99999999999999999999")], 2),
+        (&[("SOURCE_DATE_EPOCH", "253402300800")], 2),
+        (&[("SOURCE_DATE_EPOCH", "yesterday")], 2),
+        (&[("HELIO_LOG", "helio=[")], 2),
+        (&[("HELIO_LOG", "helio=nonsense")], 2),
+    ];
+    let mut failures = Vec::new();
+    for (env, code) in environment {
+        let mut with: Vec<(&str, &str)> = vec![
+            ("AWS_ENDPOINT_URL", dead),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_REGION", "us-east-1"),
+            ("HELIO_RETRY_BUDGET", "1"),
+        ];
+        with.retain(|(name, _)| !env.iter().any(|(set, _)| set == name));
+        with.extend(env.iter().copied());
+        let run = helio_within(&["build", "-c", &config, "s3://helio-test/site"], &with, Duration::from_secs(30));
+        if let Err(failure) = std::panic::catch_unwind(|| assert_one_line(&run, *code, &format!("{env:?}"))) {
+            failures.push(failure.downcast_ref::<String>().cloned().unwrap_or_default());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // The same settings of helio's own with a folder, and for every command.
+    for (name, value) in [("HELIO_RETRY_BUDGET", "1e20"), ("SOURCE_DATE_EPOCH", "-5"), ("HELIO_LOG", "=[")] {
+        for args in [
+            vec!["build", "-c", config.as_str(), out],
+            vec!["serve", "-c", config.as_str(), "--listen", "127.0.0.1:0"],
+            vec!["verify", out, "--site", out],
+        ] {
+            let run = helio_within(&args, &[(name, value)], Duration::from_secs(30));
+            assert_one_line(&run, 2, &format!("{name}={value:?} {args:?}"));
+            assert!(run.stderr.contains(name), "{}", run.stderr);
+        }
+    }
+    // Durations in the config and on the command line that would overflow a clock.
+    for (yaml, message) in [
+        ("max_time: 600000000y\n", "max_time: "),
+        ("retry_budget: 18446744073709551615\n", "retry_budget: "),
+        ("unreachable_budget: 100000y\n", "unreachable_budget: "),
+    ] {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let broken = site.dir.path().join("broken.yaml");
+        std::fs::write(&broken, format!("{yaml}{text}")).unwrap();
+        let run = helio_within(&["build", "-c", broken.to_str().unwrap(), out], &[], Duration::from_secs(30));
+        assert_one_line(&run, 2, yaml);
+        assert!(run.stderr.contains(message) && run.stderr.contains("longer than ten years"), "{}", run.stderr);
+    }
+    let run = helio_within(&["build", "-c", &config, out, "--max-time", "500000000y"], &[], Duration::from_secs(30));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+/// No panic, the expected status, and one `helio:` line that ends stderr.
+fn assert_one_line(run: &Run, code: i32, case: &str) {
+    assert!(!run.stderr.contains("panicked"), "{case}: {}", run.stderr);
+    assert_eq!(run.code, code, "{case}: {}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("helio: "), "{case}: {}", run.stderr);
+    assert_eq!(run.stderr.matches("helio: ").count(), 1, "{case}: {}", run.stderr);
 }

@@ -480,3 +480,79 @@ fn the_right_edge_is_cut_from_the_full_tile_once_the_log_has_grown_past_it() {
     assert_eq!(mirror.get("/tile/data/014").status, 404);
     assert_eq!(mirror.get("/tile/data/013").status, 404);
 }
+
+#[test]
+fn a_final_range_is_proved_at_startup_and_its_right_edge_served_from_the_download() {
+    let log = TestLog::new(4700);
+    let site = Site::new();
+    site.write_config(&format!(
+        "entries_per_torrent: 1024\ntrackers: []\nfeed_url_base: https://feeds.helio.invalid/t\n\
+         logs:\n  - name: test\n    log_url: {}\n    origin: {ORIGIN}\n    key: {}\n    final: true\n",
+        log.path().display(),
+        log.log.key
+    ));
+    site.build().ok();
+    let downloads = tempfile::tempdir().unwrap();
+    let readme = format!("LOG_URL: {}\n", log.path().display());
+    let torrent = site.torrent("test", 4096, 4700);
+    let folder = lay_out(log.path(), &torrent, readme.as_bytes(), downloads.path());
+    let downloaded = Downloaded { log, site, downloads };
+
+    // Its partial data tile gone: the mirror does not start, naming it.
+    let partial = folder.join("tile/data/018.p/92");
+    let bytes = std::fs::read(&partial).unwrap();
+    std::fs::remove_file(&partial).unwrap();
+    let site_dir = downloaded.site_dir();
+    let key = downloaded.log.log.key.clone();
+    let args = [
+        "mirror",
+        downloaded.downloads.path().to_str().unwrap(),
+        "--site",
+        site_dir.to_str().unwrap(),
+        "--key",
+        &key,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let run = helio_within(&args, &[], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("test-L01-4096-4700/tile/data/018.p/92: missing"), "{}", run.stderr);
+    assert!(!run.stdout.contains("listening"), "{}", run.stdout);
+
+    // Whole, it starts with every entry proved, and serves the right edge
+    // from the download, with no upstream at all.
+    std::fs::write(&partial, &bytes).unwrap();
+    let mirror = downloaded.mirror(&[]);
+    let lines = mirror.stdout.lock().unwrap().clone();
+    assert!(lines.starts_with("test-L01-4096-4700 ok: entries 4096..4700, 7 tiles, "), "{lines}");
+    // A chain fingerprint's byte changed on disk after startup, where the
+    // checkpoint cannot see it: the torrent's piece hashes refuse it.
+    let tile = folder.join("tile/data/016");
+    let mut chain = std::fs::read(&tile).unwrap();
+    let last = chain.len() - 1;
+    chain[last] ^= 1;
+    std::fs::write(&tile, &chain).unwrap();
+    let refused = mirror.get("/tile/data/016");
+    assert_eq!(refused.status, 502, "{}", String::from_utf8_lossy(&refused.body));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !mirror.stderr.lock().unwrap().contains("tile/data/016: piece ") {
+        let stderr = mirror.stderr.lock().unwrap().clone();
+        assert!(std::time::Instant::now() < deadline, "the refusal names the file: {stderr}");
+        thread::sleep(Duration::from_millis(20));
+    }
+    chain[last] ^= 1;
+    std::fs::write(&tile, &chain).unwrap();
+    assert_eq!(mirror.get("/tile/data/016").status, 200);
+    for path in ["tile/data/018.p/92", "tile/0/018.p/92", "tile/data/017", "tile/1/000.p/18"] {
+        let reply = mirror.get(&format!("/{path}"));
+        assert_eq!(reply.status, 200, "{path}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.body, log_tile(downloaded.log.path(), path), "{path}");
+    }
+    // Changed on disk after startup: refused, never served.
+    let mut changed = bytes.clone();
+    changed[3] ^= 1;
+    std::fs::write(&partial, &changed).unwrap();
+    let edge = mirror.get("/tile/data/018.p/92");
+    assert!(edge.status == 502 || edge.body == bytes, "{}: served a changed tile", edge.status);
+    assert_eq!(mirror.terminate(), 0);
+}

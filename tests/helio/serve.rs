@@ -1125,6 +1125,17 @@ fn sighup_swaps_the_certificate_and_lets_responses_under_way_finish() {
         thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(curl(&curl_path, &second.ca, &health, &[]).1, 200);
+    // A FIFO in the certificate's place is refused at once: the signal loop
+    // goes on, and so does serving.
+    mkfifo(&live.cert);
+    assert!(hup(served.pid()).success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while served.stderr.lock().unwrap().matches("keeping the current certificate").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", served.stderr.lock().unwrap());
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(served.stderr.lock().unwrap().contains("live.pem: not a regular file"));
+    assert_eq!(curl(&curl_path, &second.ca, &health, &[]).1, 200);
     let (code, stderr) = served.terminate();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("reloaded the certificate from"), "{stderr}");
@@ -1143,7 +1154,15 @@ fn unreadable_or_mismatched_certificates_stop_the_start_with_one_line() {
     let missing = certs.path().join("missing.pem");
     let garbage = certs.path().join("garbage.pem");
     std::fs::write(&garbage, "-----BEGIN NOTHING-----\n").unwrap();
+    // Neither a FIFO (startup would wait for a writer, deaf to SIGTERM) nor a huge file is read.
+    let fifo = certs.path().join("fifo.pem");
+    mkfifo(&fifo);
+    let huge = certs.path().join("huge.pem");
+    std::fs::File::create(&huge).unwrap().set_len(2 << 20).unwrap();
     let cases = [
+        (&fifo, &one.key, format!("cannot read {}: not a regular file", fifo.display())),
+        (&one.cert, &fifo, format!("cannot read {}: not a regular file", fifo.display())),
+        (&huge, &one.key, format!("cannot read {}: larger than 1048576 bytes", huge.display())),
         (&missing, &one.key, format!("cannot read {}: ", missing.display())),
         (&one.cert, &missing, format!("cannot read {}: ", missing.display())),
         (&garbage, &one.key, format!("{}: no PEM certificate in it", garbage.display())),
@@ -1159,7 +1178,7 @@ fn unreadable_or_mismatched_certificates_stop_the_start_with_one_line() {
         let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", &pair.config());
         let args =
             ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-https", "127.0.0.1:0"];
-        let run = helio(&args);
+        let run = helio_within(&args, &[], Duration::from_secs(15));
         assert_eq!(run.code, 2, "{message}: {}", run.stderr);
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
         assert!(run.stderr.starts_with("helio: "), "{}", run.stderr);
@@ -1319,4 +1338,89 @@ fn torrents_pointed_at_a_new_web_seed_download_from_it_with_the_same_infohashes(
     let built_hits = upstream.hits("tile/data/000");
     let published = Published { log, upstream, _site: site, served, torrents, built_hits };
     libtorrent_downloads(&python, &published, &[]);
+}
+
+/// Sends a kept-alive GET of `path` over `stream` and reads the answer,
+/// leaving the connection open.
+fn get_kept_alive(stream: &TcpStream, path: &str) -> Reply {
+    let mut writer = stream.try_clone().unwrap();
+    write!(writer, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_reply(&mut BufReader::new(stream.try_clone().unwrap()), false).unwrap()
+}
+
+/// Whether the server closed `stream` within `wait` (the end, or a reset).
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0; 64];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+#[test]
+fn at_the_connection_limit_new_clients_take_the_slots_of_the_longest_idle_connections() {
+    raise_file_limit(4096);
+    let log = TestLog::new(1024);
+    let site = Site::new();
+    let logs = [LogEntry { name: "test", url: log.path().display().to_string(), profile: "spec", extra: "" }];
+    let config = write_config(&site, &log, &logs, "http://127.0.0.1:9/webseed/", "");
+    // 400 open files: a limit of 144 connections, which the test can fill.
+    let args = ["serve", "-c", config.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let served = Listening::start_with_files(&args, &[], 400, Duration::from_secs(15));
+    // The warning is on stderr, read by its own thread: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !served.stderr.lock().unwrap().contains("connections at once") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let stderr = served.stderr.lock().unwrap().clone();
+    let limit: usize = stderr
+        .split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection limit announced: {stderr}"));
+    assert!((16..1000).contains(&limit), "{limit}");
+    let addr = served.addr;
+
+    // One client kept alive after a request, then the rest of the slots
+    // filled by connections from 64 addresses that never send one (a few
+    // each, far under the per-client limit): the server is full.
+    let kept = connect_from("127.0.1.1", addr);
+    assert_eq!(get_kept_alive(&kept, "/healthz").status, 200);
+    thread::sleep(Duration::from_millis(50));
+    let mut idle: Vec<TcpStream> =
+        (0..limit - 1).map(|i| connect_from(&format!("127.0.2.{}", i % 64 + 1), addr)).collect();
+    thread::sleep(Duration::from_millis(300));
+
+    // New clients are served at once, each in the slot of the connection
+    // that has waited longest without a request.
+    let started = Instant::now();
+    let newcomers: Vec<TcpStream> = (0..20)
+        .map(|k| {
+            let stream = connect_from(&format!("127.0.3.{}", k + 1), addr);
+            let reply = get_kept_alive(&stream, "/healthz");
+            assert_eq!(reply.status, 200, "newcomer {k}: {}", String::from_utf8_lossy(&reply.body));
+            stream
+        })
+        .collect();
+    // Well within the header timeout that would close the idle ones anyway.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    for (i, stream) in idle.iter_mut().enumerate().take(20) {
+        assert!(closed_within(stream, Duration::from_secs(2)), "the {i}th oldest idle connection is still open");
+    }
+    // The younger ones, the kept-alive client (idle longer, but it has been
+    // served) and the newcomers stay.
+    for stream in idle.iter_mut().skip(20).take(20) {
+        assert!(!closed_within(stream, Duration::from_millis(20)), "a younger idle connection was closed");
+    }
+    let mut kept = kept;
+    assert!(!closed_within(&mut kept, Duration::from_millis(20)), "the kept-alive client goes after the fresh ones");
+    let stats = get_kept_alive(&newcomers[0], "/statistics.json");
+    let stats: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert_eq!(stats["connections_evicted"], 20, "{stats}");
+    assert_eq!(stats["connections_refused"], 0, "{stats}");
+    drop((idle, newcomers, kept));
+    assert_eq!(served.terminate(), 0);
 }

@@ -143,6 +143,37 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// Runs the binary like [`helio_with_env`], but kills it and fails the test
+/// if it has not exited within `limit` (a read that blocks for ever).
+pub fn helio_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let mut child = command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stdout = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = out.read_to_end(&mut text);
+        text
+    });
+    let stderr = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = err.read_to_end(&mut text);
+        text
+    });
+    let code = wait_bounded(&mut child, limit, &format!("helio {}", args.join(" ")));
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&stdout.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
+    }
+}
+
+/// Makes a FIFO at `path`, which blocks whoever opens it for reading until
+/// a writer comes — none ever does.
+pub fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success(), "mkfifo {}", path.display());
+}
+
 pub fn finish(output: Output) -> Run {
     Run {
         code: output.status.code().unwrap_or(-1),
@@ -301,7 +332,31 @@ impl Listening {
     /// Starts `helio ARGS` and waits, at most `limit`, for the `listening on
     /// http://ADDR` it prints (and `https://ADDR` with `--listen-https`).
     pub fn start(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Listening {
-        let mut child = command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        Listening::start_command(command(args, env), args, limit)
+    }
+
+    /// [`Listening::start`] with at most `files` open files (`ulimit -n`),
+    /// which lowers the server's limit of connections to `files` - 256.
+    pub fn start_with_files(args: &[&str], env: &[(&str, &str)], files: u64, limit: Duration) -> Listening {
+        let mut script = format!("ulimit -n {files} && exec \"$0\"");
+        for i in 1..=args.len() {
+            script.push_str(&format!(" \"${i}\""));
+        }
+        let inner = command(args, env);
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(script).arg(inner.get_program()).args(args);
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => sh.env(key, value),
+                None => sh.env_remove(key),
+            };
+        }
+        Listening::start_command(sh, args, limit)
+    }
+
+    /// Starts `command` (helio with `args`) and waits as [`Listening::start`] does.
+    fn start_command(mut command: Command, args: &[&str], limit: Duration) -> Listening {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let collected = Arc::clone(&stderr);
         let mut err = child.stderr.take().unwrap();

@@ -2,8 +2,9 @@
 //! against the proof tiles and checkpoint `helio build` publishes.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use helio::fixture::server::{LogServer, ServerOptions};
+use helio::fixture::server::{Fault, LogServer, ServerOptions};
 use helio::torrent::range::TorrentRange;
 use tempfile::TempDir;
 
@@ -19,10 +20,15 @@ struct Published {
 }
 
 fn publish(log: TestLog, entries_per_torrent: u64) -> Published {
+    publish_with(log, entries_per_torrent, "")
+}
+
+/// [`publish`] with more lines of the log's entry (e.g. `    final: true\n`).
+fn publish_with(log: TestLog, entries_per_torrent: u64, more: &str) -> Published {
     let site = Site::new();
     site.write_config(&format!(
         "entries_per_torrent: {entries_per_torrent}\ntrackers: []\nfeed_url_base: https://feeds.helio.invalid/t\n\
-         logs:\n  - name: test\n    log_url: {}\n    origin: {ORIGIN}\n    key: {}\n",
+         logs:\n  - name: test\n    log_url: {}\n    origin: {ORIGIN}\n    key: {}\n{more}",
         log.path().display(),
         log.log.key
     ));
@@ -355,4 +361,184 @@ fn a_site_built_before_proof_tiles_gets_them_without_a_new_checkpoint() {
     assert_eq!(std::fs::read(site.out().join("test/checkpoint")).unwrap(), checkpoint);
     // The checkpoint, and the right edge the proof is made of.
     assert_eq!(server.total_hits() - hits, 3, "{:?}", server.requests());
+}
+
+/// The demo log's shape made final: 4,700 entries, ranges of 1,024, so the
+/// last torrent is `test-L01-4096-4700` with the right edge of the tree.
+fn final_log() -> Published {
+    let published = publish_with(TestLog::new(4700), 1024, "    final: true\n");
+    assert_eq!(published.folders.len(), 5);
+    published
+}
+
+#[test]
+fn every_entry_of_a_final_range_is_proved_by_its_partial_tiles_and_checkpoint() {
+    let published = final_log();
+    let last = "test-L01-4096-4700";
+    let run = published.verify(&[published.downloads.path()], &[]);
+    run.ok();
+    // Two full tiles of each kind, the partial level-0 and data tiles and
+    // the level-1 edge: every entry up to 4,700 read.
+    assert!(run.stdout.lines().nth(4).unwrap().starts_with(&ok_line(4096, 4700, 7)), "{}", run.stdout);
+
+    for (file, message) in [
+        ("tile/data/018.p/92", "tile/data/018.p/92: missing (an incomplete download?)"),
+        ("tile/0/018.p/92", "tile/0/018.p/92: missing (an incomplete download?)"),
+        ("checkpoint", "/checkpoint: missing (an incomplete download?)"),
+        ("tile/1/000.p/18", "tile/1/000.p/18: missing (an incomplete download?)"),
+    ] {
+        assert_caught(&published, |d, _| std::fs::remove_file(d.join(last).join(file)).unwrap(), message, 4);
+    }
+    // Tampered: a hashed byte of the last entries, a hash, the signature.
+    assert_caught(
+        &published,
+        |d, _| flip(&d.join(last).join("tile/data/018.p/92"), 3),
+        "tile/data/018.p/92: its leaf hashes are not the entries of",
+        4,
+    );
+    assert_caught(
+        &published,
+        |d, _| flip(&d.join(last).join("tile/0/018.p/92"), 100),
+        "tile/0/018.p/92: not the right edge of the tree that",
+        4,
+    );
+    assert_caught(
+        &published,
+        |d, _| flip(&d.join(last).join("tile/1/000.p/18"), 5),
+        "tile/1/000.p/18: not the right edge of the tree that",
+        4,
+    );
+    assert_caught(
+        &published,
+        |d, _| {
+            let path = d.join(last).join("checkpoint");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let at = text.find("\n— ").unwrap() + 1;
+            let target = at + text[at..].find('\n').unwrap() - 10;
+            let mut bytes = text.into_bytes();
+            bytes[target] = if bytes[target] == b'A' { b'B' } else { b'A' };
+            std::fs::write(&path, bytes).unwrap();
+        },
+        &format!("{last}/checkpoint: checkpoint signature by {ORIGIN}/"),
+        4,
+    );
+    // Another checkpoint of the log, properly signed, of another tree.
+    assert_caught(
+        &published,
+        |d, _| {
+            let keys = helio::fixture::generate::signing_keys(published.log.seed, ORIGIN);
+            let text = helio::log::checkpoint::sign(ORIGIN, 4700, &[9u8; 32], &[], 1_800_000_000_000, &keys).unwrap();
+            std::fs::write(d.join(last).join("checkpoint"), text).unwrap();
+        },
+        &format!("{last}/checkpoint: its root is not that of the tree"),
+        4,
+    );
+
+    // Without the site's .torrent files the range is still known final by
+    // its end, and its edge still required.
+    let run = assert_caught(
+        &published,
+        |d, s| {
+            std::fs::remove_file(d.join(last).join("tile/data/018.p/92")).unwrap();
+            for entry in std::fs::read_dir(s).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "torrent") {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+        },
+        "tile/data/018.p/92: missing (an incomplete download?)",
+        4,
+    );
+    assert!(run.stderr.contains("not on the site, so the downloads are checked against the checkpoint only"));
+}
+
+/// Offset of the last byte of data tile `tile`'s last entry: a byte of its
+/// chain's last fingerprint, which the Merkle tree does not cover.
+fn unbound_byte(tile: &Path) -> usize {
+    let bytes = std::fs::read(tile).unwrap();
+    bytes.len() - 1
+}
+
+#[test]
+fn the_torrents_piece_hashes_cover_what_the_checkpoint_does_not() {
+    let published = publish(TestLog::new(2 * 1024 + 10), 1024);
+    let second = "test-L01-1024-2048";
+    // A chain fingerprint: the checkpoint cannot tell, the torrent can.
+    let run = assert_caught(
+        &published,
+        |d, _| {
+            let tile = d.join(second).join("tile/data/006");
+            flip(&tile, unbound_byte(&tile));
+        },
+        &format!("{second}/tile/data/006: piece "),
+        1,
+    );
+    assert!(run.stderr.contains("L01-1024-2048.torrent does not match its SHA-1"), "{}", run.stderr);
+    assert_caught(
+        &published,
+        |d, _| flip(&d.join(second).join("README.md"), 2),
+        &format!("{second}/README.md: piece 0 of "),
+        1,
+    );
+    assert_caught(
+        &published,
+        |d, _| std::fs::remove_file(d.join(second).join("README.md")).unwrap(),
+        &format!("{second}/README.md: missing (an incomplete download?)"),
+        1,
+    );
+    assert_caught(
+        &published,
+        |d, _| std::fs::write(d.join(second).join("README.md"), "LOG_URL: elsewhere, and longer\n").unwrap(),
+        &format!("{second}/README.md: 31 bytes, but the torrent "),
+        1,
+    );
+    // The same chain byte with no torrent on the site: not covered, as documented.
+    let copy = tempfile::tempdir().unwrap();
+    let (downloads, site) = (copy.path().join("downloads"), copy.path().join("site"));
+    lay_out_all(&published.log, &published.site, &downloads);
+    copy_dir(&published.site_dir(), &site);
+    let tile = downloads.join(second).join("tile/data/006");
+    flip(&tile, unbound_byte(&tile));
+    for entry in std::fs::read_dir(&site).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "torrent") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let run = published.verify_with(&[&downloads], site.to_str().unwrap(), Some(&published.log.log.key), &[]);
+    run.ok();
+    assert_eq!(
+        run.stderr.matches("not on the site, so the downloads are checked against the checkpoint only").count(),
+        1
+    );
+
+    // Files the torrent does not list are named, and left alone.
+    std::fs::write(downloads.join(second).join("notes.txt"), "mine").unwrap();
+    std::fs::write(downloads.join(second).join("tile/data/006.!qB"), "partial").unwrap();
+    let run = published.verify_with(&[&downloads], site.to_str().unwrap(), Some(&published.log.log.key), &[]);
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "{second}: 2 files are not part of the range's torrent, not checked: notes.txt, tile/data/006.!qB"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_site_that_trickles_its_bytes_is_given_up_on_within_the_budget() {
+    let published = publish(TestLog::new(1024 + 10), 1024);
+    let server = LogServer::start(&published.site_dir(), ServerOptions::default()).unwrap();
+    // 16 bytes a second: a 400-byte checkpoint would take 25 s.
+    server.set_fault(|path, _| (path == "checkpoint").then_some(Fault::Trickle(Duration::from_millis(62))));
+    let started = Instant::now();
+    let key = published.log.log.key.clone();
+    let args = ["verify", published.folders[0].to_str().unwrap(), "--site", &server.url(), "--key", &key];
+    let run = helio_with_env(&args, &[("HELIO_RETRY_BUDGET", "2")]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("checkpoint: "), "{}", run.stderr);
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }

@@ -84,15 +84,20 @@ impl MirrorError {
 pub fn run(options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
     let upstream = options.upstream.as_deref().map(upstream_source).transpose()?;
     let opened = verify::open(&options.verify)?;
-    let level1: HashMap<_, _> =
-        verify::check_ranges(&opened, output)?.into_iter().flat_map(|checked| checked.level1).collect();
+    let mut level1 = HashMap::new();
+    let mut torrents = Vec::new();
+    for checked in verify::check_ranges(&opened, output)? {
+        level1.extend(checked.level1);
+        torrents.push(checked.torrent);
+    }
     let ranges: Vec<_> = opened.folders.iter().map(|folder| folder.range).collect();
     let proof = proof_tiles(opened.checkpoint.size, &ranges);
     let cache_bytes = options.cache_mb.saturating_mul(1 << 20);
     let memory = TileMemory::for_cache(cache_bytes);
     let origin = opened.checkpoint.origin.clone();
     let checkpoint = opened.checkpoint_text;
-    let tiles = MirrorTiles::new(opened.tree, proof, &opened.folders, level1, upstream, Arc::clone(&memory));
+    let downloads = opened.folders.iter().cloned().zip(torrents).collect();
+    let tiles = MirrorTiles::new(opened.tree, proof, downloads, level1, upstream, Arc::clone(&memory));
     let wait = upstream::policy().budget + WAIT_SLACK;
     let mirror = Mirror::new(Arc::new(tiles), TileCache::new(cache_bytes, memory), checkpoint, origin, wait);
 

@@ -12,14 +12,19 @@
 //! - A full data tile comes from a downloaded range or from `--upstream`: it
 //!   must parse (256 entries with the right `leaf_index`) and its leaf hashes
 //!   must hash to its entry in level 1. The partial data tile of the right
-//!   edge comes from `--upstream` (or is cut from the full tile when the log
-//!   has grown past it), its leaf hashes equal to the level-0 right edge.
+//!   edge comes from the last range of a finished log when it was
+//!   downloaded, else from `--upstream` (or is cut from the full tile when
+//!   the log has grown past it), its leaf hashes equal to the level-0 right
+//!   edge.
 //! - An issuer certificate comes from `--upstream` and must hash (SHA-256)
 //!   to the fingerprint it is asked by.
 //!
 //! The downloaded ranges were proved once at startup; their files are read
 //! again, and checked again, each time a tile is not in the server's cache,
-//! so a file changed since then is refused rather than served. Everything
+//! so a file changed since then is refused rather than served. A data tile
+//! read from a download whose torrent the site has is also checked against
+//! the torrent's pieces that hold it ([`super::super::pieces`]), which bind
+//! the precertificate and chain bytes the checkpoint does not. Everything
 //! here blocks (file reads, `ureq`): the server runs it on tokio's blocking
 //! pool.
 
@@ -31,6 +36,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::super::folder::RangeFolder;
+use super::super::pieces;
+use super::super::verify::RangeVerifyError;
 use crate::log::body::BodyLimit;
 use crate::log::merkle::{Hash, perfect_root};
 use crate::log::source::{BodyKind, FetchError, Location, LogSource, RetryPolicy, http_agent};
@@ -39,6 +46,7 @@ use crate::log::tile_leaf::{TileLeafError, leaf_hashes, prefix_len};
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::serve::memory::TileMemory;
 use crate::serve::upstream::MAX_DATA_TILE;
+use crate::torrent::metainfo::TorrentLayout;
 use crate::torrent::range::TorrentRange;
 
 /// The largest issuer certificate accepted (real ones are 1–2 KB).
@@ -71,6 +79,8 @@ pub enum TileError {
     Edge { url: String, level0: String },
     #[error("{url}: its SHA-256 is not the fingerprint it was asked by")]
     Issuer { url: String },
+    #[error(transparent)]
+    Download(Box<RangeVerifyError>),
 }
 
 impl TileError {
@@ -93,6 +103,8 @@ pub struct MirrorTiles {
     proof: BTreeSet<TileId>,
     /// The downloaded ranges, each with its folder as a source.
     ranges: Vec<(TorrentRange, LogSource)>,
+    /// The same ranges' folders, and their torrents when the site has them.
+    downloads: Vec<(RangeFolder, Option<(TorrentLayout, String)>)>,
     /// Authenticated level-1 tiles above the downloaded ranges.
     level1: HashMap<u64, Arc<Vec<Hash>>>,
     upstream: Option<LogSource>,
@@ -103,21 +115,22 @@ pub struct MirrorTiles {
 }
 
 impl MirrorTiles {
-    /// `tree` is the checkpoint's tree opened on the site; `ranges` the
-    /// folders proved against it, with `level1` the level-1 tiles above them.
+    /// `tree` is the checkpoint's tree opened on the site; `downloads` the
+    /// folders proved against it (with their torrents when the site has
+    /// them), with `level1` the level-1 tiles above them.
     pub fn new(
         tree: VerifiedTree,
         proof: BTreeSet<TileId>,
-        folders: &[RangeFolder],
+        downloads: Vec<(RangeFolder, Option<(TorrentLayout, String)>)>,
         level1: HashMap<u64, Arc<Vec<Hash>>>,
         upstream: Option<LogSource>,
         memory: Arc<TileMemory>,
     ) -> MirrorTiles {
         // Folder sources never use the agent.
         let agent = http_agent(None, 1);
-        let ranges = folders
+        let ranges = downloads
             .iter()
-            .map(|folder| {
+            .map(|(folder, _)| {
                 let location = Location::Dir(folder.path.clone());
                 (folder.range, LogSource::new(&location, &agent, RetryPolicy::default()))
             })
@@ -128,6 +141,7 @@ impl MirrorTiles {
             tree,
             proof,
             ranges,
+            downloads,
             level1,
             upstream,
             parents: Mutex::new(HashMap::new()),
@@ -263,25 +277,42 @@ impl MirrorTiles {
         if perfect_root(&read.hashes) != self.node(1, index)? {
             return Err(self.mismatch(source, tile));
         }
+        self.check_pieces(source, tile)?;
         Ok(bytes)
     }
 
-    /// The partial data tile at the right edge, from the upstream: as a
-    /// partial tile, or cut from the full tile once the log has one.
+    /// When `tile` was read from a download whose torrent the site has,
+    /// checks it against the torrent's pieces that hold it.
+    fn check_pieces(&self, source: &LogSource, tile: TileId) -> Result<(), TileError> {
+        let Some(at) = self.ranges.iter().position(|(_, local)| std::ptr::eq(local, source)) else {
+            return Ok(());
+        };
+        let Some((folder, Some((layout, url)))) = self.downloads.get(at) else { return Ok(()) };
+        pieces::check_file(folder, layout, url, &tile.path()).map_err(|error| TileError::Download(Box::new(error)))
+    }
+
+    /// The partial data tile at the right edge: from the last range of a
+    /// finished log when it was downloaded (docs/final.md), else from the
+    /// upstream, as a partial tile or cut from the full tile once the log
+    /// has one.
     fn edge_data_tile(&self, index: u64, width: u16) -> Result<Bytes, TileError> {
         let tile = TileId::data(index).with_width(width);
-        let upstream = self.upstream.as_ref().ok_or_else(|| TileError::NotHere { what: tile.path() })?;
         let limit = self.limit(MAX_DATA_TILE);
-        let (bytes, url) = match upstream.fetch_within(&tile.path(), BodyKind::Sniffable, &limit) {
-            Ok(bytes) => (bytes, upstream.describe(&tile.path())),
-            Err(error) if error.is_not_found() => {
-                let full = tile.full().path();
-                let bytes = upstream.fetch_within(&full, BodyKind::Sniffable, &limit)?;
-                let url = upstream.describe(&full);
-                let len = prefix_len(&bytes, usize::from(width)).unwrap_or(bytes.len());
-                (bytes.slice(..len), url)
-            }
-            Err(error) => return Err(error.into()),
+        let last = self.ranges.iter().find(|(range, _)| range.end == self.size && range.start / TILE_WIDTH <= index);
+        let carried = match last {
+            Some((_, local)) => match local.fetch_within(&tile.path(), BodyKind::Sniffable, &limit) {
+                Ok(bytes) => {
+                    self.check_pieces(local, tile)?;
+                    Some((bytes, local.describe(&tile.path())))
+                }
+                Err(error) if error.is_not_found() => None,
+                Err(error) => return Err(error.into()),
+            },
+            None => None,
+        };
+        let (bytes, url) = match carried {
+            Some(carried) => carried,
+            None => self.upstream_edge_data_tile(tile, &limit)?,
         };
         let read = leaf_hashes(&bytes, index * TILE_WIDTH, usize::from(width))
             .map_err(|source| TileError::DataTile { url: url.clone(), source })?;
@@ -290,6 +321,23 @@ impl MirrorTiles {
             return Err(TileError::Edge { url, level0: TileId::hash(0, index).with_width(width).path() });
         }
         Ok(bytes)
+    }
+
+    /// The partial data tile `tile` from the upstream, with where it came from.
+    fn upstream_edge_data_tile(&self, tile: TileId, limit: &BodyLimit) -> Result<(Bytes, String), TileError> {
+        let width = tile.width;
+        let upstream = self.upstream.as_ref().ok_or_else(|| TileError::NotHere { what: tile.path() })?;
+        Ok(match upstream.fetch_within(&tile.path(), BodyKind::Sniffable, limit) {
+            Ok(bytes) => (bytes, upstream.describe(&tile.path())),
+            Err(error) if error.is_not_found() => {
+                let full = tile.full().path();
+                let bytes = upstream.fetch_within(&full, BodyKind::Sniffable, limit)?;
+                let url = upstream.describe(&full);
+                let len = prefix_len(&bytes, usize::from(width)).unwrap_or(bytes.len());
+                (bytes.slice(..len), url)
+            }
+            Err(error) => return Err(error.into()),
+        })
     }
 
     /// The downloaded range holding full tile `tile`, as a source.
