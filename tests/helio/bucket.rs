@@ -469,7 +469,7 @@ fn an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_
         "{}",
         run.stderr
     );
-    assert!(run.stderr.trim_end().ends_with("helio: 1 of 2 logs failed: a"), "{}", run.stderr);
+    assert!(run.stderr.trim_end().ends_with("helio: 1 of 2 logs failed: a (failing for 0 s)"), "{}", run.stderr);
     let objects = moto.objects("site");
     for key in ["b/L01-0-1024.torrent", "b/feed.xml", "b/torrents.json", "index.html", "logs.json"] {
         assert!(objects.contains_key(key), "no {key}: {:?}", objects.keys());
