@@ -168,6 +168,58 @@ fn check_endpoint(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where credentials can come from besides the environment's keys: a web
+/// identity token (as GitHub's OIDC gives a workflow), a container's
+/// credentials endpoint, or the instance metadata service (IMDS). Without
+/// keys, a token or a container endpoint, object_store asks the instance
+/// metadata service, and a machine that is not a cloud instance answers that
+/// with a timeout or an unrelated 403 much later: this asks it first, once
+/// and briefly, as the AWS CLI does, and says what was looked for.
+fn no_credentials(settings: &S3Settings) -> Option<String> {
+    let set = |name: &str| settings.inherit_env && env_first(&[name]).is_some();
+    let keys = settings.access_key_id.is_some() && settings.secret_access_key.is_some();
+    if keys
+        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    {
+        return None;
+    }
+    if settings.inherit_env && env_first(&["AWS_EC2_METADATA_DISABLED"]).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return Some(no_credentials_message("the instance metadata service is disabled (AWS_EC2_METADATA_DISABLED)"));
+    }
+    let endpoint = settings
+        .inherit_env
+        .then(|| env_first(&["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_METADATA_ENDPOINT"]))
+        .flatten()
+        .unwrap_or_else(|| IMDS_ENDPOINT.to_string());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(1)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    // IMDSv2's session token, which every instance answers at once.
+    let url = format!("{}/latest/api/token", endpoint.trim_end_matches('/'));
+    let answer = agent.put(&url).header("X-aws-ec2-metadata-token-ttl-seconds", "60").send_empty();
+    match answer {
+        Ok(response) if response.status().is_success() => None,
+        Ok(response) => Some(no_credentials_message(&format!("{url} answered HTTP {}", response.status().as_u16()))),
+        Err(error) => Some(no_credentials_message(&format!("{url}: {error}"))),
+    }
+}
+
+/// The instance metadata service every AWS instance has.
+const IMDS_ENDPOINT: &str = "http://169.254.169.254";
+
+fn no_credentials_message(metadata: &str) -> String {
+    format!(
+        "no AWS credentials: looked for AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a web identity token \
+         (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN), container credentials \
+         (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI) and the instance metadata service ({metadata})"
+    )
+}
+
 /// The first non-empty variable of `names`.
 fn env_first(names: &[&str]) -> Option<String> {
     names.iter().find_map(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
@@ -293,6 +345,9 @@ impl S3Store {
         }
         if let Some(token) = &settings.session_token {
             builder = builder.with_token(token);
+        }
+        if let Some(why) = no_credentials(settings) {
+            return Err(setup(why));
         }
         let client = builder.build().map_err(|e| setup(crate::error::one_line(&e)))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

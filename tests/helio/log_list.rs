@@ -423,6 +423,35 @@ fn near_misses_of_a_bucket_and_a_url_without_its_scheme_are_usage_errors_that_wr
             .collect();
         assert!(created.is_empty(), "{target}: wrote {created:?}");
     }
+    // No AWS credentials anywhere: one line naming where they were looked
+    // for (the instance metadata service asked once, briefly), exit 2.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_helio"));
+    command.args(["build", "-c", site.config().to_str().unwrap(), "s3://helio-nowhere/site"]);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://127.0.0.1:{closed}"))
+        .env("HELIO_RETRY_BUDGET", "2");
+    let started = Instant::now();
+    let run = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("helio: s3://helio-nowhere/site at "), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no AWS credentials: looked for AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a web identity token"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("the instance metadata service (http://127.0.0.1:{closed}/latest/api/token")));
+    assert!(!stderr.contains("169.254.169.254"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
     let schemeless = Site::new();
     schemeless.config_for("test", "mon.sycamore.ct.letsencrypt.org/2026h1/", &log.log, "");
     let run = schemeless.build();
