@@ -1,6 +1,6 @@
 //! The crate's edge: every command ends in `Ok(())` or one [`Error`], which
 //! is printed once, as `helio: <what failed>`, and picks the exit status
-//! (SPEC §1). Problems that do not end a run (one log failing among many)
+//! (docs/spec.md §1). Problems that do not end a run (one log failing among many)
 //! are logged where they happen and summed up here.
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! The YAML configuration file → a validated [`Config`] (SPEC §2).
+//! The YAML configuration file → a validated [`Config`] (docs/spec.md §2).
 //!
 //! HelioTorrent's keys keep their meaning, so its config files load unchanged;
 //! helio's own keys add verification, trackers, range size and profile.

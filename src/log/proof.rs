@@ -1,8 +1,8 @@
 //! Proof tiles: the hash tiles a subscriber needs, beyond what a range's
-//! torrent carries, to prove that range against a checkpoint (issue 9).
+//! torrent carries, to prove that range against a checkpoint (docs/spec.md §9.4).
 //!
 //! A torrent holds its range's level-0 tiles and the level-1 tiles lying
-//! entirely inside it (SPEC §4.2). Proving it as [`VerifiedTree`] does — the
+//! entirely inside it (docs/spec.md §4.2). Proving it as [`VerifiedTree`] does — the
 //! right-edge tile of every level hashes to the root, and every other tile's
 //! tree hash is an entry of its parent — needs, besides:
 //! - the right-edge partial tile of every level (`tile/<L>/<N>.p/<W>`);

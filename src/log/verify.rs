@@ -1,4 +1,4 @@
-//! Merkle verification of a log's tiles against a checkpoint (SPEC §3.3).
+//! Merkle verification of a log's tiles against a checkpoint (docs/spec.md §3.3).
 //!
 //! Opening a [`VerifiedTree`] fetches the right-edge tile of every level (the
 //! partial tiles the tree size leaves, or the full tile they are a prefix of

@@ -1,6 +1,6 @@
 //! `helio serve`: the WebSeed (BEP 19) server that hands a torrent's bytes to
 //! BitTorrent clients by proxying and caching the log, and serves the output
-//! directory (SPEC §6).
+//! directory (docs/spec.md §6).
 //!
 //! The server itself — HTTP and HTTPS listeners, connection limits, header
 //! timeout, graceful shutdown, certificate reload — is [`crate::http`];

@@ -1,4 +1,4 @@
-//! Which URL means what (SPEC §6), and the handler that answers each request.
+//! Which URL means what (docs/spec.md §6), and the handler that answers each request.
 //!
 //! Paths are checked by [`crate::http::path`] before anything else happens
 //! (malformed escapes, `.`/`..`, empty segments, decoded `/`, `\`, NUL or

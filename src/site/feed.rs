@@ -1,4 +1,4 @@
-//! `feed.xml` (SPEC §5): an RSS 2.0 feed per log in the form BEP 36 and
+//! `feed.xml` (docs/spec.md §5): an RSS 2.0 feed per log in the form BEP 36 and
 //! torrent clients expect: one item per torrent, newest range first, its
 //! `.torrent` as an `application/x-bittorrent` enclosure, and the ezRSS
 //! `torrent:` elements (`infoHash`, `contentLength`, `magnetURI`, `fileName`)

@@ -1,4 +1,4 @@
-//! `torrents.json` (SPEC §5): the JSON feed, with the written spec's fields
+//! `torrents.json` (docs/spec.md §5): the JSON feed, with the written spec's fields
 //! (`end_index` inclusive) and helio's extras. Keys keep a fixed order and
 //! times are RFC 3339 UTC ending in `Z`.
 

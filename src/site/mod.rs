@@ -561,7 +561,7 @@ mod tests {
     }
 
     /// The benchmark's case, by hand: `cargo test --release -- --ignored
-    /// regenerating --nocapture`. SPEC §7 wants a build with nothing new in
+    /// regenerating --nocapture`. docs/spec.md §7 wants a build with nothing new in
     /// well under a second with thousands of torrents.
     #[test]
     #[ignore = "timing; run by hand in release"]

@@ -1,4 +1,4 @@
-//! The HTML pages (SPEC §5): `index.html` at the root, listing every log,
+//! The HTML pages (docs/spec.md §5): `index.html` at the root, listing every log,
 //! and `<log>/index.html`, listing a log's torrents.
 //!
 //! Templates (Tera, `templates/`) and the stylesheet (`static/`) are compiled

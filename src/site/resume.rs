@@ -1,6 +1,6 @@
 //! `helio build OUT --resume-from URL`: start from the published site. A CI
 //! runner starts empty every time, but helio's state is the site itself
-//! (SPEC §5: each log's `torrents.json` and `checkpoint`, and the `.torrent`
+//! (docs/spec.md §5: each log's `torrents.json` and `checkpoint`, and the `.torrent`
 //! files they list). Before building, each selected log's state is fetched
 //! from the site's root URL into OUT, and every `.torrent` is checked against
 //! the infohash `torrents.json` gives for it; a checkpoint is checked against

@@ -1,7 +1,7 @@
 //! Downloaded ranges on disk. A BitTorrent client saves a torrent in a folder
-//! named after its `info.name`, `<log>-L01-<start>-<end>` (SPEC §4.3), holding
+//! named after its `info.name`, `<log>-L01-<start>-<end>` (docs/spec.md §4.3), holding
 //! the torrent's files at their paths: `README.md`, `tile/0/…`, `tile/1/…`,
-//! `tile/data/…` (SPEC §4.2).
+//! `tile/data/…` (docs/spec.md §4.2).
 
 use std::path::{Path, PathBuf};
 

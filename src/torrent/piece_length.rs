@@ -1,7 +1,7 @@
 //! The piece-length rules: every publisher of a range must pick the same
 //! piece length, so it is a function of what they all know.
 //!
-//! v1 torrents (SPEC §4.3): a power of two chosen from the content size, known
+//! v1 torrents (docs/spec.md §4.3): a power of two chosen from the content size, known
 //! only once the last tile has arrived (hence the candidate lengths of
 //! [`super::pieces::PieceHasher`]).
 //!

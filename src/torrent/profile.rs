@@ -1,4 +1,4 @@
-//! Torrent profiles (SPEC §4.4): helio's own format, or byte-for-byte
+//! Torrent profiles (docs/spec.md §4.4): helio's own format, or byte-for-byte
 //! compatibility with the HelioTorrent reference implementation so that both
 //! tools produce the same infohash and their swarms merge.
 

@@ -1,4 +1,4 @@
-//! Ranges of entries and what a range's torrent contains (SPEC §4.1, §4.2).
+//! Ranges of entries and what a range's torrent contains (docs/spec.md §4.1, §4.2).
 
 use std::fmt;
 

@@ -70,6 +70,10 @@ fn folder_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_py_moto, has_aria2c)),
+    ignore = "needs Python's moto.server and aria2c, not installed here (HELIO_E2E=1 requires it)"
+)]
 fn a_bucket_gets_the_folder_layout_and_a_build_with_nothing_new_writes_nothing() {
     let Some(moto) = Moto::start("a_bucket_gets_the_folder_layout_and_a_build_with_nothing_new_writes_nothing") else {
         return;
@@ -213,6 +217,7 @@ fn gated_log(size: u64, gate: Arc<AtomicBool>) -> (TestLog, LogServer) {
 }
 
 #[test]
+#[cfg_attr(not(has_py_moto), ignore = "needs Python's moto.server, not installed here (HELIO_E2E=1 requires it)")]
 fn a_second_build_of_the_same_log_into_a_bucket_exits_3_and_writes_nothing() {
     let Some(moto) = Moto::start("a_second_build_of_the_same_log_into_a_bucket_exits_3_and_writes_nothing") else {
         return;
@@ -251,6 +256,7 @@ fn a_second_build_of_the_same_log_into_a_bucket_exits_3_and_writes_nothing() {
 }
 
 #[test]
+#[cfg_attr(not(has_py_moto), ignore = "needs Python's moto.server, not installed here (HELIO_E2E=1 requires it)")]
 fn a_held_lease_exits_3_and_an_expired_one_is_taken_over() {
     let Some(moto) = Moto::start("a_held_lease_exits_3_and_an_expired_one_is_taken_over") else { return };
     let log = TestLog::new(1024 + 3);
@@ -282,6 +288,7 @@ fn a_held_lease_exits_3_and_an_expired_one_is_taken_over() {
 }
 
 #[test]
+#[cfg_attr(not(has_py_moto), ignore = "needs Python's moto.server, not installed here (HELIO_E2E=1 requires it)")]
 fn bad_credentials_a_missing_bucket_or_a_dead_endpoint_exit_1_with_one_line_and_write_nothing() {
     let test = "bad_credentials_a_missing_bucket_or_a_dead_endpoint_exit_1_with_one_line_and_write_nothing";
     let Some(moto) = Moto::start(test) else { return };
@@ -378,6 +385,7 @@ fn build_both(spawn: impl Fn(&str) -> Child) {
 }
 
 #[test]
+#[cfg_attr(not(has_py_moto), ignore = "needs Python's moto.server, not installed here (HELIO_E2E=1 requires it)")]
 fn builds_of_different_logs_publish_into_one_bucket_at_once() {
     let Some(moto) = Moto::start("builds_of_different_logs_publish_into_one_bucket_at_once") else { return };
     let site = Site::new();
@@ -407,6 +415,7 @@ fn builds_of_different_logs_publish_into_one_folder_at_once() {
 }
 
 #[test]
+#[cfg_attr(not(has_py_moto), ignore = "needs Python's moto.server, not installed here (HELIO_E2E=1 requires it)")]
 fn a_poisoned_lease_fails_its_own_log_alone_and_never_panics() {
     let Some(moto) = Moto::start("a_poisoned_lease_fails_its_own_log_alone_and_never_panics") else { return };
     let logs: Vec<TestLog> = (1..=2).map(|seed| TestLog::with_seed(1024 + 7, seed)).collect();
@@ -449,6 +458,7 @@ fn a_poisoned_lease_fails_its_own_log_alone_and_never_panics() {
 }
 
 #[test]
+#[cfg_attr(not(has_py_moto), ignore = "needs Python's moto.server, not installed here (HELIO_E2E=1 requires it)")]
 fn an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_publish() {
     let test = "an_oversized_torrents_json_in_the_bucket_fails_its_log_unread_and_the_others_publish";
     let Some(moto) = Moto::start(test) else { return };

@@ -487,6 +487,10 @@ fn a_crash_between_torrent_and_list_is_reconciled_from_the_files() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_py_libtorrent, has_aria2c)),
+    ignore = "needs Python's libtorrent and aria2c, not installed here (HELIO_E2E=1 requires it)"
+)]
 fn libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_pieces() {
     let test = "libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_pieces";
     let Some(python) = python_with("libtorrent", test) else { return };
@@ -513,6 +517,7 @@ fn libtorrent_loads_every_torrent_with_helios_infohash_and_aria2_checks_its_piec
 }
 
 #[test]
+#[cfg_attr(not(has_py_torf), ignore = "needs Python's torf, not installed here (HELIO_E2E=1 requires it)")]
 fn torf_the_reference_library_gives_the_same_infohash_for_the_heliotorrent_profile() {
     let test = "torf_the_reference_library_gives_the_same_infohash_for_the_heliotorrent_profile";
     let Some(python) = python_with("torf", test) else { return };
@@ -565,6 +570,7 @@ impl Drop for SmallDisk {
 }
 
 #[test]
+#[cfg_attr(not(is_root), ignore = "needs root (to mount a tmpfs), not installed here (HELIO_E2E=1 requires it)")]
 fn a_full_disk_fails_the_log_naming_the_file_and_keeps_earlier_output() {
     let Some(disk) = SmallDisk::mount(1 << 20, "a_full_disk_fails_the_log_naming_the_file_and_keeps_earlier_output")
     else {

@@ -323,6 +323,7 @@ fn alert_after_makes_a_recent_failure_a_warning_and_an_old_one_an_error() {
 }
 
 #[test]
+#[cfg_attr(not(has_promtool), ignore = "needs promtool, not installed here (HELIO_E2E=1 requires it)")]
 fn the_metrics_file_is_prometheus_text_that_promtool_accepts() {
     let test = "the_metrics_file_is_prometheus_text_that_promtool_accepts";
     let (_root, failing) = answering(500, &[]);
@@ -417,6 +418,7 @@ fn measure(chromium: &Path, profile: &Path, page: &Path, width: u32) -> (u64, u6
 }
 
 #[test]
+#[cfg_attr(not(has_chromium), ignore = "needs chromium, not installed here (HELIO_E2E=1 requires it)")]
 fn the_dashboard_of_sixty_logs_fits_two_screens_and_never_overflows_a_phone() {
     let test = "the_dashboard_of_sixty_logs_fits_two_screens_and_never_overflows_a_phone";
     let site = Site::new();
@@ -506,6 +508,7 @@ fn shell_quote(word: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(has_script), ignore = "needs script, not installed here (HELIO_E2E=1 requires it)")]
 fn on_a_terminal_a_torrent_is_one_line_and_nothing_new_is_one_summary() {
     let test = "on_a_terminal_a_torrent_is_one_line_and_nothing_new_is_one_summary";
     let Some(script) = tool("script", test) else { return };

@@ -143,6 +143,7 @@ fn torrentfile_check(built: &Built, test: &str) -> Option<f64> {
 }
 
 #[test]
+#[cfg_attr(not(has_py_libtorrent), ignore = "needs Python's libtorrent, not installed here (HELIO_E2E=1 requires it)")]
 fn libtorrent_verifies_a_hybrid_range_as_v1_and_as_v2() {
     const TEST: &str = "hybrid::libtorrent_verifies_a_hybrid_range_as_v1_and_as_v2";
     let Some(python) = python_with("libtorrent", TEST) else { return };
@@ -166,6 +167,7 @@ fn libtorrent_verifies_a_hybrid_range_as_v1_and_as_v2() {
 }
 
 #[test]
+#[cfg_attr(not(has_py_libtorrent), ignore = "needs Python's libtorrent, not installed here (HELIO_E2E=1 requires it)")]
 fn libtorrent_verifies_a_range_with_level1_tiles() {
     const TEST: &str = "hybrid::libtorrent_verifies_a_range_with_level1_tiles";
     let Some(python) = python_with("libtorrent", TEST) else { return };
@@ -177,6 +179,10 @@ fn libtorrent_verifies_a_range_with_level1_tiles() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_py_libtorrent, has_py_torrentfile)),
+    ignore = "needs Python's libtorrent and Python's torrentfile, not installed here (HELIO_E2E=1 requires it)"
+)]
 fn edge_sizes_verify_in_libtorrent_and_torrentfile() {
     const TEST: &str = "hybrid::edge_sizes_verify_in_libtorrent_and_torrentfile";
     let Some(python) = python_with("libtorrent", TEST) else { return };
@@ -205,6 +211,10 @@ fn edge_sizes_verify_in_libtorrent_and_torrentfile() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_py_torrentfile),
+    ignore = "needs Python's torrentfile, not installed here (HELIO_E2E=1 requires it)"
+)]
 fn torrentfile_verifies_a_hybrid_range() {
     const TEST: &str = "hybrid::torrentfile_verifies_a_hybrid_range";
     let built = build_range(2048, hybrid_piece_length(1 << 20));

@@ -290,6 +290,7 @@ fn entries_of_the_config_override_logs_of_the_list_by_name_and_add_their_own() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl, not installed here (HELIO_E2E=1 requires it)")]
 fn a_signed_list_is_used_only_when_its_signature_verifies() {
     let test = "a_signed_list_is_used_only_when_its_signature_verifies";
     let Some(openssl) = tool("openssl", test) else { return };

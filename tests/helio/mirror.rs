@@ -250,6 +250,7 @@ fn a_missing_tile_is_fetched_once_for_twenty_requests_checked_and_tampering_is_r
 }
 
 #[test]
+#[cfg_attr(not(has_py_hashlib), ignore = "needs Python's hashlib, not installed here (HELIO_E2E=1 requires it)")]
 fn an_independent_reader_walks_the_mirror_to_the_checkpoints_root() {
     let test = "an_independent_reader_walks_the_mirror_to_the_checkpoints_root";
     let Some(python) = python_with("hashlib", test) else { return };
@@ -365,6 +366,7 @@ fn round_trip_config(site: &Site, log: &TestLog, log_url: &str, webseed: &str) -
 }
 
 #[test]
+#[cfg_attr(not(has_py_libtorrent), ignore = "needs Python's libtorrent, not installed here (HELIO_E2E=1 requires it)")]
 fn round_trip_libtorrent_verify_mirror_and_build_again_from_the_mirror() {
     let test = "round_trip_libtorrent_verify_mirror_and_build_again_from_the_mirror";
     let Some(python) = python_with("libtorrent", test) else { return };

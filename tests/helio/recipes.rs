@@ -269,6 +269,7 @@ fn zizmor_findings(zizmor: &Path, dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(has_zizmor), ignore = "needs zizmor, not installed here (HELIO_E2E=1 requires it)")]
 fn zizmor_finds_nothing_in_the_workflows() {
     let Some(zizmor) = zizmor("zizmor_finds_nothing_in_the_workflows") else { return };
     let findings = zizmor_findings(&zizmor, &repo(".github/workflows"));
@@ -334,6 +335,7 @@ fn config_for(logs: &[(&str, &str)], log: &TestLog) -> String {
 }
 
 #[test]
+#[cfg_attr(not(all(has_curl, has_dash)), ignore = "needs curl and dash, not installed here (HELIO_E2E=1 requires it)")]
 fn s3_workflows_matrix_comes_from_helio_logs_and_each_job_builds_its_log() {
     let test = "s3_workflows_matrix_comes_from_helio_logs_and_each_job_builds_its_log";
     let (Some(_dash), Some(_curl)) = (tool("dash", test), tool("curl", test)) else { return };
@@ -429,6 +431,7 @@ fn s3_workflows_matrix_comes_from_helio_logs_and_each_job_builds_its_log() {
 }
 
 #[test]
+#[cfg_attr(not(all(has_curl, has_dash)), ignore = "needs curl and dash, not installed here (HELIO_E2E=1 requires it)")]
 fn pages_workflow_builds_on_the_cached_site_and_resumes_only_without_one() {
     let test = "pages_workflow_builds_on_the_cached_site_and_resumes_only_without_one";
     let (Some(_dash), Some(_curl)) = (tool("dash", test), tool("curl", test)) else { return };
@@ -589,6 +592,7 @@ fn exec_line(unit: &str, key: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze, not installed here (HELIO_E2E=1 requires it)")]
 fn systemd_units_pass_systemd_analyze_verify() {
     let Some(analyze) = tool("systemd-analyze", "systemd_units_pass_systemd_analyze_verify") else { return };
     // verify also checks that ExecStart's program exists: point it at the
@@ -673,6 +677,10 @@ fn systemd_build_then_serve_answer_the_same_folder() {
 /// over by systemd (emulated: each LoadCredential= source copied into the
 /// credentials folder) where the config README shows expects it.
 #[test]
+#[cfg_attr(
+    not(all(has_curl, has_openssl)),
+    ignore = "needs curl and openssl, not installed here (HELIO_E2E=1 requires it)"
+)]
 fn systemd_https_unit_serves_tls_from_its_credentials() {
     let test = "systemd_https_unit_serves_tls_from_its_credentials";
     let (Some(openssl), Some(curl)) = (tool("openssl", test), tool("curl", test)) else { return };

@@ -154,6 +154,7 @@ fn dist_packs_binary_docs_completions_and_man_pages() {
 }
 
 #[test]
+#[cfg_attr(not(has_groff), ignore = "needs groff, not installed here (HELIO_E2E=1 requires it)")]
 fn man_pages_render_without_warnings() {
     let Some(groff) = tool("groff", "man_pages_render_without_warnings") else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +200,7 @@ fn bash_completes(bash: &Path, script: &Path, words: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(has_bash), ignore = "needs bash, not installed here (HELIO_E2E=1 requires it)")]
 fn bash_completes_commands_flags_and_shells() {
     let Some(bash) = tool("bash", "bash_completes_commands_flags_and_shells") else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -324,6 +326,7 @@ pub fn install(dash: &Path, env: &[(&str, &str)]) -> Run {
 }
 
 #[test]
+#[cfg_attr(not(all(has_curl, has_dash)), ignore = "needs curl and dash, not installed here (HELIO_E2E=1 requires it)")]
 fn install_sh_installs_a_release_and_refuses_a_corrupted_one() {
     let test = "install_sh_installs_a_release_and_refuses_a_corrupted_one";
     let (Some(dash), Some(_curl)) = (tool("dash", test), tool("curl", test)) else { return };

@@ -115,7 +115,7 @@ fn a_bad_resume_url_or_a_bucket_to_resume_into_is_a_usage_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--resume-from \"ftp://site.example/\": "), "{}", run.stderr);
 
-    // A bucket is the published state itself (issue 8): refused before any
+    // A bucket is the published state itself (docs/store.md): refused before any
     // request, with the way out.
     let config = site.config();
     let run = helio(&[

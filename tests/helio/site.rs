@@ -118,6 +118,7 @@ print(json.dumps({
 "#;
 
 #[test]
+#[cfg_attr(not(has_py_feedparser), ignore = "needs Python's feedparser, not installed here (HELIO_E2E=1 requires it)")]
 fn feedparser_and_elementtree_read_every_item_and_the_hostile_name_survives() {
     let test = "feedparser_and_elementtree_read_every_item_and_the_hostile_name_survives";
     let Some(python) = python_with("feedparser", test) else { return };
@@ -305,6 +306,7 @@ fn references(dom: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(has_chromium), ignore = "needs chromium, not installed here (HELIO_E2E=1 requires it)")]
 fn chromium_renders_the_pages_with_no_broken_link_and_nothing_injected() {
     let test = "chromium_renders_the_pages_with_no_broken_link_and_nothing_injected";
     let Some(chromium) = tool("chromium", test) else { return };
