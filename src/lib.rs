@@ -28,6 +28,7 @@ pub mod serve;
 pub mod site;
 pub mod store;
 pub mod subscribe;
+pub mod tile_cache;
 pub mod torrent;
 
 use std::path::PathBuf;

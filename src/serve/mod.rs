@@ -7,8 +7,6 @@
 //! this module holds what is the WebSeed's own: its routes, the tile cache
 //! and its memory budget, the upstream fetches and the statistics.
 
-pub mod cache;
-pub mod memory;
 pub mod routes;
 pub mod static_files;
 pub mod stats;
@@ -28,12 +26,11 @@ use crate::config::Config;
 use crate::http::{ConnectionStats, Limits, ListenAddr, Server, ServerConfig, ServerError, TlsFiles};
 use crate::output::Output;
 use crate::store::{Target, TargetError};
-use cache::TileCache;
-use memory::TileMemory;
+use crate::tile_cache::{TileCache, TileMemory, etag_of};
 use routes::{App, ServedLog};
 use static_files::StaticFiles;
 use stats::{LogStats, Stats};
-use upstream::{Upstream, etag_of};
+use upstream::Upstream;
 
 /// Why the server could not start (exit status 2; once it runs, it only
 /// stops at a signal).

@@ -15,15 +15,15 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
-use super::cache::{Lookup, TileCache};
 use super::static_files::{Found, StaticFiles};
 use super::stats::{LogStats, Stats};
-use super::upstream::{Upstream, UpstreamError, etag_of};
+use super::upstream::Upstream;
 use crate::http::path::{BadPath, RequestPath};
 use crate::http::response::{self, IMMUTABLE, OCTET_STREAM, Payload, Reply, Representation};
 use crate::http::server::Handler;
 use crate::log::checkpoint::Checkpoint;
 use crate::log::tile::{Level, TILE_WIDTH, TileId};
+use crate::tile_cache::{Lookup, OVERLOAD_RETRY, TileCache, UpstreamError, etag_of};
 use crate::torrent::range::{CHECKPOINT, README, TorrentRange};
 
 /// The largest `.pad/<n>` answered: pad files are shorter than a piece, and
@@ -360,7 +360,7 @@ fn upstream_error(error: &UpstreamError) -> Reply {
     match error {
         UpstreamError::NotFound => response::plain(StatusCode::NOT_FOUND, "not found on the log"),
         UpstreamError::Overloaded => {
-            response::unavailable("too many tiles are being fetched; retry shortly", super::upstream::OVERLOAD_RETRY)
+            response::unavailable("too many tiles are being fetched; retry shortly", OVERLOAD_RETRY)
         }
         UpstreamError::RetryLater { message, after } => {
             response::unavailable(&format!("the log asked to retry later: {message}"), *after)

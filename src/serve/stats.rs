@@ -11,8 +11,8 @@ use std::time::Instant;
 use hyper::StatusCode;
 use serde::Serialize;
 
-use super::cache::{CacheStats, TileCache};
 use crate::http::limits::ConnectionStats;
+use crate::tile_cache::{CacheStats, TileCache};
 
 /// One log's counters.
 #[derive(Debug, Default)]
@@ -356,7 +356,7 @@ mod tests {
         log.cache_hits.fetch_add(3, Ordering::Relaxed);
         log.cache_misses.fetch_add(1, Ordering::Relaxed);
         log.bytes_served.fetch_add(5 << 20, Ordering::Relaxed);
-        let cache = TileCache::new(1 << 20, crate::serve::memory::TileMemory::for_cache(1 << 20));
+        let cache = TileCache::new(1 << 20, crate::tile_cache::TileMemory::for_cache(1 << 20));
         (Stats::new(vec![log], Arc::new(ConnectionStats::default())), cache)
     }
 

@@ -133,7 +133,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
 fn plausible(t: &TorrentJson, range: TorrentRange) -> Result<(), String> {
     use crate::log::tile::TILE_WIDTH;
     use crate::torrent::piece_length::MIN_PIECE_LENGTH;
-    /// A data tile is at most 8 MiB (`serve::upstream::MAX_DATA_TILE`): 32 KiB an
+    /// A data tile is at most 8 MiB (`tile_cache::MAX_DATA_TILE`): 32 KiB an
     /// entry, and its two hash-tile entries besides.
     const MAX_BYTES_PER_ENTRY: u64 = (32 << 10) + 64;
     if !range.start.is_multiple_of(TILE_WIDTH) {

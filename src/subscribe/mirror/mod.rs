@@ -31,9 +31,7 @@ use crate::log::host::{HostGate, host_key};
 use crate::log::proof::proof_tiles;
 use crate::log::source::{Location, LogSource, http_agent_within};
 use crate::output::Output;
-use crate::serve::cache::TileCache;
-use crate::serve::memory::TileMemory;
-use crate::serve::upstream::{self, WAIT_SLACK};
+use crate::tile_cache::{self, TileCache, TileMemory, WAIT_SLACK};
 use routes::Mirror;
 use tiles::MirrorTiles;
 
@@ -98,7 +96,7 @@ pub fn run(options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> 
     let checkpoint = opened.checkpoint_text;
     let downloads = opened.folders.iter().cloned().zip(torrents).collect();
     let tiles = MirrorTiles::new(opened.tree, proof, downloads, level1, upstream, Arc::clone(&memory));
-    let wait = upstream::policy().budget + WAIT_SLACK;
+    let wait = tile_cache::policy().budget + WAIT_SLACK;
     let mirror = Mirror::new(Arc::new(tiles), TileCache::new(cache_bytes, memory), checkpoint, origin, wait);
 
     let listen = match options.listen {
@@ -134,7 +132,7 @@ fn upstream_source(text: &str) -> Result<LogSource, MirrorError> {
     {
         return Err(fail("no such folder".into()));
     }
-    let policy = upstream::policy();
+    let policy = tile_cache::policy();
     let agent = http_agent_within(None, UPSTREAM_CONCURRENCY, Some(policy.budget));
     let gate = match &location {
         Location::Http(url) => Some(Arc::new(HostGate::new(&host_key(url), UPSTREAM_CONCURRENCY))),

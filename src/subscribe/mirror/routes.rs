@@ -23,8 +23,7 @@ use crate::http::path::{BadPath, RequestPath};
 use crate::http::response::{self, IMMUTABLE, OCTET_STREAM, Payload, Reply, Representation};
 use crate::http::server::Handler;
 use crate::log::tile::TileId;
-use crate::serve::cache::{CacheKey, Lookup, Tile, TileCache};
-use crate::serve::upstream::{OVERLOAD_RETRY, UpstreamError, etag_of};
+use crate::tile_cache::{CacheKey, Lookup, OVERLOAD_RETRY, Tile, TileCache, UpstreamError, etag_of};
 
 /// Reads and fetches under way at once; past this, a miss is 503.
 const MAX_FLIGHTS: usize = 64;

@@ -44,8 +44,7 @@ use crate::log::source::{BodyKind, FetchError, Location, LogSource, RetryPolicy,
 use crate::log::tile::{FULL_HASH_TILE_BYTES, HASH_SIZE, Level, TILE_WIDTH, TileId};
 use crate::log::tile_leaf::{TileLeafError, leaf_hashes, prefix_len};
 use crate::log::verify::{VerifiedTree, VerifyError};
-use crate::serve::memory::TileMemory;
-use crate::serve::upstream::MAX_DATA_TILE;
+use crate::tile_cache::{MAX_DATA_TILE, TileMemory};
 use crate::torrent::metainfo::TorrentLayout;
 use crate::torrent::range::TorrentRange;
 

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tokio::sync::watch;
 
+use super::error::UpstreamError;
 use super::memory::TileMemory;
-use super::upstream::UpstreamError;
 use crate::log::tile::TileId;
 
 /// A tile of a log: the log's index in the config, and the tile.
