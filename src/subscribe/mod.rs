@@ -5,6 +5,7 @@
 //! Static CT log's monitoring prefix. Both reuse `log/` for tiles, TileLeaf
 //! records, Merkle checks and signed checkpoints.
 
+pub mod error;
 pub mod folder;
 pub mod mirror;
 pub mod pieces;

@@ -16,8 +16,8 @@ use std::path::Path;
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 
+use super::error::{RangeVerifyError, file_error};
 use super::folder::RangeFolder;
-use super::verify::{RangeVerifyError, file_error};
 use crate::local_file::{self, FileError, Links};
 use crate::torrent::metainfo::TorrentLayout;
 

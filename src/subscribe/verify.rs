@@ -40,23 +40,24 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use rayon::prelude::*;
-use thiserror::Error;
 
-use super::folder::{self, FolderError, RangeFolder};
-use crate::local_file::{self, FileError, Links};
+pub use super::error::RangeVerifyError;
+use super::error::file_error;
+use super::folder::{self, RangeFolder};
+use crate::local_file::{self, Links};
 use crate::log::body::BodyLimit;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::merkle::{Hash, perfect_root};
-use crate::log::note::{KeyError, LogKey};
-use crate::log::source::{BodyKind, FetchError, Location, LogSource, MAX_BODY, RetryPolicy, http_agent_within};
+use crate::log::note::LogKey;
+use crate::log::source::{BodyKind, Location, LogSource, MAX_BODY, RetryPolicy, http_agent_within};
 use crate::log::tile::{FULL_HASH_TILE_BYTES, HASH_SIZE, Level, TILE_WIDTH, TileId};
-use crate::log::tile_leaf::{TileLeafError, leaf_hashes};
+use crate::log::tile_leaf::leaf_hashes;
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::output::Output;
 use crate::site::human;
 use crate::store::kind::{MAX_CHECKPOINT, MAX_TORRENT};
 use crate::torrent::metainfo::TorrentLayout;
-use crate::torrent::range::{CHECKPOINT, README, TorrentFile, TorrentRange};
+use crate::torrent::range::{CHECKPOINT, README, TorrentFile};
 
 /// What `helio verify` was asked to do.
 #[derive(Clone, Debug)]
@@ -69,79 +70,6 @@ pub struct VerifyOptions {
     pub key: Option<String>,
     /// The checkpoint origin expected; default: the checkpoint's own.
     pub origin: Option<String>,
-}
-
-/// Why downloaded ranges did not verify, or could not be checked. Every
-/// variant names the file, URL or argument at fault.
-#[derive(Debug, Error)]
-pub enum RangeVerifyError {
-    #[error("--site {text:?}: {message}")]
-    Site { text: String, message: String },
-    #[error("--key: {0}")]
-    Key(#[source] KeyError),
-    #[error(transparent)]
-    Folder(#[from] FolderError),
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error("{url}: {source}")]
-    Checkpoint { url: String, source: CheckpointError },
-    #[error("{url}: origin is {found:?}, not {expected:?} (--origin)")]
-    Origin { url: String, found: String, expected: String },
-    #[error(transparent)]
-    Tree(#[from] VerifyError),
-    #[error(
-        "{}: {range} ends beyond the tree of size {size} that {url} describes (is the site older than the download?)",
-        path.display()
-    )]
-    BeyondTree { path: PathBuf, range: TorrentRange, size: u64, url: String },
-    #[error("{}: missing (an incomplete download?)", path.display())]
-    Missing { path: PathBuf },
-    #[error("{}: larger than {MAX_BODY} bytes, which no tile is", path.display())]
-    TooLarge { path: PathBuf },
-    #[error(transparent)]
-    File(FileError),
-    #[error("{}: {got} bytes, but a full hash tile has {FULL_HASH_TILE_BYTES}", path.display())]
-    HashTileLength { path: PathBuf, got: usize },
-    #[error("{}: {source}", path.display())]
-    DataTile { path: PathBuf, source: TileLeafError },
-    #[error("{}: the leaf hash of entry {index} does not match entry {position} of {}", path.display(), level0.display())]
-    LeafHash { path: PathBuf, index: u64, position: usize, level0: PathBuf },
-    #[error("{}: its tree hash is not entry {entry} of {parent}", path.display())]
-    TileMismatch { path: PathBuf, parent: String, entry: u64 },
-    #[error("{}: not the right edge of the tree that {url} describes", path.display())]
-    EdgeTile { path: PathBuf, url: String },
-    #[error("{}: its leaf hashes are not the entries of {}", path.display(), level0.display())]
-    EdgeLeafHashes { path: PathBuf, level0: PathBuf },
-    #[error("{}: {source}", path.display())]
-    FinalCheckpoint { path: PathBuf, source: CheckpointError },
-    #[error("{}: a checkpoint of size {size}, but the range ends at entry {end}", path.display())]
-    FinalSize { path: PathBuf, size: u64, end: u64 },
-    #[error("{}: its root is not that of the tree {url} describes at size {size}", path.display())]
-    FinalRoot { path: PathBuf, size: u64, url: String },
-    #[error("{url}: {message}")]
-    Torrent { url: String, message: String },
-    #[error("{url}: its files are not those of the range {range} (is it helio's torrent of it?)")]
-    TorrentFiles { url: String, range: TorrentRange },
-    #[error("{}: {got} bytes, but the torrent {url} says {expected}", path.display())]
-    FileLength { path: PathBuf, got: u64, expected: u64, url: String },
-    #[error(
-        "{}: piece {piece} of {url} does not match its SHA-1{}",
-        path.display(),
-        if also.is_empty() { String::new() } else { format!(" (the piece also holds {})", also.join(", ")) }
-    )]
-    Piece { path: PathBuf, piece: usize, url: String, also: Vec<String> },
-    #[error(
-        "{url}: the site has taken {} in all to answer, the limit (twice the retry budget, HELIO_RETRY_BUDGET)",
-        humantime::format_duration(*limit)
-    )]
-    SiteTooSlow { url: String, limit: Duration },
-}
-
-impl RangeVerifyError {
-    /// Bad arguments, as opposed to something that did not verify.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, RangeVerifyError::Site { .. } | RangeVerifyError::Key(_) | RangeVerifyError::Folder(_))
-    }
 }
 
 /// Verifies every range `options` names, printing one line per range as it
@@ -591,15 +519,6 @@ fn hashes(path: &Path, bytes: &[u8]) -> Result<Vec<Hash>, RangeVerifyError> {
 /// (a FIFO or device is refused at once, never waited on).
 fn read(path: &Path) -> Result<Vec<u8>, RangeVerifyError> {
     local_file::read(path, MAX_BODY, Links::Follow).map_err(file_error)
-}
-
-/// A downloaded file that could not be read, as the error that names it.
-pub(super) fn file_error(error: FileError) -> RangeVerifyError {
-    match error {
-        FileError::Missing { path } => RangeVerifyError::Missing { path },
-        FileError::TooLarge { path, .. } => RangeVerifyError::TooLarge { path },
-        other => RangeVerifyError::File(other),
-    }
 }
 
 #[cfg(test)]
