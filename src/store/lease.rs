@@ -228,7 +228,7 @@ impl Lease {
     /// Stops renewing and deletes the lease if it is still ours.
     pub fn release(mut self) -> Result<(), StoreError> {
         self.release_now()
-            .map_err(|e| StoreError::S3 { what: self.shared.name.clone(), problem: super::s3::S3Problem::of(&e) })
+            .map_err(|e| StoreError::S3 { what: self.shared.name.clone(), problem: super::problem::S3Problem::of(&e) })
     }
 
     fn release_now(&mut self) -> Result<(), object_store::Error> {

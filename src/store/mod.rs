@@ -20,6 +20,7 @@
 pub mod kind;
 mod lease;
 pub mod local;
+pub mod problem;
 pub mod s3;
 pub mod target;
 
