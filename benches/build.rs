@@ -401,7 +401,7 @@ fn site_bench(count: u64) -> SiteTimes {
 
     let runs = || vec![LogRun { name: "big".into(), status: RunStatus::Succeeded { at: 1_795_000_000 }, state: None }];
     let store = helio::store::Store::open(&helio::store::Target::Dir(out.clone())).unwrap();
-    let locks = helio::site::folder::Locks::new(&store);
+    let locks = helio::site::log_folder::Locks::new(&store);
     let started = Instant::now();
     helio::site::publish(&config, &locks, runs()).unwrap();
     let first = started.elapsed();

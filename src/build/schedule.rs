@@ -24,9 +24,9 @@ use crate::log::host::Hosts;
 use crate::log::http::{Bounds, http_agent_pooled};
 use crate::log::source::{Location, LogSource, RetryPolicy};
 use crate::output::Output;
-use crate::site::folder::{FolderError, Locks};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
+use crate::site::log_folder::{Locks, LogFolderError};
 use crate::site::pages::Pages;
 use crate::site::root::RootPublisher;
 use crate::site::state::LogState;
@@ -204,7 +204,7 @@ impl Schedule<'_> {
         let name = log.name.clone();
         let (status, left, built, state) = match result {
             Ok(built) => (RunStatus::Succeeded { at: now() }, built.left, built.built, Some(built.state)),
-            Err(Failure::Log(LogError::Folder(FolderError::Store(error)))) if error.is_held() => {
+            Err(Failure::Log(LogError::Folder(LogFolderError::Store(error)))) if error.is_held() => {
                 tracing::warn!("log {name}: {error}; the log is left to that build");
                 let summary = site::read_summary(self.config, log, self.locks).ok();
                 if let Some(summary) = &summary {

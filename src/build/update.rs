@@ -24,9 +24,9 @@ use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::source::{BodyKind, FetchError, LogSource};
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::output::Output;
-use crate::site::folder::{FolderError, Locks, LogFolder};
 use crate::site::json::now;
 use crate::site::links::LogLinks;
+use crate::site::log_folder::{Locks, LogFolder, LogFolderError};
 use crate::site::proof::{self, ProofError};
 use crate::site::state::{CHECKPOINT, LogState, PublishedTorrent, StateError, TORRENTS_JSON};
 use crate::store::kind::MAX_CHECKPOINT;
@@ -65,7 +65,7 @@ pub enum LogError {
     #[error("{range}: {source}")]
     Range { range: TorrentRange, source: PipelineError },
     #[error(transparent)]
-    Folder(#[from] FolderError),
+    Folder(#[from] LogFolderError),
     #[error("{what}: {source}; delete it and helio builds it again")]
     Torrent { what: String, source: NotATorrent },
     #[error("{what} is listed in torrents.json but missing; move torrents.json aside and helio rebuilds it")]
@@ -90,7 +90,7 @@ impl LogError {
     /// Another build published into the log after this one read it: read
     /// it again (the lock is this build's by then).
     pub fn is_changed(&self) -> bool {
-        matches!(self, LogError::Folder(FolderError::Changed { .. }))
+        matches!(self, LogError::Folder(LogFolderError::Changed { .. }))
     }
 }
 

@@ -26,18 +26,18 @@
 
 pub mod byte_range;
 pub mod conditional;
-pub mod folder;
 pub mod limits;
 pub mod path;
 pub mod response;
+pub mod served_folder;
 pub mod server;
 pub mod signals;
 pub mod tls;
 pub mod write_timeout;
 
-pub use folder::{Entry, FileContent, Folder, FolderError};
 pub use limits::{ConnectionStats, Limits};
 pub use path::{BadPath, RequestPath};
 pub use response::{Payload, Reply, Representation, ResponseBody, represent};
+pub use served_folder::{Entry, FileContent, ServedFolder, ServedFolderError};
 pub use server::{Handler, ListenAddr, Server, ServerConfig, ServerError};
 pub use tls::{TlsError, TlsFiles};

@@ -32,7 +32,7 @@ pub const MAX_PAD: u64 = 16 << 20;
 
 /// A request path, decoded and checked.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Route<'a> {
+pub enum ServeRoute<'a> {
     /// `/` and `/torrents`: redirect to `torrents/`.
     Home,
     /// `/torrents/<segments>`; `dir` when the path ends in `/`.
@@ -66,41 +66,41 @@ pub enum WebSeedFile {
 
 /// Why a path leads nowhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteError {
+pub enum ServeRouteError {
     /// 400: the path itself is not acceptable (traversal, bad escapes, …).
     BadPath,
     /// 404: a fine path that names nothing here.
     NotFound,
 }
 
-impl<'a> Route<'a> {
-    pub fn parse(path: &'a str) -> Result<Route<'a>, RouteError> {
-        let RequestPath { mut segments, dir } = RequestPath::parse(path).map_err(|BadPath| RouteError::BadPath)?;
+impl<'a> ServeRoute<'a> {
+    pub fn parse(path: &'a str) -> Result<ServeRoute<'a>, ServeRouteError> {
+        let RequestPath { mut segments, dir } = RequestPath::parse(path).map_err(|BadPath| ServeRouteError::BadPath)?;
         let names: Vec<&str> = segments.iter().map(|s| s.as_ref()).collect();
         // A trailing slash only means "folder" under /torrents/.
         if dir && names.first() != Some(&"torrents") {
-            return Err(RouteError::BadPath);
+            return Err(ServeRouteError::BadPath);
         }
         match names.as_slice() {
-            [] => Ok(Route::Home),
-            ["torrents"] if !dir => Ok(Route::Home),
+            [] => Ok(ServeRoute::Home),
+            ["torrents"] if !dir => Ok(ServeRoute::Home),
             ["torrents", ..] => {
                 segments.remove(0);
-                Ok(Route::Torrents { segments, dir })
+                Ok(ServeRoute::Torrents { segments, dir })
             }
             ["webseed", _, _, file @ ..] if !file.is_empty() => {
-                let file = WebSeedFile::parse(file).ok_or(RouteError::NotFound)?;
+                let file = WebSeedFile::parse(file).ok_or(ServeRouteError::NotFound)?;
                 let mut segments = segments.into_iter().skip(1);
                 let (Some(log), Some(torrent)) = (segments.next(), segments.next()) else {
-                    return Err(RouteError::NotFound);
+                    return Err(ServeRouteError::NotFound);
                 };
-                Ok(Route::WebSeed { log, torrent, file })
+                Ok(ServeRoute::WebSeed { log, torrent, file })
             }
-            ["statistics"] => Ok(Route::Statistics),
-            ["statistics.json"] => Ok(Route::StatisticsJson),
-            ["metrics"] => Ok(Route::Metrics),
-            ["healthz"] => Ok(Route::Healthz),
-            _ => Err(RouteError::NotFound),
+            ["statistics"] => Ok(ServeRoute::Statistics),
+            ["statistics.json"] => Ok(ServeRoute::StatisticsJson),
+            ["metrics"] => Ok(ServeRoute::Metrics),
+            ["healthz"] => Ok(ServeRoute::Healthz),
+            _ => Err(ServeRouteError::NotFound),
         }
     }
 }
@@ -208,22 +208,22 @@ impl App {
                 return reply;
             }
         };
-        let route = match Route::parse(request.uri().path()) {
+        let route = match ServeRoute::parse(request.uri().path()) {
             Ok(route) => route,
             Err(error) => {
                 self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
                 return match error {
-                    RouteError::BadPath => response::plain(StatusCode::BAD_REQUEST, "bad path"),
-                    RouteError::NotFound => response::plain(StatusCode::NOT_FOUND, "not found"),
+                    ServeRouteError::BadPath => response::plain(StatusCode::BAD_REQUEST, "bad path"),
+                    ServeRouteError::NotFound => response::plain(StatusCode::NOT_FOUND, "not found"),
                 };
             }
         };
-        if !matches!(route, Route::WebSeed { .. }) {
+        if !matches!(route, ServeRoute::WebSeed { .. }) {
             self.stats.other_requests.fetch_add(1, Ordering::Relaxed);
         }
         match route {
-            Route::Home => response::redirect("torrents/"),
-            Route::Torrents { segments, dir } => match self.files.get(segments, dir).await {
+            ServeRoute::Home => response::redirect("torrents/"),
+            ServeRoute::Torrents { segments, dir } => match self.files.get(segments, dir).await {
                 Found::File(rep) => response::represent(head, request.headers(), &rep, Some(self.files.meter())),
                 Found::Redirect(location) => response::redirect(&location),
                 Found::NotFound => response::plain(StatusCode::NOT_FOUND, "not found"),
@@ -233,7 +233,7 @@ impl App {
                     response::plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read this file")
                 }
             },
-            Route::WebSeed { log, torrent, file } => match self.by_name.get(log.as_ref()) {
+            ServeRoute::WebSeed { log, torrent, file } => match self.by_name.get(log.as_ref()) {
                 Some(&index) if self.logs[index].admits(&torrent, file) => {
                     self.webseed(head, request, index, file).await
                 }
@@ -246,12 +246,12 @@ impl App {
                     response::plain(StatusCode::NOT_FOUND, "no such log")
                 }
             },
-            Route::Statistics => response::generated(head, "text/html; charset=utf-8", self.snapshot().html()),
-            Route::StatisticsJson => response::generated(head, "application/json", self.snapshot().json()),
-            Route::Metrics => {
+            ServeRoute::Statistics => response::generated(head, "text/html; charset=utf-8", self.snapshot().html()),
+            ServeRoute::StatisticsJson => response::generated(head, "application/json", self.snapshot().json()),
+            ServeRoute::Metrics => {
                 response::generated(head, "text/plain; version=0.0.4; charset=utf-8", self.snapshot().prometheus())
             }
-            Route::Healthz => response::generated(head, "text/plain; charset=utf-8", b"ok\n".to_vec()),
+            ServeRoute::Healthz => response::generated(head, "text/plain; charset=utf-8", b"ok\n".to_vec()),
         }
     }
 
@@ -378,32 +378,38 @@ fn upstream_error(error: &UpstreamError) -> Reply {
 mod tests {
     use super::*;
 
-    fn webseed(log: &str, file: WebSeedFile) -> Result<Route<'_>, RouteError> {
-        Ok(Route::WebSeed { log: Cow::Borrowed(log), torrent: Cow::Borrowed("x"), file })
+    fn webseed(log: &str, file: WebSeedFile) -> Result<ServeRoute<'_>, ServeRouteError> {
+        Ok(ServeRoute::WebSeed { log: Cow::Borrowed(log), torrent: Cow::Borrowed("x"), file })
     }
 
     #[test]
     fn webseed_paths() {
         assert_eq!(
-            Route::parse("/webseed/test/test-L01-0-1024/README.md"),
-            Ok(Route::WebSeed {
+            ServeRoute::parse("/webseed/test/test-L01-0-1024/README.md"),
+            Ok(ServeRoute::WebSeed {
                 log: Cow::Borrowed("test"),
                 torrent: Cow::Borrowed("test-L01-0-1024"),
                 file: WebSeedFile::Readme
             })
         );
-        assert_eq!(Route::parse("/webseed/test/x/tile/0/000"), webseed("test", WebSeedFile::Tile(TileId::hash(0, 0))));
         assert_eq!(
-            Route::parse("/webseed/test/x/tile/data/x001/234"),
+            ServeRoute::parse("/webseed/test/x/tile/0/000"),
+            webseed("test", WebSeedFile::Tile(TileId::hash(0, 0)))
+        );
+        assert_eq!(
+            ServeRoute::parse("/webseed/test/x/tile/data/x001/234"),
             webseed("test", WebSeedFile::Tile(TileId::data(1234)))
         );
-        assert_eq!(Route::parse("/webseed/test/x/tile/1/005"), webseed("test", WebSeedFile::Tile(TileId::hash(1, 5))));
-        assert_eq!(Route::parse("/webseed/test/x/.pad/16384"), webseed("test", WebSeedFile::Pad(16384)));
-        assert_eq!(Route::parse("/webseed/test/x/.pad/0"), webseed("test", WebSeedFile::Pad(0)));
+        assert_eq!(
+            ServeRoute::parse("/webseed/test/x/tile/1/005"),
+            webseed("test", WebSeedFile::Tile(TileId::hash(1, 5)))
+        );
+        assert_eq!(ServeRoute::parse("/webseed/test/x/.pad/16384"), webseed("test", WebSeedFile::Pad(16384)));
+        assert_eq!(ServeRoute::parse("/webseed/test/x/.pad/0"), webseed("test", WebSeedFile::Pad(0)));
         // Escaped names and files decode; names may hold spaces, & and non-ASCII.
         assert_eq!(
-            Route::parse("/webseed/two%20%26%20%C3%BC/n/%74ile/data/000"),
-            Ok(Route::WebSeed {
+            ServeRoute::parse("/webseed/two%20%26%20%C3%BC/n/%74ile/data/000"),
+            Ok(ServeRoute::WebSeed {
                 log: Cow::Owned("two & ü".into()),
                 torrent: Cow::Borrowed("n"),
                 file: WebSeedFile::Tile(TileId::data(0))
@@ -443,8 +449,8 @@ mod tests {
         }
         assert!(growing.admits("demo-L01-0-1024", WebSeedFile::Tile(TileId::data(3))), "full tiles as ever");
         assert_eq!(
-            Route::parse("/webseed/demo/demo-L01-4096-5000/checkpoint"),
-            Ok(Route::WebSeed {
+            ServeRoute::parse("/webseed/demo/demo-L01-4096-5000/checkpoint"),
+            Ok(ServeRoute::WebSeed {
                 log: Cow::Borrowed("demo"),
                 torrent: Cow::Borrowed("demo-L01-4096-5000"),
                 file: WebSeedFile::Checkpoint
@@ -471,7 +477,7 @@ mod tests {
             "/tile/data/000",
             "/favicon.ico",
         ] {
-            assert_eq!(Route::parse(path), Err(RouteError::NotFound), "{path}");
+            assert_eq!(ServeRoute::parse(path), Err(ServeRouteError::NotFound), "{path}");
         }
     }
 
@@ -501,23 +507,29 @@ mod tests {
             "relative",
             "*",
         ] {
-            assert_eq!(Route::parse(path), Err(RouteError::BadPath), "{path}");
+            assert_eq!(ServeRoute::parse(path), Err(ServeRouteError::BadPath), "{path}");
         }
     }
 
     #[test]
     fn site_paths() {
-        assert_eq!(Route::parse("/"), Ok(Route::Home));
-        assert_eq!(Route::parse("/torrents"), Ok(Route::Home));
-        assert_eq!(Route::parse("/torrents/"), Ok(Route::Torrents { segments: vec![], dir: true }));
+        assert_eq!(ServeRoute::parse("/"), Ok(ServeRoute::Home));
+        assert_eq!(ServeRoute::parse("/torrents"), Ok(ServeRoute::Home));
+        assert_eq!(ServeRoute::parse("/torrents/"), Ok(ServeRoute::Torrents { segments: vec![], dir: true }));
         assert_eq!(
-            Route::parse("/torrents/my%20log/feed.xml"),
-            Ok(Route::Torrents { segments: vec![Cow::Owned("my log".into()), Cow::Borrowed("feed.xml")], dir: false })
+            ServeRoute::parse("/torrents/my%20log/feed.xml"),
+            Ok(ServeRoute::Torrents {
+                segments: vec![Cow::Owned("my log".into()), Cow::Borrowed("feed.xml")],
+                dir: false
+            })
         );
-        assert_eq!(Route::parse("/torrents/test/"), Ok(Route::Torrents { segments: vec!["test".into()], dir: true }));
-        assert_eq!(Route::parse("/statistics"), Ok(Route::Statistics));
-        assert_eq!(Route::parse("/statistics.json"), Ok(Route::StatisticsJson));
-        assert_eq!(Route::parse("/metrics"), Ok(Route::Metrics));
-        assert_eq!(Route::parse("/healthz"), Ok(Route::Healthz));
+        assert_eq!(
+            ServeRoute::parse("/torrents/test/"),
+            Ok(ServeRoute::Torrents { segments: vec!["test".into()], dir: true })
+        );
+        assert_eq!(ServeRoute::parse("/statistics"), Ok(ServeRoute::Statistics));
+        assert_eq!(ServeRoute::parse("/statistics.json"), Ok(ServeRoute::StatisticsJson));
+        assert_eq!(ServeRoute::parse("/metrics"), Ok(ServeRoute::Metrics));
+        assert_eq!(ServeRoute::parse("/healthz"), Ok(ServeRoute::Healthz));
     }
 }

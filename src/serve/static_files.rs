@@ -14,15 +14,15 @@ use std::sync::atomic::AtomicU64;
 use hyper::header::HeaderValue;
 
 use crate::config::url_segment;
-use crate::http::folder::{Entry, Folder};
 use crate::http::response::{Payload, Representation};
+use crate::http::served_folder::{Entry, ServedFolder};
 use crate::store::ObjectKind;
 
 /// Larger files are not served: nothing helio writes comes close.
 const MAX_FILE: u64 = 64 << 20;
 
 pub struct StaticFiles {
-    folder: Folder,
+    folder: ServedFolder,
     meter: Arc<AtomicU64>,
 }
 
@@ -38,7 +38,7 @@ pub enum Found {
 impl StaticFiles {
     /// Serves `root`; bytes sent are added to `meter`.
     pub fn new(root: &Path, meter: Arc<AtomicU64>) -> StaticFiles {
-        StaticFiles { folder: Folder::new(root), meter }
+        StaticFiles { folder: ServedFolder::new(root), meter }
     }
 
     pub fn meter(&self) -> Arc<AtomicU64> {
@@ -59,7 +59,7 @@ impl StaticFiles {
     }
 }
 
-fn read(folder: &Folder, mut segments: Vec<String>, dir: bool) -> Found {
+fn read(folder: &ServedFolder, mut segments: Vec<String>, dir: bool) -> Found {
     let entry = |segments: &[String]| {
         let names: Vec<&str> = segments.iter().map(String::as_str).collect();
         folder.read(&names, MAX_FILE)

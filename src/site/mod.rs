@@ -17,7 +17,7 @@
 //!
 //! Each log is published on its own the moment its build ends, failed or
 //! not ([`publish_log`]): its `torrents.json`, feed, page and status are
-//! regenerated from its state, under its own lock ([`folder`]), and what the
+//! regenerated from its state, under its own lock ([`log_folder`]), and what the
 //! reports of every log need of it becomes a [`LogSummary`]. The root files
 //! are then brought up to date from every log's summary ([`root`]), so a
 //! slow log never holds another's site back. Nothing reads a `.torrent`
@@ -25,10 +25,10 @@
 //! with nothing new writes nothing and takes no lock.
 
 pub mod feed;
-pub mod folder;
 pub mod human;
 pub mod json;
 pub mod links;
+pub mod log_folder;
 pub mod log_list;
 pub mod logs_json;
 pub mod pages;
@@ -49,8 +49,8 @@ use crate::config::{Config, LogConfig};
 use crate::log::checkpoint::Checkpoint;
 use crate::store::StoreError;
 use feed::{FEED_XML, Feed};
-use folder::{FolderError, Locks, LogFolder};
 use links::LogLinks;
+use log_folder::{Locks, LogFolder, LogFolderError};
 use pages::{CheckpointTime, INDEX_HTML, LogPage, PageError, Pages};
 use state::{CHECKPOINT, LogState, TORRENTS_JSON};
 use status::{Health, Recorded};
@@ -83,7 +83,7 @@ pub struct LogRun {
 #[derive(Debug, Error)]
 pub enum SiteError {
     #[error(transparent)]
-    Folder(#[from] FolderError),
+    Folder(#[from] LogFolderError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -290,8 +290,8 @@ pub fn publish_log(
         let folder = LogFolder::new(locks, &log.name, state.seen.clone());
         let outcome = Outcome { run, changed, recorded: recorded.take() };
         match write_log(config, log, &folder, outcome, state, unreadable, pages) {
-            Err(SiteError::Folder(FolderError::Changed { .. })) if attempt == 0 => continue,
-            Err(SiteError::Folder(FolderError::Store(error))) if error.is_held() => {
+            Err(SiteError::Folder(LogFolderError::Changed { .. })) if attempt == 0 => continue,
+            Err(SiteError::Folder(LogFolderError::Store(error))) if error.is_held() => {
                 tracing::warn!("log {}: {error}; its pages are left to that build", log.name);
                 let summary = read_summary(config, log, locks)?;
                 return Ok(PublishedLog { summary, relative_feed: false, held: Some(error) });

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use thiserror::Error;
 
-use super::folder::{FolderError, LogFolder};
+use super::log_folder::{LogFolder, LogFolderError};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::proof::{proof_tiles, tile_bytes};
 use crate::log::source::LogSource;
@@ -34,7 +34,7 @@ pub enum ProofError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
-    Folder(#[from] FolderError),
+    Folder(#[from] LogFolderError),
 }
 
 impl From<StoreError> for ProofError {
@@ -90,7 +90,7 @@ pub fn publish(
     for tile in stale {
         // Only a leftover: warned about, not fatal.
         if let Err(error) = folder.delete(&tile.path()) {
-            if matches!(error, FolderError::Changed { .. }) || error.is_held() {
+            if matches!(error, LogFolderError::Changed { .. }) || error.is_held() {
                 return Err(error.into());
             }
             tracing::warn!("cannot remove the stale proof tile {}: {error}", folder.describe(&tile.path()));
@@ -118,7 +118,7 @@ mod tests {
     use super::*;
     use crate::log::merkle::{Hash, leaf_hash, tree_hash};
     use crate::log::source::{Location, RetryPolicy, http_agent};
-    use crate::site::folder::Locks;
+    use crate::site::log_folder::Locks;
     use crate::site::state::{CHECKPOINT, Seen};
     use crate::store::{Store, Target};
     use std::fs;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 
 use super::feed::{AllLogsFeed, FEED_XML};
-use super::folder::Locks;
+use super::log_folder::Locks;
 use super::logs_json::{self, LOGS_JSON};
 use super::pages::{INDEX_HTML, Pages, STYLE_CSS, STYLESHEET};
 use super::summary::LogSummary;

@@ -54,7 +54,7 @@ pub struct LogState {
     /// What reconciling the folder found, worth telling the operator.
     pub notes: Vec<String>,
     /// What the state was read from, to tell later whether another build
-    /// changed it since ([`crate::site::folder`]).
+    /// changed it since ([`crate::site::log_folder`]).
     pub seen: Seen,
 }
 

@@ -18,8 +18,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::RunStatus;
-use super::folder::{FolderError, LogFolder};
 use super::json::{parse_rfc3339, rfc3339};
+use super::log_folder::{LogFolder, LogFolderError};
 
 pub const STATUS_JSON: &str = "status.json";
 
@@ -153,7 +153,7 @@ pub fn record(
     run: &RunStatus,
     changed: bool,
     recorded: Option<Recorded>,
-) -> Result<Health, FolderError> {
+) -> Result<Health, LogFolderError> {
     let recorded = recorded.unwrap_or_else(|| Health::load(folder));
     let health = match run {
         RunStatus::Skipped => return Ok(recorded.unwrap_or_default()),
@@ -207,7 +207,7 @@ pub fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::folder::Locks;
+    use crate::site::log_folder::Locks;
     use crate::site::state::Seen;
     use crate::store::{Store, Target};
     use std::fs;

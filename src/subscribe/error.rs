@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::folder::FolderError;
+use super::range_folder::RangeFolderError;
 use crate::local_file::FileError;
 use crate::log::checkpoint::CheckpointError;
 use crate::log::note::KeyError;
@@ -25,7 +25,7 @@ pub enum RangeVerifyError {
     #[error("--key: {0}")]
     Key(#[source] KeyError),
     #[error(transparent)]
-    Folder(#[from] FolderError),
+    Folder(#[from] RangeFolderError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error("{url}: {source}")]

@@ -6,7 +6,7 @@
 //! records, Merkle checks and signed checkpoints.
 
 pub mod error;
-pub mod folder;
 pub mod mirror;
 pub mod pieces;
+pub mod range_folder;
 pub mod verify;

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 
 use super::error::{RangeVerifyError, file_error};
-use super::folder::RangeFolder;
+use super::range_folder::RangeFolder;
 use crate::local_file::{self, FileError, Links};
 use crate::torrent::metainfo::TorrentLayout;
 

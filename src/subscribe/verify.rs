@@ -43,7 +43,7 @@ use rayon::prelude::*;
 
 pub use super::error::RangeVerifyError;
 use super::error::file_error;
-use super::folder::{self, RangeFolder};
+use super::range_folder::{self, RangeFolder};
 use crate::local_file::{self, Links};
 use crate::log::body::BodyLimit;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
@@ -149,7 +149,7 @@ pub(crate) fn open(options: &VerifyOptions) -> Result<Opened, RangeVerifyError> 
     {
         return Err(site_error("no such folder".into()));
     }
-    let folders = folder::find(&options.paths)?;
+    let folders = range_folder::find(&options.paths)?;
 
     // Every request bounded by the retry budget, body included, and the
     // site's time in all by twice that.

@@ -24,7 +24,7 @@ use super::memory::TileMemory;
 use crate::log::tile::TileId;
 
 /// A tile of a log: the log's index in the config, and the tile.
-pub type Key = (usize, TileId);
+pub type LogTile = (usize, TileId);
 
 /// What the cache can be keyed by: anything that says which group (which
 /// log, for the WebSeed) it belongs to, since fetches are limited per group.
@@ -32,7 +32,7 @@ pub trait CacheKey: Copy + Eq + std::hash::Hash + Send + Sync + 'static {
     fn group(&self) -> usize;
 }
 
-impl CacheKey for Key {
+impl CacheKey for LogTile {
     fn group(&self) -> usize {
         self.0
     }
@@ -58,7 +58,7 @@ const MAX_NOT_FOUND: usize = 16_384;
 const MIN_FREE_FOR_FETCH: u64 = 1 << 20;
 
 /// What [`TileCache::lookup`] found.
-pub enum Lookup<K: CacheKey = Key> {
+pub enum Lookup<K: CacheKey = LogTile> {
     Hit(Tile),
     /// The log answered 404 for it moments ago.
     NotFound,
@@ -86,7 +86,7 @@ pub struct CacheStats {
     pub not_found: u64,
 }
 
-pub struct TileCache<K: CacheKey = Key> {
+pub struct TileCache<K: CacheKey = LogTile> {
     state: Mutex<State<K>>,
     limit: u64,
     memory: Arc<TileMemory>,
@@ -188,7 +188,7 @@ impl<K: CacheKey> State<K> {
 /// The duty to fetch one tile. Completing it caches the tile and wakes every
 /// request waiting for it; dropping it unfinished fails them instead of
 /// leaving them hanging.
-pub struct Flight<K: CacheKey = Key> {
+pub struct Flight<K: CacheKey = LogTile> {
     cache: Arc<TileCache<K>>,
     key: K,
     sender: Option<watch::Sender<FlightResult>>,
@@ -289,7 +289,7 @@ mod tests {
         TileCache::new(limit, TileMemory::for_cache(limit))
     }
 
-    fn key(n: u64) -> Key {
+    fn key(n: u64) -> LogTile {
         (0, TileId::data(n))
     }
 

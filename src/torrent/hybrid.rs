@@ -181,7 +181,7 @@ fn insert_file(tree: &mut Dict, components: &[&str], leaf: Value) {
 }
 
 #[derive(Debug, Error)]
-pub enum FolderError {
+pub enum DownloadReadError {
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: the name is not UTF-8", path.display())]
@@ -192,21 +192,22 @@ pub enum FolderError {
 /// torrent (`README.md`, `tile/…`), for a hybrid torrent of that content.
 /// Pad files a client may have written under `.pad/` are left out. Files are
 /// hashed in parallel, each as the build pipeline hashes a tile.
-pub fn read_folder(root: &Path, piece_length: u64) -> Result<Vec<HybridFile>, FolderError> {
+pub fn read_folder(root: &Path, piece_length: u64) -> Result<Vec<HybridFile>, DownloadReadError> {
     let mut paths = Vec::new();
     let mut folders = vec![(root.to_path_buf(), String::new())];
     while let Some((folder, prefix)) = folders.pop() {
         let entries =
-            std::fs::read_dir(&folder).map_err(|source| FolderError::Read { path: folder.clone(), source })?;
+            std::fs::read_dir(&folder).map_err(|source| DownloadReadError::Read { path: folder.clone(), source })?;
         for entry in entries {
-            let entry = entry.map_err(|source| FolderError::Read { path: folder.clone(), source })?;
+            let entry = entry.map_err(|source| DownloadReadError::Read { path: folder.clone(), source })?;
             let path = entry.path();
-            let name = entry.file_name().into_string().map_err(|_| FolderError::NotUtf8 { path: path.clone() })?;
+            let name =
+                entry.file_name().into_string().map_err(|_| DownloadReadError::NotUtf8 { path: path.clone() })?;
             let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
             if relative == PAD_DIR {
                 continue;
             }
-            let kind = entry.file_type().map_err(|source| FolderError::Read { path: path.clone(), source })?;
+            let kind = entry.file_type().map_err(|source| DownloadReadError::Read { path: path.clone(), source })?;
             if kind.is_dir() {
                 folders.push((path, relative));
             } else {
@@ -218,7 +219,8 @@ pub fn read_folder(root: &Path, piece_length: u64) -> Result<Vec<HybridFile>, Fo
     paths
         .into_par_iter()
         .map(|(path, relative)| {
-            let bytes = std::fs::read(&path).map_err(|source| FolderError::Read { path: path.clone(), source })?;
+            let bytes =
+                std::fs::read(&path).map_err(|source| DownloadReadError::Read { path: path.clone(), source })?;
             Ok(HybridFile { path: relative, hashes: FileHashes::compute(&bytes, piece_length) })
         })
         .collect()

@@ -30,7 +30,7 @@ const MAX_FLIGHTS: usize = 64;
 
 /// A request path, decoded and checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub enum MirrorRoute {
     Checkpoint,
     Tile(TileId),
     /// An issuer certificate by the SHA-256 of its DER bytes.
@@ -39,26 +39,26 @@ pub enum Route {
 
 /// Why a path leads nowhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteError {
+pub enum MirrorRouteError {
     /// 400: the path itself is not acceptable (traversal, bad escapes, …).
     BadPath,
     /// 404: a fine path that names nothing here.
     NotFound,
 }
 
-impl Route {
-    pub fn parse(path: &str) -> Result<Route, RouteError> {
-        let request = RequestPath::parse(path).map_err(|BadPath| RouteError::BadPath)?;
+impl MirrorRoute {
+    pub fn parse(path: &str) -> Result<MirrorRoute, MirrorRouteError> {
+        let request = RequestPath::parse(path).map_err(|BadPath| MirrorRouteError::BadPath)?;
         if request.dir {
-            return Err(RouteError::BadPath);
+            return Err(MirrorRouteError::BadPath);
         }
         let names = request.names();
         match names.as_slice() {
-            ["checkpoint"] => Ok(Route::Checkpoint),
+            ["checkpoint"] => Ok(MirrorRoute::Checkpoint),
             // Decoded segments hold no `/`, so joining them back is the path.
-            ["tile", ..] => TileId::parse(&names.join("/")).map(Route::Tile).ok_or(RouteError::NotFound),
-            ["issuer", hex] => fingerprint(hex).map(Route::Issuer).ok_or(RouteError::NotFound),
-            _ => Err(RouteError::NotFound),
+            ["tile", ..] => TileId::parse(&names.join("/")).map(MirrorRoute::Tile).ok_or(MirrorRouteError::NotFound),
+            ["issuer", hex] => fingerprint(hex).map(MirrorRoute::Issuer).ok_or(MirrorRouteError::NotFound),
+            _ => Err(MirrorRouteError::NotFound),
         }
     }
 }
@@ -77,12 +77,12 @@ fn fingerprint(hex: &str) -> Option<[u8; 32]> {
 
 /// What the cache holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Key {
+pub enum MirrorKey {
     Tile(TileId),
     Issuer([u8; 32]),
 }
 
-impl CacheKey for Key {
+impl CacheKey for MirrorKey {
     fn group(&self) -> usize {
         0
     }
@@ -91,7 +91,7 @@ impl CacheKey for Key {
 /// The mirror's state, shared by every request.
 pub struct Mirror {
     tiles: Arc<MirrorTiles>,
-    cache: Arc<TileCache<Key>>,
+    cache: Arc<TileCache<MirrorKey>>,
     checkpoint: Bytes,
     checkpoint_etag: HeaderValue,
     /// Names the tree in tile ETags: a tile path means one thing per log.
@@ -103,7 +103,7 @@ pub struct Mirror {
 impl Mirror {
     pub fn new(
         tiles: Arc<MirrorTiles>,
-        cache: Arc<TileCache<Key>>,
+        cache: Arc<TileCache<MirrorKey>>,
         checkpoint: Bytes,
         origin: String,
         wait: Duration,
@@ -121,13 +121,13 @@ impl Mirror {
                 return reply;
             }
         };
-        let route = match Route::parse(request.uri().path()) {
+        let route = match MirrorRoute::parse(request.uri().path()) {
             Ok(route) => route,
-            Err(RouteError::BadPath) => return response::plain(StatusCode::BAD_REQUEST, "bad path"),
-            Err(RouteError::NotFound) => return response::plain(StatusCode::NOT_FOUND, "not found"),
+            Err(MirrorRouteError::BadPath) => return response::plain(StatusCode::BAD_REQUEST, "bad path"),
+            Err(MirrorRouteError::NotFound) => return response::plain(StatusCode::NOT_FOUND, "not found"),
         };
         let rep = match route {
-            Route::Checkpoint => Representation {
+            MirrorRoute::Checkpoint => Representation {
                 content: Payload::Bytes(self.checkpoint.clone()),
                 content_type: HeaderValue::from_static("text/plain; charset=utf-8"),
                 // The same until the mirror restarts on a newer one.
@@ -135,17 +135,17 @@ impl Mirror {
                 etag: Some(self.checkpoint_etag.clone()),
                 last_modified: None,
             },
-            Route::Tile(tile) if !self.tiles.in_tree(tile) => {
+            MirrorRoute::Tile(tile) if !self.tiles.in_tree(tile) => {
                 return response::plain(StatusCode::NOT_FOUND, "not a tile of the checkpoint's tree");
             }
-            Route::Tile(tile) => match self.cached(Key::Tile(tile)).await {
+            MirrorRoute::Tile(tile) => match self.cached(MirrorKey::Tile(tile)).await {
                 Ok(found) => representation(found, OCTET_STREAM),
                 Err(error) => return failure(&error),
             },
-            Route::Issuer(_) if !self.tiles.has_upstream() => {
+            MirrorRoute::Issuer(_) if !self.tiles.has_upstream() => {
                 return response::plain(StatusCode::NOT_FOUND, "no --upstream to fetch issuers from");
             }
-            Route::Issuer(fingerprint) => match self.cached(Key::Issuer(fingerprint)).await {
+            MirrorRoute::Issuer(fingerprint) => match self.cached(MirrorKey::Issuer(fingerprint)).await {
                 Ok(found) => representation(found, HeaderValue::from_static("application/pkix-cert")),
                 Err(error) => return failure(&error),
             },
@@ -155,7 +155,7 @@ impl Mirror {
 
     /// `key` from the cache, or read or fetched once however many requests
     /// want it at once.
-    async fn cached(&self, key: Key) -> Result<Tile, UpstreamError> {
+    async fn cached(&self, key: MirrorKey) -> Result<Tile, UpstreamError> {
         match self.cache.lookup(key, MAX_FLIGHTS) {
             Lookup::Hit(found) => Ok(found),
             Lookup::NotFound => Err(UpstreamError::NotFound),
@@ -167,8 +167,8 @@ impl Mirror {
                     // Its own task: a client hanging up does not cancel it.
                     tokio::spawn(async move {
                         let fetched = tokio::task::spawn_blocking(move || match key {
-                            Key::Tile(tile) => tiles.get(tile),
-                            Key::Issuer(fingerprint) => tiles.issuer(&fingerprint),
+                            MirrorKey::Tile(tile) => tiles.get(tile),
+                            MirrorKey::Issuer(fingerprint) => tiles.issuer(&fingerprint),
                         })
                         .await;
                         let outcome = match fetched {
@@ -199,10 +199,10 @@ impl Handler for Mirror {
     }
 }
 
-fn describe(key: Key) -> String {
+fn describe(key: MirrorKey) -> String {
     match key {
-        Key::Tile(tile) => tile.path(),
-        Key::Issuer(fingerprint) => {
+        MirrorKey::Tile(tile) => tile.path(),
+        MirrorKey::Issuer(fingerprint) => {
             format!("issuer/{}", fingerprint.iter().map(|b| format!("{b:02x}")).collect::<String>())
         }
     }
@@ -210,7 +210,7 @@ fn describe(key: Key) -> String {
 
 /// What a waiting client hears of a tile that could not be had; a tile that
 /// did not verify is logged once, however many requests waited for it.
-fn refusal(key: Key, error: TileError) -> UpstreamError {
+fn refusal(key: MirrorKey, error: TileError) -> UpstreamError {
     if error.is_not_found() {
         tracing::debug!("{}: {error}", describe(key));
         return UpstreamError::NotFound;
@@ -264,13 +264,13 @@ mod tests {
 
     #[test]
     fn static_ct_paths() {
-        assert_eq!(Route::parse("/checkpoint"), Ok(Route::Checkpoint));
-        assert_eq!(Route::parse("/tile/0/x001/234"), Ok(Route::Tile(TileId::hash(0, 1234))));
-        assert_eq!(Route::parse("/tile/data/005.p/17"), Ok(Route::Tile(TileId::data(5).with_width(17))));
-        assert_eq!(Route::parse("/tile/2/000.p/1"), Ok(Route::Tile(TileId::hash(2, 0).with_width(1))));
-        assert_eq!(Route::parse("/%74ile/data/000"), Ok(Route::Tile(TileId::data(0))));
+        assert_eq!(MirrorRoute::parse("/checkpoint"), Ok(MirrorRoute::Checkpoint));
+        assert_eq!(MirrorRoute::parse("/tile/0/x001/234"), Ok(MirrorRoute::Tile(TileId::hash(0, 1234))));
+        assert_eq!(MirrorRoute::parse("/tile/data/005.p/17"), Ok(MirrorRoute::Tile(TileId::data(5).with_width(17))));
+        assert_eq!(MirrorRoute::parse("/tile/2/000.p/1"), Ok(MirrorRoute::Tile(TileId::hash(2, 0).with_width(1))));
+        assert_eq!(MirrorRoute::parse("/%74ile/data/000"), Ok(MirrorRoute::Tile(TileId::data(0))));
         let hex = "0f".repeat(32);
-        assert_eq!(Route::parse(&format!("/issuer/{hex}")), Ok(Route::Issuer([0x0f; 32])));
+        assert_eq!(MirrorRoute::parse(&format!("/issuer/{hex}")), Ok(MirrorRoute::Issuer([0x0f; 32])));
     }
 
     #[test]
@@ -293,7 +293,7 @@ mod tests {
             "/webseed/x/y/tile/data/000",
             "/torrents/",
         ] {
-            assert!(Route::parse(path).is_err(), "{path}");
+            assert!(MirrorRoute::parse(path).is_err(), "{path}");
         }
         for path in [
             "/tile/../checkpoint",
@@ -305,7 +305,7 @@ mod tests {
             "/checkpoint/",
             "relative",
         ] {
-            assert_eq!(Route::parse(path), Err(RouteError::BadPath), "{path}");
+            assert_eq!(MirrorRoute::parse(path), Err(MirrorRouteError::BadPath), "{path}");
         }
     }
 }

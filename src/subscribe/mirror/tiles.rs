@@ -35,8 +35,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::super::folder::RangeFolder;
 use super::super::pieces;
+use super::super::range_folder::RangeFolder;
 use super::super::verify::RangeVerifyError;
 use crate::log::body::BodyLimit;
 use crate::log::merkle::{Hash, perfect_root};

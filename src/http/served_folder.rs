@@ -23,7 +23,7 @@ use thiserror::Error;
 
 /// A folder served over HTTP.
 #[derive(Clone, Debug)]
-pub struct Folder {
+pub struct ServedFolder {
     root: PathBuf,
 }
 
@@ -56,16 +56,16 @@ impl FileContent {
 
 /// A file that is there but cannot be served: 500, and the operator's to fix.
 #[derive(Debug, Error)]
-pub enum FolderError {
+pub enum ServedFolderError {
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("{} is larger than {max} bytes", path.display())]
     TooLarge { path: PathBuf, max: u64 },
 }
 
-impl Folder {
-    pub fn new(root: &Path) -> Folder {
-        Folder { root: root.to_path_buf() }
+impl ServedFolder {
+    pub fn new(root: &Path) -> ServedFolder {
+        ServedFolder { root: root.to_path_buf() }
     }
 
     pub fn root(&self) -> &Path {
@@ -74,7 +74,7 @@ impl Folder {
 
     /// Reads what `segments` (already checked by [`super::path`]) name,
     /// files of at most `max` bytes. Blocking: call it from a blocking task.
-    pub fn read(&self, segments: &[&str], max: u64) -> Result<Entry, FolderError> {
+    pub fn read(&self, segments: &[&str], max: u64) -> Result<Entry, ServedFolderError> {
         let Some(root) = real_path(&self.root).map_err(|source| self.error(&self.root, source))? else {
             return Ok(Entry::Missing);
         };
@@ -99,18 +99,18 @@ impl Folder {
             return Ok(Entry::Missing);
         }
         if meta.len() > max {
-            return Err(FolderError::TooLarge { path: wanted, max });
+            return Err(ServedFolderError::TooLarge { path: wanted, max });
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.take(max + 1).read_to_end(&mut bytes).map_err(|source| self.error(&wanted, source))?;
         if bytes.len() as u64 > max {
-            return Err(FolderError::TooLarge { path: wanted, max });
+            return Err(ServedFolderError::TooLarge { path: wanted, max });
         }
         Ok(Entry::File(FileContent { bytes: Bytes::from(bytes), modified: meta.modified().ok() }))
     }
 
-    fn error(&self, path: &Path, source: io::Error) -> FolderError {
-        FolderError::Read { path: path.to_path_buf(), source }
+    fn error(&self, path: &Path, source: io::Error) -> ServedFolderError {
+        ServedFolderError::Read { path: path.to_path_buf(), source }
     }
 }
 
@@ -158,7 +158,7 @@ fn open_no_follow(path: &Path) -> io::Result<(File, Metadata)> {
 mod tests {
     use super::*;
 
-    fn read(folder: &Folder, path: &[&str]) -> Entry {
+    fn read(folder: &ServedFolder, path: &[&str]) -> Entry {
         folder.read(path, 1 << 20).unwrap()
     }
 
@@ -167,7 +167,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a.txt"), "hello").unwrap();
-        let folder = Folder::new(dir.path());
+        let folder = ServedFolder::new(dir.path());
         let Entry::File(file) = read(&folder, &["sub", "a.txt"]) else { panic!("no file") };
         assert_eq!(&file.bytes[..], b"hello");
         assert!(file.etag().unwrap().to_str().unwrap().ends_with("-5\""));
@@ -175,7 +175,7 @@ mod tests {
         assert!(matches!(read(&folder, &[]), Entry::Dir));
         assert!(matches!(read(&folder, &["nothing"]), Entry::Missing));
         assert!(matches!(read(&folder, &["sub", "a.txt", "x"]), Entry::Missing));
-        assert!(matches!(Folder::new(&dir.path().join("gone")).read(&[], 10).unwrap(), Entry::Missing));
+        assert!(matches!(ServedFolder::new(&dir.path().join("gone")).read(&[], 10).unwrap(), Entry::Missing));
         let error = folder.read(&["sub", "a.txt"], 4).unwrap_err().to_string();
         assert!(error.ends_with("a.txt is larger than 4 bytes"), "{error}");
     }
@@ -194,7 +194,7 @@ mod tests {
         symlink("loop", dir.path().join("loop")).unwrap();
         let fifo = dir.path().join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        let folder = Folder::new(dir.path());
+        let folder = ServedFolder::new(dir.path());
         assert!(matches!(read(&folder, &["x.torrent"]), Entry::Missing));
         assert!(matches!(read(&folder, &["e", "secret"]), Entry::Missing));
         assert!(matches!(read(&folder, &["e"]), Entry::Missing));
@@ -205,7 +205,7 @@ mod tests {
         // The folder itself may be reached through a link.
         let link = outside.path().join("site");
         symlink(dir.path(), &link).unwrap();
-        assert!(matches!(Folder::new(&link).read(&["inside.txt"], 100).unwrap(), Entry::File(_)));
-        assert!(matches!(Folder::new(&link).read(&["x.torrent"], 100).unwrap(), Entry::Missing));
+        assert!(matches!(ServedFolder::new(&link).read(&["inside.txt"], 100).unwrap(), Entry::File(_)));
+        assert!(matches!(ServedFolder::new(&link).read(&["x.torrent"], 100).unwrap(), Entry::Missing));
     }
 }

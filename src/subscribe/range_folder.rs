@@ -19,7 +19,7 @@ pub struct RangeFolder {
 
 /// Why the paths given do not name downloaded ranges.
 #[derive(Debug, Error)]
-pub enum FolderError {
+pub enum RangeFolderError {
     #[error("{}: no such folder", path.display())]
     Missing { path: PathBuf },
     #[error("{}: {source}", path.display())]
@@ -53,21 +53,21 @@ impl RangeFolder {
 /// The ranges that `paths` name: each is a range's folder or a folder holding
 /// some (other entries in it are ignored). All must be of one log. Sorted by
 /// range, then path.
-pub fn find(paths: &[PathBuf]) -> Result<Vec<RangeFolder>, FolderError> {
+pub fn find(paths: &[PathBuf]) -> Result<Vec<RangeFolder>, RangeFolderError> {
     let mut found = Vec::new();
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => FolderError::Missing { path: path.clone() },
-            _ => FolderError::Read { path: path.clone(), source },
+            std::io::ErrorKind::NotFound => RangeFolderError::Missing { path: path.clone() },
+            _ => RangeFolderError::Read { path: path.clone(), source },
         })?;
         if !metadata.is_dir() {
-            return Err(FolderError::NotARange { path: path.clone() });
+            return Err(RangeFolderError::NotARange { path: path.clone() });
         }
         if let Some(folder) = RangeFolder::from_path(&named(path)) {
             found.push(RangeFolder { path: path.clone(), ..folder });
             continue;
         }
-        let read = |source| FolderError::Read { path: path.clone(), source };
+        let read = |source| RangeFolderError::Read { path: path.clone(), source };
         let before = found.len();
         for entry in std::fs::read_dir(path).map_err(read)? {
             let entry = entry.map_err(read)?;
@@ -78,14 +78,14 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<RangeFolder>, FolderError> {
             }
         }
         if found.len() == before {
-            return Err(FolderError::NotARange { path: path.clone() });
+            return Err(RangeFolderError::NotARange { path: path.clone() });
         }
     }
     let mut logs: Vec<&str> = found.iter().map(|f| f.log.as_str()).collect();
     logs.sort_unstable();
     logs.dedup();
     if logs.len() > 1 {
-        return Err(FolderError::SeveralLogs { logs: logs.join(", ") });
+        return Err(RangeFolderError::SeveralLogs { logs: logs.join(", ") });
     }
     found.sort_by(|a, b| (a.range, &a.path).cmp(&(b.range, &b.path)));
     Ok(found)

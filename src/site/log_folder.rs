@@ -8,7 +8,7 @@
 //! of the log before that ([`Seen`]) may be stale by then, since another
 //! build may have published in between: after taking the lock the folder is
 //! read again, and if it changed the write is refused with
-//! [`FolderError::Changed`] — nothing of ours was written yet, so the caller
+//! [`LogFolderError::Changed`] — nothing of ours was written yet, so the caller
 //! reads the log again (now under the lock) and starts over. A folder's
 //! `flock` costs nothing, so a build takes its logs' locks at its start
 //! instead ([`Locks::hold_upfront`]), and a second build of the same logs
@@ -32,7 +32,7 @@ pub const ROOT_PATIENCE: Duration = Duration::from_secs(45);
 
 /// Why a write into a log's folder did not happen.
 #[derive(Debug, Error)]
-pub enum FolderError {
+pub enum LogFolderError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Another build published into the folder after this one read it.
@@ -40,10 +40,10 @@ pub enum FolderError {
     Changed { folder: String },
 }
 
-impl FolderError {
+impl LogFolderError {
     /// Another build holds the log's lock.
     pub fn is_held(&self) -> bool {
-        matches!(self, FolderError::Store(error) if error.is_held())
+        matches!(self, LogFolderError::Store(error) if error.is_held())
     }
 }
 
@@ -86,7 +86,7 @@ impl<'s> Locks<'s> {
     /// Makes sure this build holds the log's lock before it writes there.
     /// Taking it now, the folder is read again and compared with `seen`,
     /// what the build read of it before; the lock is kept either way.
-    pub fn claim(&self, name: &str, seen: &Seen) -> Result<(), FolderError> {
+    pub fn claim(&self, name: &str, seen: &Seen) -> Result<(), LogFolderError> {
         if self.holds(name) {
             return Ok(());
         }
@@ -98,7 +98,7 @@ impl<'s> Locks<'s> {
         self.held().insert(name.to_string(), guard);
         if &Seen::read(self.store, name)? != seen {
             tracing::info!("log {name}: another build published into it since it was read; reading it again");
-            return Err(FolderError::Changed { folder: self.store.describe(&folder) });
+            return Err(LogFolderError::Changed { folder: self.store.describe(&folder) });
         }
         Ok(())
     }
@@ -188,7 +188,7 @@ impl<'a> LogFolder<'a> {
 
     /// Takes the log's lock before a write comes, when the build knows it
     /// will write (before building ranges, not after the first is done).
-    pub fn claim(&self) -> Result<(), FolderError> {
+    pub fn claim(&self) -> Result<(), LogFolderError> {
         self.locks.claim(&self.name, &self.seen)
     }
 
@@ -208,7 +208,7 @@ impl<'a> LogFolder<'a> {
     }
 
     /// Replaces `file`, under the log's lock.
-    pub fn write(&self, file: &str, bytes: &[u8]) -> Result<(), FolderError> {
+    pub fn write(&self, file: &str, bytes: &[u8]) -> Result<(), LogFolderError> {
         self.claim()?;
         self.locks.check(&self.name)?;
         self.locks.mark_written(&self.name);
@@ -217,7 +217,7 @@ impl<'a> LogFolder<'a> {
 
     /// Writes `file` if its bytes change, under the log's lock; an unchanged
     /// file needs no lock. Returns whether it wrote.
-    pub fn write_if_changed(&self, file: &str, bytes: &[u8]) -> Result<bool, FolderError> {
+    pub fn write_if_changed(&self, file: &str, bytes: &[u8]) -> Result<bool, LogFolderError> {
         let key = self.key(file);
         if self.store().unchanged(&key, bytes)? {
             return Ok(false);
@@ -232,7 +232,7 @@ impl<'a> LogFolder<'a> {
     }
 
     /// Removes `file`, which a listing found, under the log's lock.
-    pub fn delete(&self, file: &str) -> Result<(), FolderError> {
+    pub fn delete(&self, file: &str) -> Result<(), LogFolderError> {
         self.claim()?;
         self.locks.check(&self.name)?;
         self.locks.mark_written(&self.name);
@@ -241,7 +241,7 @@ impl<'a> LogFolder<'a> {
 
     /// Removes `file` if it is there (asking the folder's listing first, so
     /// that nothing is written when it is not).
-    pub fn delete_if_present(&self, file: &str) -> Result<(), FolderError> {
+    pub fn delete_if_present(&self, file: &str) -> Result<(), LogFolderError> {
         if self.stat(file)?.is_none() {
             return Ok(());
         }
@@ -291,7 +291,7 @@ mod tests {
         let locks = Locks::new(&store);
         let folder = LogFolder::new(&locks, "demo", seen);
         let error = folder.write("L01-0-1024.torrent", b"d4:infod").unwrap_err();
-        assert!(matches!(error, FolderError::Changed { .. }), "{error}");
+        assert!(matches!(error, LogFolderError::Changed { .. }), "{error}");
         assert_eq!(store.read("demo/L01-0-1024.torrent").unwrap(), None, "nothing written");
         // The lock is kept: the build reads the log again under it and goes on.
         assert!(locks.holds("demo"));
