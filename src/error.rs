@@ -7,6 +7,8 @@ use std::io::Write;
 
 use thiserror::Error;
 
+use crate::error_chain::one_line;
+
 use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::environment::EnvError;
@@ -123,22 +125,6 @@ fn store_status(error: &StoreError) -> ExitStatus {
     }
 }
 
-/// The one line an error becomes: its message, then each cause the message
-/// does not already include (Tera and serde hide the useful part in a cause).
-pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line.replace('\n', " ")
-}
-
 /// Writes `helio: <error>` to `out`. A closed stream is no reason to fail.
 pub fn report(error: &Error, out: &mut dyn Write) {
     let _ = writeln!(out, "helio: {}", one_line(error));
@@ -147,25 +133,6 @@ pub fn report(error: &Error, out: &mut dyn Write) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug, Error)]
-    #[error("cannot render page.html")]
-    struct Outer(#[source] Inner);
-
-    #[derive(Debug, Error)]
-    #[error("variable `x` not found")]
-    struct Inner;
-
-    #[derive(Debug, Error)]
-    #[error("cannot write out/feed.xml: {0}")]
-    struct Includes(#[source] std::io::Error);
-
-    #[test]
-    fn causes_are_added_once() {
-        assert_eq!(one_line(&Outer(Inner)), "cannot render page.html: variable `x` not found");
-        let io = std::io::Error::other("No space left on device");
-        assert_eq!(one_line(&Includes(io)), "cannot write out/feed.xml: No space left on device");
-    }
 
     #[test]
     fn the_lock_and_usage_pick_their_statuses() {

@@ -12,9 +12,11 @@
 
 pub mod build;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod environment;
 pub mod error;
+pub mod error_chain;
 #[cfg(feature = "fixture")]
 #[doc(hidden)]
 pub mod fixture;

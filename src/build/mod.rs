@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::clock::now;
 use crate::config::{Config, LogConfig};
 use crate::log::source::Location;
 use crate::output::{Output, Verbosity};
-use crate::site::json::now;
 use crate::site::log_folder::Locks;
 use crate::site::log_list::{ExpandError, Had, LOG_LIST_JSON};
 use crate::site::logs_json::LOGS_JSON;

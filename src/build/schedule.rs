@@ -19,12 +19,12 @@ use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::clock::now;
 use crate::config::{Config, LogConfig};
 use crate::log::host::Hosts;
 use crate::log::http::{Bounds, http_agent_pooled};
 use crate::log::source::{Location, LogSource, RetryPolicy};
 use crate::output::Output;
-use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::log_folder::{Locks, LogFolderError};
 use crate::site::pages::Pages;
@@ -222,7 +222,7 @@ impl Schedule<'_> {
                     relative_feed: false,
                 };
             }
-            Err(error) => (RunStatus::Failed { at: now(), message: crate::error::one_line(&error) }, 0, 0, None),
+            Err(error) => (RunStatus::Failed { at: now(), message: crate::error_chain::one_line(&error) }, 0, 0, None),
         };
         let failed = matches!(status, RunStatus::Failed { .. });
         let outcome = match site::publish_log(self.config, log, self.locks, self.pages, &status, state, recorded) {
@@ -256,7 +256,7 @@ impl Schedule<'_> {
                 if let Some(summary) = &summary {
                     self.root.published(summary.clone(), true);
                 }
-                let status = RunStatus::Failed { at: now(), message: crate::error::one_line(&error) };
+                let status = RunStatus::Failed { at: now(), message: crate::error_chain::one_line(&error) };
                 LogOutcome { name, status, left, built, summary, held: None, relative_feed: false }
             }
         };

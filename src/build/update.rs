@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::clock::now;
 use crate::config::LogConfig;
 use crate::log::body::BodyLimit;
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::log::source::{BodyKind, FetchError, LogSource};
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::output::Output;
-use crate::site::json::now;
 use crate::site::links::LogLinks;
 use crate::site::log_folder::{Locks, LogFolder, LogFolderError};
 use crate::site::proof::{self, ProofError};

@@ -177,7 +177,7 @@ impl Server {
         match tls.reload() {
             Ok(()) => tracing::info!("reloaded the certificate from {}", tls.files().cert.display()),
             Err(error) => {
-                tracing::warn!("keeping the current certificate: {}", crate::error::one_line(&error));
+                tracing::warn!("keeping the current certificate: {}", crate::error_chain::one_line(&error));
             }
         }
     }

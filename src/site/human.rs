@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::json::rfc3339;
+use crate::clock::rfc3339;
 
 /// `1048576` → `1,048,576`.
 pub fn count(n: u64) -> String {

@@ -9,10 +9,10 @@ use serde::Serialize;
 use crate::config::url_segment;
 
 use super::feed::FEED_XML;
-use super::json::rfc3339;
 use super::pages::{CheckpointTime, INDEX_HTML};
 use super::state::TORRENTS_JSON;
 use super::summary::LogSummary;
+use crate::clock::rfc3339;
 
 pub const LOGS_JSON: &str = "logs.json";
 

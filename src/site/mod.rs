@@ -26,7 +26,6 @@
 
 pub mod feed;
 pub mod human;
-pub mod json;
 pub mod links;
 pub mod log_folder;
 pub mod log_list;
@@ -40,6 +39,7 @@ pub(crate) mod sample;
 pub mod state;
 pub mod status;
 pub mod summary;
+pub mod torrents_json;
 
 use std::time::UNIX_EPOCH;
 
@@ -185,7 +185,7 @@ pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<
         // A log whose files cannot be written or read (its lease, its
         // folder) is that log's failure: the others and the root go on.
         let summary = summary.unwrap_or_else(|error| {
-            let message = crate::error::one_line(&error);
+            let message = crate::error_chain::one_line(&error);
             tracing::error!("log {}: {message}", log.name);
             report.failed.push(log.name.clone());
             read_summary(config, log, locks).unwrap_or_else(|_| unreadable(config, log, &message))
@@ -200,7 +200,7 @@ pub fn publish(config: &Config, locks: &Locks, mut runs: Vec<LogRun>) -> Result<
 pub fn unreadable(config: &Config, log: &LogConfig, why: &str) -> LogSummary {
     let state = LogState::empty(&log.name);
     let links = LogLinks::new(config, log);
-    LogSummary::new(log, &links, &state, &Health::default(), Some(status::one_line(why)), None)
+    LogSummary::new(log, &links, &state, &Health::default(), Some(status::fold_line(why)), None)
 }
 
 /// Reads what the site holds of a log, for the reports on every log.
@@ -216,7 +216,7 @@ fn read_log<'a>(config: &Config, log: &'a LogConfig, locks: &Locks) -> Result<Pu
         // Show the problem but keep the files already published: a feed
         // emptied by a damaged torrents.json would tell subscribers nothing
         // true. The build names the file and how to recover.
-        Err(error) => (LogState::empty(&log.name), Some(status::one_line(&error.to_string()))),
+        Err(error) => (LogState::empty(&log.name), Some(status::fold_line(&error.to_string()))),
     };
     let folder = LogFolder::new(locks, &log.name, state.seen.clone());
     let health = Health::load(&folder).unwrap_or_default();
@@ -255,7 +255,7 @@ fn published<'a>(
     // A log with no torrent yet says since when it has been listed, not 1970;
     // the time is written once and read back after that.
     if state.torrents.is_empty() && state.last_updated.is_none() {
-        state.last_updated = Some(json::now());
+        state.last_updated = Some(crate::clock::now());
     }
     let checkpoint_time = match &state.checkpoint {
         Some(checkpoint) => checkpoint_time(log, folder, checkpoint)?,
@@ -285,7 +285,7 @@ pub fn publish_log(
     for attempt in 0..2 {
         let (state, unreadable) = match state.take().map_or_else(|| LogState::load(locks.store(), &log.name), Ok) {
             Ok(state) => (state, None),
-            Err(error) => (LogState::empty(&log.name), Some(status::one_line(&error.to_string()))),
+            Err(error) => (LogState::empty(&log.name), Some(status::fold_line(&error.to_string()))),
         };
         let folder = LogFolder::new(locks, &log.name, state.seen.clone());
         let outcome = Outcome { run, changed, recorded: recorded.take() };
@@ -366,9 +366,9 @@ mod tests {
     use crate::store::{Store, Target};
     use crate::torrent::metainfo::Infohash;
     use crate::torrent::range::TorrentRange;
-    use json::TorrentsJson;
     use pages::STYLESHEET;
     use state::PublishedTorrent;
+    use torrents_json::TorrentsJson;
 
     fn config(logs: &[&str]) -> Config {
         let mut yaml =

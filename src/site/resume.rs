@@ -19,9 +19,9 @@ use crate::log::source::{BodyKind, FetchError, Location, LogSource};
 use crate::store::{ObjectKind, Store, StoreError};
 use crate::torrent::metainfo::{Infohash, TorrentSummary};
 
-use super::json;
 use super::state::{CHECKPOINT, TORRENTS_JSON};
 use super::status::STATUS_JSON;
+use super::torrents_json;
 
 /// Why the published site could not be restored. Every variant names the
 /// URL (or file) at fault.
@@ -113,7 +113,8 @@ fn restore_log(
         }
         Err(error) => return Err(error.into()),
     };
-    let parsed = json::parse(&listed).map_err(|message| ResumeError::Json { url: json_url.clone(), message })?;
+    let parsed =
+        torrents_json::parse(&listed).map_err(|message| ResumeError::Json { url: json_url.clone(), message })?;
 
     let checkpoint = match source.fetch_within(CHECKPOINT, BodyKind::Sniffable, &limit(CHECKPOINT)) {
         Ok(text) => {

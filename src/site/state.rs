@@ -17,7 +17,7 @@ use crate::torrent::metainfo::{Infohash, InfohashV2, TorrentSummary};
 use crate::torrent::range::TorrentRange;
 use crate::torrent::sources::Sources;
 
-use super::json::{self, TorrentsJson};
+use super::torrents_json::{self, TorrentsJson};
 
 pub const TORRENTS_JSON: &str = "torrents.json";
 pub const CHECKPOINT: &str = "checkpoint";
@@ -134,7 +134,7 @@ impl LogState {
         let mut present = seen.torrents.clone();
         let listed = match &seen.torrents_json {
             Some(bytes) => {
-                let parsed = json::parse(bytes)
+                let parsed = torrents_json::parse(bytes)
                     .map_err(|message| StateError::Json { what: describe(TORRENTS_JSON), message })?;
                 state.last_updated = Some(parsed.last_updated);
                 state.sources = parsed.sources;
@@ -192,7 +192,7 @@ impl LogState {
                 torrent_size: size,
             });
             // The list changes now: it gains a torrent it did not know.
-            state.last_updated = Some(super::json::now());
+            state.last_updated = Some(crate::clock::now());
         }
         state.torrents.sort_by_key(|t| t.range);
         state.seen = seen;

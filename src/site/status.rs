@@ -18,8 +18,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::RunStatus;
-use super::json::{parse_rfc3339, rfc3339};
 use super::log_folder::{LogFolder, LogFolderError};
+use crate::clock::{parse_rfc3339, rfc3339};
 
 pub const STATUS_JSON: &str = "status.json";
 
@@ -172,7 +172,7 @@ pub fn record(
             Health { failure: None, archived: Some(reason.clone()), ..recorded }
         }
         RunStatus::Failed { at, message } => {
-            let message = one_line(message);
+            let message = fold_line(message);
             let earlier = recorded.as_ref().and_then(|recorded| recorded.failure.as_ref());
             if let Some(recorded) = &recorded
                 && !changed
@@ -194,7 +194,7 @@ pub fn record(
 }
 
 /// Folds a message onto one line of at most [`MAX_MESSAGE`] characters.
-pub fn one_line(message: &str) -> String {
+pub fn fold_line(message: &str) -> String {
     let words: Vec<&str> =
         message.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect();
     let line = words.join(" ");
@@ -346,9 +346,9 @@ mod tests {
 
     #[test]
     fn messages_fold_onto_one_short_line() {
-        assert_eq!(one_line("a\n  b\tc\r\n"), "a b c");
+        assert_eq!(fold_line("a\n  b\tc\r\n"), "a b c");
         let long = "é".repeat(400);
-        let folded = one_line(&long);
+        let folded = fold_line(&long);
         assert_eq!(folded.chars().count(), MAX_MESSAGE + 1);
         assert!(folded.ends_with('…'));
     }

@@ -33,8 +33,8 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use super::StoreError;
+use crate::clock::rfc3339;
 use crate::environment::escaped;
-use crate::site::json::rfc3339;
 
 /// How far ahead of a lifetime a lease's expiry may be and still be
 /// believed: clocks of runners kept by NTP differ by far less.

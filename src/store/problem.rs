@@ -44,7 +44,7 @@ impl S3Problem {
             }
             source = cause.source();
         }
-        let text = crate::error::one_line(error);
+        let text = crate::error_chain::one_line(error);
         let code = between(&text, "<Code>", "</Code>");
         match code {
             Some("NoSuchBucket") => return S3Problem::NoBucket,

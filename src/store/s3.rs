@@ -271,7 +271,7 @@ impl S3Store {
         if let Some(why) = no_credentials(settings) {
             return Err(setup(why));
         }
-        let client = builder.build().map_err(|e| setup(crate::error::one_line(&e)))?;
+        let client = builder.build().map_err(|e| setup(crate::error_chain::one_line(&e)))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("helio-s3")

@@ -221,7 +221,7 @@ fn refusal(key: MirrorKey, error: TileError) -> UpstreamError {
             UpstreamError::from_fetch(error)
         }
         error => {
-            let message = crate::error::one_line(&error);
+            let message = crate::error_chain::one_line(&error);
             tracing::warn!("refused {}: {message}", describe(key));
             UpstreamError::Failed(message)
         }
