@@ -22,6 +22,7 @@ pub mod error_chain;
 pub mod fixture;
 pub mod http;
 pub mod init;
+pub mod layout;
 pub mod local_file;
 pub mod log;
 pub mod manual;

@@ -861,10 +861,6 @@ fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Files at the top of the output folder, beside the log folders.
-const RESERVED_NAMES: &[&str] =
-    &["index.html", "style.css", "feed.xml", "log-list.json", crate::site::logs_json::LOGS_JSON];
-
 /// Log names become folder names, torrent names and URL segments.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -876,7 +872,7 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.starts_with('.') {
         return Err(format!("{name:?} must not start with a dot"));
     }
-    if RESERVED_NAMES.contains(&name) {
+    if crate::layout::TOP_LEVEL.contains(&name) {
         return Err(format!("{name:?} is the name of a file of the site's root folder"));
     }
     if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\' || c.is_control()) {

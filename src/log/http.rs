@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::body::{BodyBuffer, BodyLimit, Overflow};
+pub use super::fetch_error::NetworkKind;
+use super::fetch_error::{FetchError, overflow};
 use super::host::HostGate;
-use super::source::{FetchError, overflow};
 
 /// How many redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
@@ -142,46 +143,6 @@ pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, b
         .max_redirects(0)
         .build()
         .into()
-}
-
-/// What went wrong below HTTP, read from `ureq`'s error value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetworkKind {
-    /// The host name does not resolve.
-    HostNotFound,
-    /// Nothing listens there.
-    Refused,
-    /// The connection was reset or closed mid-exchange.
-    Reset,
-    /// A connect, response or body timeout.
-    Timeout,
-    /// TLS could not be set up.
-    Tls,
-    /// The peer does not speak HTTP/1.1 as expected.
-    Protocol,
-    Other,
-}
-
-impl NetworkKind {
-    pub fn of(error: &ureq::Error) -> NetworkKind {
-        use std::io::ErrorKind as Io;
-        match error {
-            ureq::Error::HostNotFound => NetworkKind::HostNotFound,
-            ureq::Error::Timeout(_) => NetworkKind::Timeout,
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => NetworkKind::Tls,
-            ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => NetworkKind::Protocol,
-            ureq::Error::ConnectionFailed => NetworkKind::Refused,
-            ureq::Error::Io(io) => match io.kind() {
-                Io::ConnectionRefused | Io::HostUnreachable | Io::NetworkUnreachable | Io::AddrNotAvailable => {
-                    NetworkKind::Refused
-                }
-                Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof => NetworkKind::Reset,
-                Io::TimedOut | Io::WouldBlock => NetworkKind::Timeout,
-                _ => NetworkKind::Other,
-            },
-            _ => NetworkKind::Other,
-        }
-    }
 }
 
 /// Says once, at the first failed attempt of any request of a log, what

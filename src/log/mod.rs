@@ -4,11 +4,11 @@
 
 pub mod body;
 pub mod checkpoint;
+pub mod fetch_error;
 pub mod host;
 pub mod http;
 pub mod merkle;
 pub mod note;
-pub mod proof;
 pub mod source;
 pub mod tile;
 pub mod tile_leaf;

@@ -7,16 +7,16 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
-use thiserror::Error;
 
 use super::body::{BodyBuffer, BodyLimit, Overflow};
+pub use super::fetch_error::FetchError;
+use super::fetch_error::overflow;
 use super::host::HostGate;
 pub use super::http::Validators;
-use super::http::{FailureNotice, Got, Manners, NetworkKind};
+use super::http::{FailureNotice, Got, Manners};
 pub use super::http::{RetryPolicy, http_agent, http_agent_within, parse_retry_after, user_agent};
 use crate::local_file::{self, FileError, Links};
 
@@ -64,48 +64,6 @@ impl Location {
         }
         let path = PathBuf::from(text);
         Ok(Location::Dir(if path.is_absolute() { path } else { base.join(path) }))
-    }
-}
-
-/// Why a fetch failed. Every variant names the URL or file.
-#[derive(Debug, Error)]
-pub enum FetchError {
-    #[error("{url}: not found (404)")]
-    NotFound { url: String },
-    // The text stays the same from run to run (no counts or durations), so a
-    // log that keeps failing the same way does not rewrite its status page.
-    #[error("{url}: HTTP {status}{}", retried(*attempts))]
-    Status { url: String, status: u16, attempts: u32, elapsed: Duration },
-    #[error("{url}: {message}{}", retried(*attempts))]
-    Network { url: String, kind: NetworkKind, message: String, attempts: u32, elapsed: Duration },
-    #[error("{url}: redirected to {location:?}, which is not an http(s) URL")]
-    Redirect { url: String, location: String },
-    #[error("{url}: too many redirects")]
-    TooManyRedirects { url: String },
-    #[error("{url}: server asked to retry after {wait}s, beyond the {budget}s retry budget (HTTP {status})", wait = wait.as_secs(), budget = budget.as_secs())]
-    RetryAfterTooLong { url: String, status: u16, wait: Duration, budget: Duration },
-    #[error("{url}: body is larger than {max} bytes")]
-    TooLarge { url: String, max: u64 },
-    #[error("{url}: not enough memory left for the body")]
-    OverBudget { url: String },
-    #[error("{url}: cannot decode gzip body: {message}")]
-    Gzip { url: String, message: String },
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-}
-
-fn retried(attempts: u32) -> &'static str {
-    if attempts > 1 { ", still failing after retries" } else { "" }
-}
-
-impl FetchError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, FetchError::NotFound { .. })
-    }
-
-    /// A timeout, as opposed to a refusal or a wrong answer.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, FetchError::Network { kind: NetworkKind::Timeout, .. })
     }
 }
 
@@ -270,16 +228,6 @@ fn inflated_size_hint(body: &[u8]) -> u64 {
     match body.len().checked_sub(4).and_then(|at| body.get(at..)) {
         Some(&[a, b, c, d]) if body.len() >= 18 => u64::from(u32::from_le_bytes([a, b, c, d])),
         _ => (body.len() as u64).saturating_mul(4),
-    }
-}
-
-/// A refused body as a fetch error.
-pub(crate) fn overflow(error: Overflow, url: &str, max: u64) -> FetchError {
-    let url = url.to_string();
-    match error {
-        Overflow::TooLarge => FetchError::TooLarge { url, max },
-        Overflow::OverBudget => FetchError::OverBudget { url },
-        Overflow::Read(source) => FetchError::Io { path: url, source },
     }
 }
 

@@ -19,10 +19,11 @@ use crate::config::{LogConfig, url_segment};
 
 use super::human;
 use super::links::LogLinks;
-use super::state::{LogState, PublishedTorrent};
-use super::summary::LogSummary;
+use super::published::PublishedTorrent;
+use super::state::LogState;
+use super::summary::{LogSummary, NEWEST_KEPT};
 
-pub const FEED_XML: &str = "feed.xml";
+pub use crate::layout::FEED_XML;
 pub const TORRENT_NAMESPACE: &str = "http://xmlns.ezrss.it/0.1/";
 const ATOM_NAMESPACE: &str = "http://www.w3.org/2005/Atom";
 const TORRENT_MIME: &str = "application/x-bittorrent";
@@ -31,7 +32,7 @@ const TORRENT_MIME: &str = "application/x-bittorrent";
 pub const TTL_MINUTES: u32 = 60;
 /// Items of the all-logs feed at the site's root: at one new range per log
 /// every few hours, a day or more of every log's torrents.
-pub const ALL_LOGS_ITEMS: usize = 100;
+pub const ALL_LOGS_ITEMS: usize = NEWEST_KEPT;
 
 /// The feed of one log.
 pub struct Feed<'a> {

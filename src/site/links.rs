@@ -9,7 +9,7 @@ use crate::config::{Config, LogConfig, url_segment};
 use crate::torrent::magnet::magnet_with_v2;
 use crate::torrent::range::TorrentRange;
 
-use super::state::PublishedTorrent;
+use super::published::PublishedTorrent;
 use crate::torrent::sources::Sources;
 
 /// URLs for one log.

@@ -19,8 +19,7 @@ use crate::config::{Config, LogListConfig};
 use crate::log::source::{BodyKind, FetchError, Location, LogSource, RetryPolicy, Validators, http_agent_within};
 use crate::store::{Store, StoreError};
 
-/// The last good copy of the list, at the site's root.
-pub const LOG_LIST_JSON: &str = "log-list.json";
+pub use crate::layout::LOG_LIST_JSON;
 
 /// Largest list read: the real one is about 100 KB.
 const MAX_LIST: usize = 8 << 20;

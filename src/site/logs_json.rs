@@ -9,12 +9,13 @@ use serde::Serialize;
 use crate::config::url_segment;
 
 use super::feed::FEED_XML;
-use super::pages::{CheckpointTime, INDEX_HTML};
+use super::pages::INDEX_HTML;
 use super::state::TORRENTS_JSON;
+use super::summary::CheckpointTime;
 use super::summary::LogSummary;
 use crate::clock::rfc3339;
 
-pub const LOGS_JSON: &str = "logs.json";
+pub use crate::layout::LOGS_JSON;
 
 #[derive(Serialize)]
 struct LogsJson<'a> {

@@ -32,6 +32,7 @@ pub mod log_list;
 pub mod logs_json;
 pub mod pages;
 pub mod proof;
+pub mod published;
 pub mod resume;
 pub mod root;
 #[cfg(test)]
@@ -51,9 +52,10 @@ use crate::store::StoreError;
 use feed::{FEED_XML, Feed};
 use links::LogLinks;
 use log_folder::{Locks, LogFolder, LogFolderError};
-use pages::{CheckpointTime, INDEX_HTML, LogPage, PageError, Pages};
+use pages::{INDEX_HTML, LogPage, PageError, Pages};
 use state::{CHECKPOINT, LogState, TORRENTS_JSON};
 use status::{Health, Recorded};
+use summary::CheckpointTime;
 use summary::LogSummary;
 
 /// How this run went for one log, for the pages.
@@ -367,8 +369,7 @@ mod tests {
     use crate::torrent::metainfo::Infohash;
     use crate::torrent::range::TorrentRange;
     use pages::STYLESHEET;
-    use state::PublishedTorrent;
-    use torrents_json::TorrentsJson;
+    use published::PublishedTorrent;
 
     fn config(logs: &[&str]) -> Config {
         let mut yaml =
@@ -403,7 +404,7 @@ mod tests {
             fs::write(dir.join(range.file_name()), [b'd'; 2700]).unwrap();
         }
         state.last_updated = Some(1_795_000_000 + count * 60);
-        let json = TorrentsJson::render(&state, &LogLinks::new(config, log));
+        let json = state.torrents_json(&LogLinks::new(config, log));
         fs::write(dir.join(TORRENTS_JSON), &json).unwrap();
         let keys = crate::fixture::generate::signing_keys(1, "demo.example.org");
         let checkpoint = crate::log::checkpoint::sign(

@@ -15,12 +15,13 @@ use crate::config::{LogConfig, url_segment};
 
 use super::human::{self, Time};
 use super::links::LogLinks;
-use super::state::{LogState, PublishedTorrent};
+use super::published::PublishedTorrent;
+use super::state::LogState;
 use super::status::Health;
-use super::summary::{LogSummary, Totals, dashboard_order};
+use super::summary::{CheckpointTime, LogSummary, Totals, dashboard_order};
 
-pub const INDEX_HTML: &str = "index.html";
-pub const STYLE_CSS: &str = "style.css";
+pub use crate::layout::INDEX_HTML;
+pub use crate::layout::STYLE_CSS;
 /// The stylesheet, written as `<out>/style.css`.
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
 
@@ -49,15 +50,6 @@ fn chain(error: &tera::Error) -> String {
         cause = inner.source();
     }
     text
-}
-
-/// When the newest checkpoint was made, and how helio knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckpointTime {
-    /// The timestamp in the log's verified signature.
-    Signed(u64),
-    /// When helio first wrote it (the log signs no time, or no key is set).
-    Seen(u64),
 }
 
 /// What the pages show about one log.

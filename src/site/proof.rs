@@ -1,7 +1,7 @@
 //! Proof tiles on the site: `<log>/tile/<L>/<N>` and `<log>/tile/<L>/<N>.p/<W>`
 //! beside `<log>/checkpoint`, at their static-ct-api paths, so that anyone
 //! holding a range's torrent can prove it against the published checkpoint
-//! (`helio verify`) without asking the log. [`crate::log::proof`] says which
+//! (`helio verify`) without asking the log. [`crate::torrent::proof`] says which
 //! tiles; this writes them.
 //!
 //! Order matters to a reader who fetches the checkpoint and then its tiles:
@@ -18,15 +18,14 @@ use thiserror::Error;
 
 use super::log_folder::{LogFolder, LogFolderError};
 use crate::log::checkpoint::Checkpoint;
-use crate::log::proof::{proof_tiles, tile_bytes};
 use crate::log::source::LogSource;
 use crate::log::tile::TileId;
 use crate::log::verify::{VerifiedTree, VerifyError};
 use crate::store::StoreError;
+use crate::torrent::proof::{proof_tiles, tile_bytes};
 use crate::torrent::range::TorrentRange;
 
-/// The folder below a log's output folder that holds its proof tiles.
-pub const TILE_DIR: &str = "tile";
+pub use crate::layout::TILE_DIR;
 
 /// Why the proof tiles could not be published.
 #[derive(Debug, Error)]

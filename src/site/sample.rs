@@ -10,9 +10,11 @@ use crate::torrent::metainfo::Infohash;
 use crate::torrent::range::TorrentRange;
 
 use super::links::LogLinks;
-use super::pages::{CheckpointTime, LogPage};
-use super::state::{LogState, PublishedTorrent};
+use super::pages::LogPage;
+use super::published::PublishedTorrent;
+use super::state::LogState;
 use super::status::{Failure, Health};
+use super::summary::CheckpointTime;
 use super::summary::LogSummary;
 
 pub const HOSTILE: &str = "a&b <\"c'> é";

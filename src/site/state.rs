@@ -13,31 +13,15 @@ use thiserror::Error;
 
 use crate::log::checkpoint::{Checkpoint, CheckpointError};
 use crate::store::{Store, StoreError};
-use crate::torrent::metainfo::{Infohash, InfohashV2, TorrentSummary};
+use crate::torrent::metainfo::TorrentSummary;
 use crate::torrent::range::TorrentRange;
 use crate::torrent::sources::Sources;
 
+use super::published::PublishedTorrent;
 use super::torrents_json::{self, TorrentsJson};
 
-pub const TORRENTS_JSON: &str = "torrents.json";
-pub const CHECKPOINT: &str = "checkpoint";
-
-/// One published torrent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublishedTorrent {
-    pub range: TorrentRange,
-    pub infohash: Infohash,
-    /// The v2 infohash of a hybrid torrent (BEP 52).
-    pub infohash_v2: Option<InfohashV2>,
-    /// Bytes of content (tiles and README).
-    pub data_size_bytes: u64,
-    pub piece_length: u64,
-    pub file_count: usize,
-    /// Unix seconds: the torrent's `creation date`.
-    pub creation_time: u64,
-    /// Bytes of the `.torrent` file (the RSS enclosure length).
-    pub torrent_size: u64,
-}
+pub use crate::layout::CHECKPOINT;
+pub use crate::layout::TORRENTS_JSON;
 
 /// A log's published state.
 #[derive(Debug)]
@@ -224,7 +208,7 @@ impl LogState {
 
     /// The contents of `torrents.json` for this state.
     pub fn torrents_json(&self, links: &super::links::LogLinks) -> Vec<u8> {
-        TorrentsJson::render(self, links)
+        TorrentsJson::render(&self.name, self.last_updated(), &self.torrents, self.sources.as_ref(), links)
     }
 }
 

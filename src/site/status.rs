@@ -21,7 +21,7 @@ use super::RunStatus;
 use super::log_folder::{LogFolder, LogFolderError};
 use crate::clock::{parse_rfc3339, rfc3339};
 
-pub const STATUS_JSON: &str = "status.json";
+pub use crate::layout::STATUS_JSON;
 
 /// Longest failure message kept, in characters: one line on a page.
 const MAX_MESSAGE: usize = 300;

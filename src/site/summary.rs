@@ -7,13 +7,22 @@
 use crate::config::LogConfig;
 
 use super::links::LogLinks;
-use super::pages::CheckpointTime;
-use super::state::{LogState, PublishedTorrent};
+use super::published::PublishedTorrent;
+use super::state::LogState;
 use super::status::Health;
 
-/// How many of each log's newest torrents a summary keeps: enough for the
-/// all-logs feed, whatever the other logs hold.
-pub const NEWEST_KEPT: usize = super::feed::ALL_LOGS_ITEMS;
+/// How many of each log's newest torrents a summary keeps: the all-logs feed
+/// shows this many of them all, whatever the other logs hold.
+pub const NEWEST_KEPT: usize = 100;
+
+/// When the newest checkpoint was made, and how helio knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointTime {
+    /// The timestamp in the log's verified signature.
+    Signed(u64),
+    /// When helio first wrote it (the log signs no time, or no key is set).
+    Seen(u64),
+}
 
 /// Where a log stands, as `logs.json` says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -13,7 +13,7 @@ use crate::torrent::range::TorrentRange;
 use crate::torrent::sources::Sources;
 
 use super::links::LogLinks;
-use super::state::{LogState, PublishedTorrent};
+use super::published::PublishedTorrent;
 
 #[derive(Serialize, Deserialize)]
 pub struct TorrentsJson {
@@ -53,12 +53,18 @@ pub struct Parsed {
 }
 
 impl TorrentsJson {
-    pub fn render(state: &LogState, links: &LogLinks) -> Vec<u8> {
+    /// The list of a log's torrents, `last_updated` in Unix seconds.
+    pub fn render(
+        log_name: &str,
+        last_updated: u64,
+        torrents: &[PublishedTorrent],
+        sources: Option<&Sources>,
+        links: &LogLinks,
+    ) -> Vec<u8> {
         let document = TorrentsJson {
-            log_name: state.name.clone(),
-            last_updated: rfc3339(state.last_updated()),
-            torrents: state
-                .torrents
+            log_name: log_name.to_string(),
+            last_updated: rfc3339(last_updated),
+            torrents: torrents
                 .iter()
                 .map(|t| TorrentJson {
                     start_index: t.range.start,
@@ -73,8 +79,8 @@ impl TorrentsJson {
                     file_count: t.file_count,
                 })
                 .collect(),
-            trackers: state.sources.as_ref().map(|s| s.trackers.clone()),
-            webseeds: state.sources.as_ref().map(|s| s.webseeds.clone()),
+            trackers: sources.map(|s| s.trackers.clone()),
+            webseeds: sources.map(|s| s.webseeds.clone()),
         };
         let mut bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
         bytes.push(b'\n');
@@ -176,25 +182,17 @@ mod tests {
             trackers: vec![],
             webseeds: vec![],
         };
-        let state = LogState {
-            name: "demo".into(),
-            torrents: vec![PublishedTorrent {
-                range: TorrentRange { start: 0, end: 1024 },
-                infohash: Infohash([7; 20]),
-                infohash_v2: None,
-                data_size_bytes: 12345,
-                piece_length: 16384,
-                file_count: 9,
-                creation_time: 1_795_000_000,
-                torrent_size: 999,
-            }],
-            last_updated: Some(1_795_000_100),
-            checkpoint: None,
-            sources: None,
-            notes: vec![],
-            seen: Default::default(),
-        };
-        let bytes = TorrentsJson::render(&state, &links);
+        let torrents = vec![PublishedTorrent {
+            range: TorrentRange { start: 0, end: 1024 },
+            infohash: Infohash([7; 20]),
+            infohash_v2: None,
+            data_size_bytes: 12345,
+            piece_length: 16384,
+            file_count: 9,
+            creation_time: 1_795_000_000,
+            torrent_size: 999,
+        }];
+        let bytes = TorrentsJson::render("demo", 1_795_000_100, &torrents, None, &links);
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains("\"end_index\": 1023"), "{text}");
         assert!(text.contains("\"torrent_url\": \"https://example.org/t/demo/L01-0-1024.torrent\""), "{text}");
@@ -202,7 +200,7 @@ mod tests {
         assert_eq!(&keys[..3], ["log_name", "last_updated", "torrents"]);
         let parsed = parse(&bytes).unwrap();
         assert_eq!(parsed.last_updated, 1_795_000_100);
-        let mut expected = state.torrents[0].clone();
+        let mut expected = torrents[0].clone();
         expected.torrent_size = 0;
         assert_eq!(parsed.torrents, [expected]);
     }
@@ -210,7 +208,7 @@ mod tests {
     #[test]
     fn torrents_json_snapshot() {
         let sample = crate::site::sample::Sample::new();
-        let bytes = TorrentsJson::render(&sample.states[0], &sample.links[0]);
+        let bytes = sample.states[0].torrents_json(&sample.links[0]);
         insta::assert_snapshot!("torrents_json", String::from_utf8(bytes).unwrap());
     }
 

@@ -11,5 +11,6 @@ pub mod metainfo;
 pub mod piece_length;
 pub mod pieces;
 pub mod profile;
+pub mod proof;
 pub mod range;
 pub mod sources;

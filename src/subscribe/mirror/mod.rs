@@ -28,10 +28,10 @@ use thiserror::Error;
 use super::verify::{self, RangeVerifyError, VerifyOptions};
 use crate::http::{Limits, ListenAddr, Server, ServerConfig, ServerError};
 use crate::log::host::{HostGate, host_key};
-use crate::log::proof::proof_tiles;
 use crate::log::source::{Location, LogSource, http_agent_within};
 use crate::output::Output;
 use crate::tile_cache::{self, TileCache, TileMemory, WAIT_SLACK};
+use crate::torrent::proof::proof_tiles;
 use routes::Mirror;
 use tiles::MirrorTiles;
 

@@ -15,9 +15,9 @@
 
 use std::collections::BTreeSet;
 
-use super::tile::{Level, TILE_WIDTH, TileId};
-use super::verify::{VerifiedTree, VerifyError};
-use crate::torrent::range::TorrentRange;
+use super::range::TorrentRange;
+use crate::log::tile::{Level, TILE_WIDTH, TileId};
+use crate::log::verify::{VerifiedTree, VerifyError};
 
 /// Bits of a tree index that one tile level spans.
 const TILE_BITS: u32 = TILE_WIDTH.trailing_zeros();
