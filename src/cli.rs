@@ -187,7 +187,7 @@ pub struct InitArgs {
     /// Build the Static CT logs of a CT log list (v3 JSON) file or URL: the
     /// config names the list (`log_list:`), so new shards are picked up by
     /// themselves; without a value, Google's list of all logs
-    #[arg(long, value_name = "FILE_OR_URL", num_args = 0..=1, default_missing_value = crate::init::DEFAULT_LOG_LIST)]
+    #[arg(long, value_name = "FILE_OR_URL", num_args = 0..=1, default_missing_value = crate::config::log_list::DEFAULT_LOG_LIST)]
     pub log_list: Option<String>,
 
     /// Write every selected log of the list under `logs:` instead of naming

@@ -17,9 +17,6 @@ use crate::config::{Config, ConfigError, ConfigErrorKind, LogListConfig};
 use crate::log::source::RetryPolicy;
 use crate::site::log_list::{self, LogListError};
 
-/// Google's list of every log, the one HelioTorrent reads by default.
-pub const DEFAULT_LOG_LIST: &str = "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json";
-
 #[derive(Debug, Error)]
 pub enum InitError {
     #[error("{0} already exists; move it aside or choose another file with -c")]

@@ -106,7 +106,9 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
                 None => config.output.clone(),
             };
             let config = known_logs(config, &folder, true)?;
-            Ok(serve::run(&config, &args, output)?)
+            let options =
+                serve::ServeOptions { out_dir: args.out_dir, listen: args.listen, listen_https: args.listen_https };
+            Ok(serve::run(&config, &options, output)?)
         }
         Command::Init(args) => init_command(args.config.clone(), &args, output),
         Command::Verify(args) => {

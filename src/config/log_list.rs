@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+/// Google's list of every log, the one HelioTorrent reads by default.
+pub const DEFAULT_LOG_LIST: &str = "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json";
+
 use serde::Deserialize;
 
 /// The states a log list gives a log (Chrome's CT policy), and `None` for a

@@ -21,7 +21,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::http::{ConnectionStats, Limits, ListenAddr, Server, ServerConfig, ServerError, TlsFiles};
 use crate::output::Output;
@@ -56,12 +55,23 @@ pub enum ServeError {
     Server(#[from] ServerError),
 }
 
+/// What `helio serve` was asked for beyond the config.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// The folder served under `/torrents/`, as `helio build` takes it.
+    pub out_dir: Option<PathBuf>,
+    /// Where to listen for HTTP instead of `[::]:<http_port>`.
+    pub listen: Option<SocketAddr>,
+    /// Where to listen for HTTPS instead of `[::]:<https_port>`.
+    pub listen_https: Option<SocketAddr>,
+}
+
 /// Runs the server until SIGINT or SIGTERM. Prints `listening on
 /// http://ADDR` (and `listening on https://ADDR`) on stdout once it accepts
 /// connections.
-pub fn run(config: &Config, args: &ServeArgs, output: &Output) -> Result<(), ServeError> {
-    let server_config = server_config(config, args)?;
-    let site = site_dir(config, args)?;
+pub fn run(config: &Config, options: &ServeOptions, output: &Output) -> Result<(), ServeError> {
+    let server_config = server_config(config, options)?;
+    let site = site_dir(config, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("helio-serve")
@@ -77,8 +87,8 @@ pub fn run(config: &Config, args: &ServeArgs, output: &Output) -> Result<(), Ser
 /// The folder served under `/torrents/`: `OUT_DIR` as `helio build` takes
 /// it (so that both commands given the same argument use the same folder),
 /// else `torrent_dir`.
-fn site_dir(config: &Config, args: &ServeArgs) -> Result<PathBuf, ServeError> {
-    let Some(out_dir) = &args.out_dir else { return Ok(config.torrent_dir.clone()) };
+fn site_dir(config: &Config, options: &ServeOptions) -> Result<PathBuf, ServeError> {
+    let Some(out_dir) = &options.out_dir else { return Ok(config.torrent_dir.clone()) };
     let target = match out_dir.to_str() {
         Some(text) => Target::parse(text, None)?,
         None => Target::Dir(out_dir.clone()),
@@ -91,15 +101,15 @@ fn site_dir(config: &Config, args: &ServeArgs) -> Result<PathBuf, ServeError> {
 
 /// The addresses (`--listen`, `--listen-https`, else `[::]` and the
 /// config's ports) and the certificate.
-fn server_config(config: &Config, args: &ServeArgs) -> Result<ServerConfig, ServeError> {
+fn server_config(config: &Config, options: &ServeOptions) -> Result<ServerConfig, ServeError> {
     let listen = |flag: Option<SocketAddr>, port: Option<u16>| match flag {
         Some(addr) => Some(ListenAddr { addr, ipv4_fallback: false }),
         None => {
             port.map(|port| ListenAddr { addr: SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)), ipv4_fallback: true })
         }
     };
-    let http = listen(args.listen, config.http_port);
-    let https = match listen(args.listen_https, config.https_port) {
+    let http = listen(options.listen, config.http_port);
+    let https = match listen(options.listen_https, config.https_port) {
         Some(addr) => match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some((addr, TlsFiles { cert: cert.clone(), key: key.clone() })),
             _ => return Err(ServeError::NoCertificate { file: config.file.clone() }),

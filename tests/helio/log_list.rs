@@ -466,7 +466,7 @@ fn the_example_config_in_contrib_names_googles_list_and_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/helio.yaml");
     let config = helio::config::Config::load(&path).unwrap();
     let list = config.log_list.as_ref().unwrap();
-    assert_eq!(list.source, helio::init::DEFAULT_LOG_LIST);
+    assert_eq!(list.source, helio::config::log_list::DEFAULT_LOG_LIST);
     assert_eq!(list.selection, helio::config::log_list::Selection::default());
     assert_eq!(config.alert_after, Some(Duration::from_secs(3 * 3600)));
 }
