@@ -140,8 +140,8 @@ fn execute(cli: Cli, output: &Output) -> Result<(), Error> {
             let target = config.output.clone();
             let config = known_logs(config, &target, false)?;
             let built: Vec<config::LogConfig> = config.active_logs().cloned().collect();
-            let logs = config::summary::summarize(&built);
-            output.result(&if args.json { config::summary::json(&logs) } else { config::summary::table(&logs) });
+            let logs = config::listing::summarize(&built);
+            output.result(&if args.json { config::listing::json(&logs) } else { config::listing::table(&logs) });
             Ok(())
         }
         Command::Completions(args) => {

@@ -6,8 +6,8 @@
 //! key. Only [`yaml`] knows about serde_yaml, and it reads any file in
 //! bounded time and memory.
 
+pub mod listing;
 pub mod log_list;
-pub mod summary;
 mod yaml;
 
 use std::collections::BTreeSet;
