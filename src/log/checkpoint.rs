@@ -346,10 +346,6 @@ mod tests {
         Err(format!("{name} not in the log list").into())
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     fn sycamore(realdata: &Path) -> Result<(Vec<u8>, LogKey), Box<dyn std::error::Error>> {
         let text = read(&realdata.join("checkpoints/sycamore2026h1-signed-note.txt"))?;
         let key = LogKey::parse(&log_list_key(realdata, "Sycamore2026h1")?)?;
@@ -363,7 +359,7 @@ mod tests {
         let checkpoint = Checkpoint::verify(&text, &key, Some(SYCAMORE_ORIGIN))?;
         assert_eq!(checkpoint.origin, SYCAMORE_ORIGIN);
         assert_eq!(checkpoint.size, 804_475_391);
-        assert_eq!(hex(&checkpoint.root), "7379368242a0f21dde80872b86f462dbe2507a277aa666607e6386ce4adf5bca");
+        assert_eq!(hex::encode(checkpoint.root), "7379368242a0f21dde80872b86f462dbe2507a277aa666607e6386ce4adf5bca");
         assert_eq!(checkpoint.timestamp_ms, Some(1_769_279_856_830));
         assert!(checkpoint.extensions.is_empty());
         assert_eq!(checkpoint.text.as_bytes(), text.as_slice());

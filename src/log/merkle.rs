@@ -127,7 +127,7 @@ mod tests {
             b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
         ];
         let hashes: Vec<Hash> = inputs.iter().map(|x| leaf_hash(x)).collect();
-        let hex = |h: Hash| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let hex = |h: Hash| hex::encode(h);
         assert_eq!(hex(tree_hash(&hashes[..1])), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
         assert_eq!(hex(tree_hash(&hashes[..2])), "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125");
         assert_eq!(hex(tree_hash(&hashes[..3])), "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77");

@@ -378,7 +378,7 @@ mod tests {
             let data = source.fetch(&TileId::data(index).path(), BodyKind::Sniffable).unwrap();
             tree.check_data_tile(index, &data, &expected).unwrap();
         }
-        let hex: String = tree.node(1, 0).unwrap()[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&tree.node(1, 0).unwrap()[..4]);
         assert_eq!(hex, "6c802179");
     }
 

@@ -506,7 +506,7 @@ impl S3Store {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Md5::digest(bytes))
 }
 
 /// The MD5 an ETag carries, if it is one (`"<32 hex>"`).

@@ -91,7 +91,7 @@ fn check_shape(tile: TileId, body: &[u8]) -> Result<(), String> {
 /// for an immutable tile its source URL): stable across restarts.
 pub fn etag_of(bytes: &[u8]) -> HeaderValue {
     let digest = Sha256::digest(bytes);
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..12]);
     HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 

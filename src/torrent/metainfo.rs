@@ -20,22 +20,15 @@ pub struct Infohash(pub [u8; 20]);
 
 impl fmt::Display for Infohash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 
 impl Infohash {
+    /// 40 hex digits, as `Display` writes them.
     pub fn from_hex(text: &str) -> Option<Infohash> {
-        if text.len() != 40 || !text.is_ascii() {
-            return None;
-        }
         let mut out = [0u8; 20];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(text, &mut out).ok()?;
         Some(Infohash(out))
     }
 }
@@ -47,22 +40,15 @@ pub struct InfohashV2(pub [u8; 32]);
 
 impl fmt::Display for InfohashV2 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 
 impl InfohashV2 {
+    /// 64 hex digits, as `Display` writes them.
     pub fn from_hex(text: &str) -> Option<InfohashV2> {
-        if text.len() != 64 || !text.is_ascii() {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(text, &mut out).ok()?;
         Some(InfohashV2(out))
     }
 }
@@ -448,6 +434,8 @@ mod tests {
         assert_eq!(hash.to_string(), "0f".repeat(20));
         assert_eq!(Infohash::from_hex(&hash.to_string()), Some(hash));
         assert_eq!(Infohash::from_hex("zz"), None);
+        // A sign is not a digit, though `u8::from_str_radix` would take it.
+        assert_eq!(Infohash::from_hex(&format!("+f{}", "0f".repeat(19))), None);
         let v2 = InfohashV2([0xa5; 32]);
         assert_eq!(v2.to_string(), "a5".repeat(32));
         assert_eq!(InfohashV2::from_hex(&v2.to_string()), Some(v2));

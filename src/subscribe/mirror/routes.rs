@@ -69,9 +69,7 @@ fn fingerprint(hex: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(hex, &mut out).ok()?;
     Some(out)
 }
 
@@ -203,7 +201,7 @@ fn describe(key: MirrorKey) -> String {
     match key {
         MirrorKey::Tile(tile) => tile.path(),
         MirrorKey::Issuer(fingerprint) => {
-            format!("issuer/{}", fingerprint.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            format!("issuer/{}", hex::encode(fingerprint))
         }
     }
 }

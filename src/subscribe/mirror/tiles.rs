@@ -180,7 +180,7 @@ impl MirrorTiles {
 
     /// The issuer certificate of SHA-256 `fingerprint`, from the upstream.
     pub fn issuer(&self, fingerprint: &[u8; 32]) -> Result<Bytes, TileError> {
-        let hex: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(fingerprint);
         let path = format!("issuer/{hex}");
         let upstream = self.upstream.as_ref().ok_or_else(|| TileError::NotHere { what: path.clone() })?;
         let bytes = upstream.fetch_within(&path, BodyKind::Opaque, &self.limit(MAX_ISSUER))?;
