@@ -16,7 +16,6 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
     Ok(time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
-/// Now, in Unix seconds.
 /// The time recorded in the site: Unix seconds now, or `SOURCE_DATE_EPOCH`
 /// when set (reproducible builds: the same inputs give byte-identical output).
 pub fn now() -> u64 {

@@ -842,3 +842,80 @@ fn readme_names_every_tool_ci_installs() {
         assert!(tests_paragraph.contains(name), "README's end-to-end paragraph does not name {name}");
     }
 }
+
+/// The top-level modules each file of `src/` uses through `crate::…`, outside
+/// comments and its `mod tests`.
+fn crate_imports(dir: &Path, top: Option<&str>, found: &mut Vec<(String, String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let module = top.map(str::to_string).unwrap_or_else(|| name.trim_end_matches(".rs").to_string());
+        if path.is_dir() {
+            crate_imports(&path, Some(&module), found);
+            continue;
+        }
+        if !name.ends_with(".rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for used in line.split("crate::").skip(1) {
+                let used: String = used.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                if !used.is_empty() && used != module {
+                    found.push((
+                        module.clone(),
+                        used,
+                        path.strip_prefix(repo("")).unwrap_or(&path).display().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn architecture_is_the_import_graph() {
+    let doc = read("docs/architecture.md");
+    let table = doc.split("## Which module may use which").nth(1).unwrap().split("```text").nth(1).unwrap();
+    let table = table.split("```").next().unwrap();
+    let mut allowed: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for line in table.lines().filter(|l| !l.trim().is_empty()) {
+        let (module, uses) = line.split_once("->").unwrap_or_else(|| panic!("table line {line:?}"));
+        allowed.insert(module.trim().to_string(), uses.split_whitespace().map(str::to_string).collect());
+    }
+    // The table is a DAG: peel modules that use nothing left until none remain.
+    let mut left = allowed.clone();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|(_, uses)| uses.iter().all(|u| !left.contains_key(u)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        assert!(!ready.is_empty(), "docs/architecture.md's table has a cycle among {:?}", left.keys());
+        for module in ready {
+            left.remove(&module);
+        }
+    }
+    let mut found = Vec::new();
+    crate_imports(&repo("src"), None, &mut found);
+    let mut modules: BTreeSet<String> = BTreeSet::new();
+    for entry in std::fs::read_dir(repo("src")).unwrap() {
+        modules.insert(entry.unwrap().file_name().to_string_lossy().trim_end_matches(".rs").to_string());
+    }
+    for module in &modules {
+        if module != "lib" && module != "main" {
+            assert!(allowed.contains_key(module), "src/{module} is not in docs/architecture.md's table");
+        }
+    }
+    let mut wrong: BTreeSet<String> = BTreeSet::new();
+    for (module, used, file) in &found {
+        if module == "lib" || module == "main" || !modules.contains(used) {
+            continue;
+        }
+        if !allowed[module].contains(used) {
+            wrong.insert(format!("{file} uses crate::{used}, which {module} may not"));
+        }
+    }
+    assert!(wrong.is_empty(), "imports docs/architecture.md does not allow:\n{}", Vec::from_iter(wrong).join("\n"));
+}
