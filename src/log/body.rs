@@ -95,7 +95,7 @@ impl BodyBuffer {
     }
 
     /// Takes budget for `expected` bytes up front (a known length), within the limits.
-    pub fn expect(&mut self, expected: u64) -> Result<(), Overflow> {
+    pub fn reserve_for(&mut self, expected: u64) -> Result<(), Overflow> {
         let expected = expected.min(self.max);
         if let Storage::Heap(data) = &mut self.data {
             data.reserve_exact((expected as usize).saturating_sub(data.len()));
@@ -106,7 +106,7 @@ impl BodyBuffer {
     /// Appends everything `reader` yields.
     pub fn read_from(&mut self, reader: &mut dyn Read) -> Result<(), Overflow> {
         if let Storage::Heap(data) = &mut self.data {
-            // The standard library's loop: it fills what `expect` reserved,
+            // The standard library's loop: it fills what `reserve_for` reserved,
             // and probes before growing a buffer that is exactly full.
             let room = self.max - self.len as u64;
             let read = reader.take(room + 1).read_to_end(data);
@@ -347,7 +347,7 @@ mod tests {
         let limit = BodyLimit::new(150_000);
         let content: Vec<u8> = (0..140_000u32).map(|i| i as u8).collect();
         let mut buffer = BodyBuffer::new(limit.max, &limit);
-        buffer.expect(20_000).unwrap();
+        buffer.reserve_for(20_000).unwrap();
         // A reader handing out a few bytes at a time, as a socket does.
         buffer.read_from(&mut io::Read::chain(&content[..1000], &content[1000..])).unwrap();
         assert_eq!(buffer.as_slice(), &content[..]);

@@ -365,7 +365,7 @@ fn attempt(agent: &ureq::Agent, url: &str, limit: &BodyLimit, validators: &Valid
         let max = limit.max_raw();
         let mut body = BodyBuffer::new(max, limit);
         let length = response.body().content_length().unwrap_or(0);
-        let read = body.expect(length).and_then(|()| {
+        let read = body.reserve_for(length).and_then(|()| {
             // ureq's own limit only backs the buffer's up.
             body.read_from(&mut response.body_mut().with_config().limit(max.saturating_add(1)).reader())
         });

@@ -212,7 +212,7 @@ fn decode(body: BodyBuffer, gzip: bool, url: &str, limit: &BodyLimit) -> Result<
         return Ok(body.into_bytes());
     }
     let mut out = BodyBuffer::new(limit.max, limit);
-    out.expect(inflated_size_hint(body.as_slice())).map_err(|e| overflow(e, url, limit.max))?;
+    out.reserve_for(inflated_size_hint(body.as_slice())).map_err(|e| overflow(e, url, limit.max))?;
     out.read_from(&mut MultiGzDecoder::new(body.as_slice())).map_err(|error| match error {
         Overflow::Read(e) => FetchError::Gzip { url: url.to_string(), message: e.to_string() },
         other => overflow(other, url, limit.max),
@@ -247,7 +247,7 @@ fn read_limited(path: &Path, limit: &BodyLimit) -> Result<BodyBuffer, Overflow> 
         return Err(Overflow::TooLarge);
     }
     let mut body = BodyBuffer::new(limit.max_raw(), limit);
-    body.expect(metadata.len())?;
+    body.reserve_for(metadata.len())?;
     body.read_from(&mut file.take(limit.max_raw() + 1))?;
     Ok(body)
 }
