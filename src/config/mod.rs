@@ -8,6 +8,7 @@
 
 pub mod listing;
 pub mod log_list;
+pub mod target;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -25,9 +26,9 @@ use crate::log::http::{DEFAULT_BUDGET, DEFAULT_UNREACHABLE_BUDGET};
 use crate::log::note::LogKey;
 use crate::log::source::Location;
 use crate::log::tile::TILE_WIDTH;
-use crate::store::Target;
 use crate::torrent::format::Format;
 use crate::torrent::profile::Profile;
+use target::Target;
 
 pub const DEFAULT_CONFIG: &str = "helio.yaml";
 pub const DEFAULT_ENTRIES_PER_TORRENT: u64 = 1 << 20;

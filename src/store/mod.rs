@@ -22,7 +22,6 @@ mod lease;
 pub mod local;
 pub mod problem;
 pub mod s3;
-pub mod target;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,11 +29,11 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use thiserror::Error;
 
+pub use crate::config::target::{S3Url, Target, TargetError};
 pub use kind::ObjectKind;
 pub use local::atomic::WriteError;
 pub use local::flock::LockError;
 pub use s3::{S3Problem, S3Settings};
-pub use target::{S3Url, Target, TargetError};
 
 /// The name of a lock (or lease) in the folder it guards.
 pub const LOCK_NAME: &str = local::flock::LOCK_FILE;

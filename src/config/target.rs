@@ -1,6 +1,6 @@
 //! Where a site goes: a local folder, or `s3://BUCKET/PREFIX` (any
 //! S3-compatible object store; the endpoint and credentials come from the
-//! standard AWS environment, see [`super::s3`]).
+//! standard AWS environment, see [`crate::store::s3`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
