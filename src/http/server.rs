@@ -25,10 +25,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::limits::{Admission, Busy, ConnectionStats, Limits, Slot};
@@ -128,7 +129,9 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then drains.
     pub async fn run<H: Handler>(mut self, handler: Arc<H>) {
         let (shutdown, shutdown_seen) = watch::channel(false);
-        let (open, mut drained) = mpsc::channel::<()>(1);
+        // Each connection holds a watcher from its accept until it closes:
+        // the drain waits for every one.
+        let graceful = Arc::new(GracefulShutdown::new());
         let accepting: Vec<_> = std::mem::take(&mut self.listeners)
             .into_iter()
             .map(|listener| {
@@ -137,12 +140,11 @@ impl Server {
                     admission: Arc::clone(&self.admission),
                     limits: self.limits,
                     shutdown: shutdown_seen.clone(),
-                    open: open.clone(),
+                    graceful: Arc::clone(&graceful),
                 };
                 tokio::spawn(accept.run(listener))
             })
             .collect();
-        drop(open);
         loop {
             match self.signals.recv().await {
                 Signal::Stop => break,
@@ -157,11 +159,19 @@ impl Server {
         );
         shutdown.send_replace(true);
         for task in accepting {
-            // Each listener is closed when its task ends.
+            // Each listener is closed when its task ends, and its share of
+            // `graceful` dropped.
             let _ = task.await;
         }
+        let drained = async move {
+            match Arc::into_inner(graceful) {
+                Some(graceful) => graceful.shutdown().await,
+                // An accept task that panicked still holds it: no drain to wait on.
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = drained.recv() => tracing::info!("stopped"),
+            () = drained => tracing::info!("stopped"),
             () = tokio::time::sleep(self.limits.drain) => {
                 tracing::warn!("stopped with responses still under way after {}s", self.limits.drain.as_secs());
             }
@@ -210,9 +220,10 @@ struct Accept<H> {
     handler: Arc<H>,
     admission: Arc<Admission>,
     limits: Limits,
+    /// Stops the accept loop and any TLS handshake under way.
     shutdown: watch::Receiver<bool>,
-    /// Held by each connection until it closes: the drain waits for all.
-    open: mpsc::Sender<()>,
+    /// Lets each connection's current response finish, then closes it.
+    graceful: Arc<GracefulShutdown>,
 }
 
 impl<H: Handler> Accept<H> {
@@ -247,13 +258,12 @@ impl<H: Handler> Accept<H> {
         let handler = Arc::clone(&self.handler);
         let limits = self.limits;
         let mut shutdown = self.shutdown.clone();
-        let open = self.open.clone();
+        let watcher = self.graceful.watcher();
         async move {
-            let _open = open;
             let _ = stream.set_nodelay(true);
             let stream = WriteTimeout::new(stream, limits.write_timeout);
             let Some(acceptor) = tls else {
-                return serve(stream, handler, &limits, shutdown, &slot).await;
+                return serve(stream, handler, &limits, watcher, &slot).await;
             };
             let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
             let stream = tokio::select! {
@@ -265,7 +275,7 @@ impl<H: Handler> Accept<H> {
                 () = stopping(&mut shutdown) => return,
                 () = slot.evicted() => return tracing::debug!("closed during its TLS handshake to make room"),
             };
-            serve(stream, handler, &limits, shutdown, &slot).await
+            serve(stream, handler, &limits, watcher, &slot).await
         }
     }
 }
@@ -278,7 +288,7 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
 
 /// HTTP/1.1 over one connection, until it closes, shutdown has let its
 /// current response finish, or it is closed to make room for another.
-async fn serve<I, H>(io: I, handler: Arc<H>, limits: &Limits, mut shutdown: watch::Receiver<bool>, slot: &Slot)
+async fn serve<I, H>(io: I, handler: Arc<H>, limits: &Limits, watcher: Watcher, slot: &Slot)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
@@ -299,16 +309,13 @@ where
         // `pipeline_flush` would copy every body into its write buffer.
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), service);
-    let mut conn = std::pin::pin!(conn);
+    // At shutdown hyper finishes the response under way, then closes.
+    let conn = watcher.watch(conn);
     tokio::select! {
-        result = conn.as_mut() => {
+        result = conn => {
             if let Err(error) = result {
                 tracing::trace!("connection ended: {error}");
             }
-        }
-        () = stopping(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
         }
         // Idle: waiting for a request head. Dropping the connection closes it.
         () = slot.evicted() => tracing::debug!("closed while idle to make room for a new connection"),
