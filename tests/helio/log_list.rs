@@ -242,13 +242,27 @@ fn a_list_at_a_url_is_asked_for_only_if_it_changed_and_its_last_good_copy_stands
         warnings[0]
     );
     assert_eq!(logs_json(&site.out())["logs"][0]["name"], "live");
+    // helio serve reads the same copy: it serves the list's log.
+    let (config, out) = (site.config(), site.out());
+    let args = ["serve", "-c", config.to_str().unwrap(), out.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let served = Listening::start(&args, &[], Duration::from_secs(20));
+    let readme = ureq::get(&format!("{}webseed/live/live-L01-0-1024/README.md", served.url())).call().unwrap();
+    assert_eq!(readme.status(), 200);
+    drop(served);
 
-    // Without a copy there is nothing to fall back on: the run fails, in one line.
+    // Without a copy there is nothing to fall back on: the run fails, in one
+    // line, and so does helio serve of that folder.
     let fresh = site.dir.path().join("fresh");
-    let run = helio(&["build", "-c", site.config().to_str().unwrap(), fresh.to_str().unwrap()]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.starts_with("helio: cannot read the log list: "), "{}", run.stderr);
-    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("helio: ")).count(), 1, "{}", run.stderr);
+    for command in ["build", "serve"] {
+        let mut args = vec![command, "-c", config.to_str().unwrap(), fresh.to_str().unwrap()];
+        if command == "serve" {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        let run = helio(&args);
+        assert_eq!(run.code, 1, "helio {command}: {}", run.stderr);
+        assert!(run.stderr.starts_with("helio: cannot read the log list: "), "helio {command}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().filter(|l| l.starts_with("helio: ")).count(), 1, "{}", run.stderr);
+    }
 }
 
 #[test]
