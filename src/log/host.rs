@@ -2,6 +2,13 @@
 //! share its limit of simultaneous requests, whichever log asks: a
 //! [`HostGate`] is a counting semaphore held for one HTTP exchange (request
 //! and body), never during a backoff or while a tile is being verified.
+//!
+//! The gate admits requests first come, first served. A build's workers ask
+//! for tiles in the order its consumer needs them (`build::ordered`), so the
+//! oldest request waiting is the one the consumer is waiting for: letting a
+//! later request barge ahead of it when a slot frees would hold the whole
+//! window of a log's stream behind one tile. First come, first served is
+//! also what keeps logs sharing a host from starving each other.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,14 +30,25 @@ pub fn host_key(url: &str) -> String {
     }
 }
 
-/// At most `limit` requests at once to one host.
+/// At most `limit` requests at once to one host, admitted in the order they asked.
 #[derive(Debug)]
 pub struct HostGate {
     key: String,
     limit: usize,
-    busy: Mutex<usize>,
+    state: Mutex<Queue>,
     freed: Condvar,
     peak: AtomicUsize,
+}
+
+/// A ticket queue: each request takes the next ticket and goes in when it
+/// is the oldest waiting and a slot is free.
+#[derive(Debug, Default)]
+struct Queue {
+    busy: usize,
+    /// The ticket the next request to ask gets.
+    issued: u64,
+    /// The ticket of the oldest request still waiting.
+    admitted: u64,
 }
 
 /// Held while a request is in flight.
@@ -43,7 +61,7 @@ impl HostGate {
         HostGate {
             key: key.to_string(),
             limit: limit.max(1),
-            busy: Mutex::new(0),
+            state: Mutex::new(Queue::default()),
             freed: Condvar::new(),
             peak: AtomicUsize::new(0),
         }
@@ -62,23 +80,31 @@ impl HostGate {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Waits for a free slot.
+    /// Waits for a free slot, behind every request that asked before.
     pub fn enter(&self) -> HostPermit<'_> {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        while *busy >= self.limit {
-            busy = self.freed.wait(busy).unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let ticket = queue.issued;
+        queue.issued += 1;
+        while queue.admitted != ticket || queue.busy >= self.limit {
+            queue = self.freed.wait(queue).unwrap_or_else(PoisonError::into_inner);
         }
-        *busy += 1;
-        self.peak.fetch_max(*busy, Ordering::Relaxed);
+        queue.admitted += 1;
+        queue.busy += 1;
+        self.peak.fetch_max(queue.busy, Ordering::Relaxed);
+        if queue.busy < self.limit && queue.admitted < queue.issued {
+            // Another slot is free: the next in line may come in too.
+            self.freed.notify_all();
+        }
         HostPermit { gate: self }
     }
 }
 
 impl Drop for HostPermit<'_> {
     fn drop(&mut self) {
-        let mut busy = self.gate.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        *busy -= 1;
-        self.gate.freed.notify_one();
+        let mut queue = self.gate.state.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.busy -= 1;
+        // Every waiter checks its ticket; only the oldest goes in.
+        self.gate.freed.notify_all();
     }
 }
 
@@ -134,6 +160,41 @@ mod tests {
         assert_eq!(hosts.gate("https://a.example/three/").unwrap().limit(), 4);
         assert_eq!(hosts.gate("https://b.example/x").unwrap().limit(), 8);
         assert!(hosts.gate("https://c.example/").is_none());
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_the_oldest_request_waiting() {
+        let gate = Arc::new(HostGate::new("h", 1));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = gate.enter();
+        let waiting = |count: u64| loop {
+            let queue = gate.state.lock().unwrap();
+            if queue.issued - queue.admitted >= count {
+                break;
+            }
+            drop(queue);
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (gate, order) = (Arc::clone(&gate), Arc::clone(&order));
+                let handle = std::thread::spawn(move || {
+                    let _permit = gate.enter();
+                    order.lock().unwrap().push(i);
+                });
+                waiting(i + 1);
+                handle
+            })
+            .collect();
+        // The holder lets go and asks again at once: it goes behind the three
+        // already waiting, rather than take the slot it just freed.
+        drop(held);
+        drop(gate.enter());
+        order.lock().unwrap().push(3);
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
     }
 
     #[test]
