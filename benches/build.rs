@@ -11,8 +11,7 @@
 //! BitTorrent client saves it, against the site just built, beside the
 //! single-core `openssl dgst -sha256` of the same bytes.
 //!
-//! Environment: `HELIO_BENCH_BIN` measures another helio binary instead of
-//! this build's; `HELIO_BENCH_RANGES` (default 4) ranges of
+//! Environment: `HELIO_BENCH_RANGES` (default 4) ranges of
 //! `HELIO_BENCH_ENTRIES` (default 1,048,576) entries. The log is generated
 //! once into `target/bench/` and reused. Then many logs over a slow network,
 //! served by helio's fixture server and by Python's `http.server`
@@ -71,7 +70,7 @@ fn main() {
     println!(
         "helio build benchmark: {ranges} ranges of {entries} entries, {cores} cores, data tiles gzipped over loopback"
     );
-    let build = measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    let build = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
     assert!(build.success, "helio build failed");
     let tile_bytes = published_bytes(&out.join("bench/torrents.json"));
     // The same ranges as hybrid v1 + v2 torrents (BEP 52), in the same run.
@@ -82,13 +81,16 @@ fn main() {
     )
     .unwrap();
     let hybrid = measure(
-        Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&hybrid_config).arg(work.path().join("out-hybrid")),
+        Command::new(env!("CARGO_BIN_EXE_helio"))
+            .args(["build", "-q", "-c"])
+            .arg(&hybrid_config)
+            .arg(work.path().join("out-hybrid")),
     );
     assert!(hybrid.success, "hybrid build failed");
     // Several logs building a default range each at once: the memory of a
     // build of many logs (`parallel_logs` of them in flight).
     let many = many_logs_in_flight(&log, entries, many_count);
-    let again = measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    let again = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
 
     // The unavoidable work, single-core, on the same bytes.
     let scratch = log.dir.parent().unwrap().join("scratch");
@@ -368,8 +370,8 @@ fn python() -> Option<String> {
     let candidate = std::env::var("HELIO_PYTHON").unwrap_or_else(|_| "python3".into());
     let works = Command::new(&candidate)
         .args(["-c", "import http.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
     works.then_some(candidate)
@@ -393,7 +395,7 @@ impl PythonServer {
             .arg("serve")
             .arg(dir)
             .args(["--delay-ms", &format!("{}", latency.as_secs_f64() * 1000.0)])
-            .stdout(Stdio::piped())
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -477,7 +479,9 @@ fn many_logs_in_flight(log: &FixtureLog, entries: u64, count: usize) -> Measured
     }
     let config = work.path().join("helio.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let run = measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config).arg(work.path().join("out")));
+    let run = measure(
+        Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(work.path().join("out")),
+    );
     assert!(run.success, "the build of {count} logs failed");
     run
 }
@@ -552,7 +556,12 @@ fn verify_bench(log: &FixtureLog, log_url: &str, site: &Path, entries: u64, core
 
     // Best of three, with the files in the page cache as after a download.
     let verify = || {
-        measure(Command::new(helio_bin()).args(["verify", "-q", "--key", &log.key, "--site"]).arg(site).arg(&folder))
+        measure(
+            Command::new(env!("CARGO_BIN_EXE_helio"))
+                .args(["verify", "-q", "--key", &log.key, "--site"])
+                .arg(site)
+                .arg(&folder),
+        )
     };
     let runs: Vec<Measured> = (0..3).map(|_| verify()).collect();
     assert!(runs.iter().all(|run| run.success), "helio verify failed");
@@ -664,13 +673,15 @@ fn site_bench(count: u64) -> SiteTimes {
     helio::site::publish(&config, &locks, runs()).unwrap();
     let again = started.elapsed();
     drop(locks);
-    let build = measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config_path).arg(&out));
+    let build =
+        measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config_path).arg(&out));
     assert!(build.success, "nothing-new build failed");
     SiteTimes { first, again, build: build.wall }
 }
 
-/// The helio binary measured: this build's, or `HELIO_BENCH_BIN` (another
-/// build of helio, to set two side by side on the same machine and logs).
+/// The helio binary the WAN part measures: this build's, or
+/// `HELIO_BENCH_BIN` (another build of helio, to set two side by side on the
+/// same machine and logs).
 fn helio_bin() -> PathBuf {
     std::env::var_os("HELIO_BENCH_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_helio")), PathBuf::from)
 }
