@@ -10,9 +10,10 @@
 //! window of a log's stream behind one tile. First come, first served is
 //! also what keeps logs sharing a host from starving each other.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
 
 /// `scheme://host:port` of a URL, lower-cased: what one politeness limit covers.
 pub fn host_key(url: &str) -> String {
@@ -35,20 +36,22 @@ pub fn host_key(url: &str) -> String {
 pub struct HostGate {
     key: String,
     limit: usize,
-    state: Mutex<Queue>,
-    freed: Condvar,
+    slots: Mutex<Slots>,
     peak: AtomicUsize,
 }
 
-/// A ticket queue: each request takes the next ticket and goes in when it
-/// is the oldest waiting and a slot is free.
+/// The slots in use, and the requests waiting for one, oldest first.
 #[derive(Debug, Default)]
-struct Queue {
+struct Slots {
     busy: usize,
-    /// The ticket the next request to ask gets.
-    issued: u64,
-    /// The ticket of the oldest request still waiting.
-    admitted: u64,
+    waiting: VecDeque<Arc<Waiter>>,
+}
+
+/// A request waiting for a slot: its thread, woken once a slot is its own.
+#[derive(Debug)]
+struct Waiter {
+    thread: Thread,
+    admitted: AtomicBool,
 }
 
 /// Held while a request is in flight.
@@ -61,8 +64,7 @@ impl HostGate {
         HostGate {
             key: key.to_string(),
             limit: limit.max(1),
-            state: Mutex::new(Queue::default()),
-            freed: Condvar::new(),
+            slots: Mutex::new(Slots::default()),
             peak: AtomicUsize::new(0),
         }
     }
@@ -82,18 +84,18 @@ impl HostGate {
 
     /// Waits for a free slot, behind every request that asked before.
     pub fn enter(&self) -> HostPermit<'_> {
-        let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let ticket = queue.issued;
-        queue.issued += 1;
-        while queue.admitted != ticket || queue.busy >= self.limit {
-            queue = self.freed.wait(queue).unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.busy < self.limit && slots.waiting.is_empty() {
+            slots.busy += 1;
+            self.peak.fetch_max(slots.busy, Ordering::Relaxed);
+            return HostPermit { gate: self };
         }
-        queue.admitted += 1;
-        queue.busy += 1;
-        self.peak.fetch_max(queue.busy, Ordering::Relaxed);
-        if queue.busy < self.limit && queue.admitted < queue.issued {
-            // Another slot is free: the next in line may come in too.
-            self.freed.notify_all();
+        let waiter = Arc::new(Waiter { thread: std::thread::current(), admitted: AtomicBool::new(false) });
+        slots.waiting.push_back(Arc::clone(&waiter));
+        drop(slots);
+        // Parking may end early; only the hand-over counts.
+        while !waiter.admitted.load(Ordering::Acquire) {
+            std::thread::park();
         }
         HostPermit { gate: self }
     }
@@ -101,10 +103,18 @@ impl HostGate {
 
 impl Drop for HostPermit<'_> {
     fn drop(&mut self) {
-        let mut queue = self.gate.state.lock().unwrap_or_else(PoisonError::into_inner);
-        queue.busy -= 1;
-        // Every waiter checks its ticket; only the oldest goes in.
-        self.gate.freed.notify_all();
+        let mut slots = self.gate.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        // The slot goes straight to the oldest waiter, still counted busy,
+        // and only that thread is woken: nobody can take it in between, and
+        // no other waiter wakes for nothing.
+        match slots.waiting.pop_front() {
+            Some(next) => {
+                drop(slots);
+                next.admitted.store(true, Ordering::Release);
+                next.thread.unpark();
+            }
+            None => slots.busy -= 1,
+        }
     }
 }
 
@@ -167,13 +177,10 @@ mod tests {
         let gate = Arc::new(HostGate::new("h", 1));
         let order = Arc::new(Mutex::new(Vec::new()));
         let held = gate.enter();
-        let waiting = |count: u64| loop {
-            let queue = gate.state.lock().unwrap();
-            if queue.issued - queue.admitted >= count {
-                break;
+        let waiting = |count: usize| {
+            while gate.slots.lock().unwrap().waiting.len() < count {
+                std::thread::sleep(Duration::from_millis(1));
             }
-            drop(queue);
-            std::thread::sleep(Duration::from_millis(1));
         };
         let handles: Vec<_> = (0..3)
             .map(|i| {
