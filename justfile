@@ -19,7 +19,7 @@ demo:
     cargo run --release -- build -c fixtures/demo.yaml out/
 
 # Benchmark helio build against the single-core floor (gzip -dc, sha1, sha256), then helio verify,
-# then a build into a bucket (moto on loopback: first publish and nothing new of 2,000 torrents).
+# then 4 logs over a 50 ms network (helio's fixture server and Python's http.server), then a build into a bucket (moto on loopback: first publish and nothing new of 2,000 torrents).
 bench:
     cargo bench --bench build
     HELIO_PYTHON=${HELIO_PYTHON:-target/e2e-venv/bin/python} cargo bench --bench bucket

@@ -13,9 +13,11 @@
 //!
 //! Environment: `HELIO_BENCH_RANGES` (default 4) ranges of
 //! `HELIO_BENCH_ENTRIES` (default 1,048,576) entries. The log is generated
-//! once into `target/bench/` and reused. Then many logs over a slow network
-//! (see [`wan_bench`]); `HELIO_BENCH_ONLY=wan` runs only that part,
-//! `HELIO_BENCH_ONLY=verify` only the build of the ranges and `helio verify`.
+//! once into `target/bench/` and reused. Then many logs over a slow network,
+//! served by helio's fixture server and by Python's `http.server`
+//! (`benches/slow_static.py`), see [`wan_bench`]; `HELIO_BENCH_ONLY=wan` runs
+//! only that part, `HELIO_BENCH_ONLY=verify` only the build of the ranges and
+//! `helio verify`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -157,72 +159,303 @@ fn main() {
 /// each on its own loopback port answering every request after
 /// `HELIO_BENCH_RTT_MS` (default 50) ms, with `HELIO_BENCH_WAN_RANGES` (4)
 /// ranges of `HELIO_BENCH_WAN_ENTRIES` (16,384) entries, data tiles gzipped.
-/// The build is set against the two floors it cannot beat, measured in the
-/// same run: latency (the busiest host's requests × RTT / its concurrency)
-/// and CPU (the same build over loopback with no delay). Then a build that
-/// finds nothing new over 59 logs at the same RTT.
+///
+/// Two servers answer, in turn: helio's own fixture server, and one the
+/// project did not write (Python's `http.server`, `benches/slow_static.py`;
+/// skipped when no Python 3 is found: `HELIO_PYTHON` or `python3`). Each
+/// serves the build twice, at the RTT and at `HELIO_BENCH_NEAR_MS` (1) ms,
+/// and each build is set against the larger of the two floors it cannot
+/// beat: latency (the busiest host's requests × RTT / its concurrency) and
+/// the same build at ~0 ms. Beside it, the requests each host was answering
+/// at once: the time-weighted average over the build's wall time (the
+/// requests' summed time over the wall) and the peak. A trivial client
+/// replaying the same requests to the Python servers shows what that
+/// harness allows a client that does no work. Then a build that finds
+/// nothing new over 59 logs at the RTT.
 fn wan_bench(cores: usize) {
     let logs = env("HELIO_BENCH_WAN_LOGS", 4);
     let ranges = env("HELIO_BENCH_WAN_RANGES", 4);
     let entries = env("HELIO_BENCH_WAN_ENTRIES", 16_384);
     let rtt = Duration::from_millis(env("HELIO_BENCH_RTT_MS", 50));
+    let near = Duration::from_millis(env("HELIO_BENCH_NEAR_MS", 1));
     let concurrency = 8;
     println!();
     println!(
-        "WAN: {logs} logs on {logs} hosts, {} ms per request, {ranges} ranges of {entries} entries each, \
-         concurrency {concurrency}, {cores} cores",
-        rtt.as_millis()
+        "WAN: {logs} logs on {logs} hosts, {ranges} ranges of {entries} entries each, concurrency {concurrency}, \
+         {cores} cores; each server at {} ms and at ~0 ({} ms) per request",
+        rtt.as_millis(),
+        near.as_millis()
     );
     let fixtures: Vec<FixtureLog> = (0..logs).map(|i| wan_log(i, ranges * entries + 100)).collect();
-    let build_over = |latency: Duration| {
-        let servers: Vec<LogServer> = fixtures
-            .iter()
-            .map(|log| LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, latency }).unwrap())
-            .collect();
+    let build_over = |kind: ServerKind, latency: Duration| -> WanRun {
+        let servers = WanServers::start(kind, &fixtures, latency);
         let work = tempfile::tempdir().unwrap();
         let mut yaml = format!(
             "scraper_contact_email: bench@helio.invalid\nentries_per_torrent: {entries}\ntrackers: []\n\
              feed_url_base: https://feeds.example.org/ct\nconcurrency: {concurrency}\nlogs:\n"
         );
-        for (i, (server, log)) in servers.iter().zip(&fixtures).enumerate() {
-            yaml.push_str(&format!(
-                "  - {{name: wan{i}, log_url: '{}', origin: {ORIGIN}, key: '{}'}}\n",
-                server.url(),
-                log.key
-            ));
+        for (i, (url, log)) in servers.urls().iter().zip(&fixtures).enumerate() {
+            yaml.push_str(&format!("  - {{name: wan{i}, log_url: '{url}', origin: {ORIGIN}, key: '{}'}}\n", log.key));
         }
         let config = work.path().join("helio.yaml");
         std::fs::write(&config, yaml).unwrap();
-        let run = measure(
-            Command::new(env!("CARGO_BIN_EXE_helio"))
-                .args(["build", "-q", "-c"])
-                .arg(&config)
-                .arg(work.path().join("out")),
-        );
+        let run =
+            measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config).arg(work.path().join("out")));
         assert!(run.success, "WAN build failed");
-        let busiest = servers.iter().map(LogServer::total_hits).max().unwrap_or(0);
-        (run, busiest)
+        let hosts = servers.stats();
+        let wall = run.wall.as_secs_f64();
+        WanRun {
+            latency_floor: latency
+                .mul_f64(hosts.iter().map(|h| h.requests).max().unwrap_or(0) as f64 / concurrency as f64),
+            busiest: hosts.iter().map(|h| h.requests).max().unwrap_or(0),
+            average: hosts.iter().map(|h| h.request_seconds / wall).sum::<f64>() / hosts.len().max(1) as f64,
+            peak: hosts.iter().map(|h| h.peak).max().unwrap_or(0),
+            paths: servers.paths(),
+            run,
+        }
     };
-    let (cpu, _) = build_over(Duration::ZERO);
-    let (wan, busiest) = build_over(rtt);
-    let latency_floor = rtt.mul_f64(busiest as f64 / concurrency as f64);
-    let floor = latency_floor.max(cpu.wall);
-    let ratio = wan.wall.as_secs_f64() / floor.as_secs_f64();
-    let row = |name: &str, value: String, note: String| println!("  {name:<34} {value:>14}   {note}");
-    row("helio build over the WAN, wall", secs(wan.wall), format!("{ratio:.2} × the larger floor; target ≤ 1.25"));
-    row("  latency floor", secs(latency_floor), format!("busiest host: {busiest} requests × RTT / {concurrency}"));
-    row("  CPU floor (same build, no delay)", secs(cpu.wall), String::new());
-    row("  peak RSS over the WAN", format!("{:.0} MB", wan.peak_rss as f64 / 1e6), format!("{logs} logs at once"));
+    let row = |name: &str, value: String, note: String| println!("  {name:<38} {value:>8}   {note}");
+    let mut ratios = Vec::new();
+    let mut python_far = None;
+    for kind in [ServerKind::Fixture, ServerKind::Python] {
+        if kind == ServerKind::Python && python().is_none() {
+            println!("  (no Python 3 found: set HELIO_PYTHON to run the build against http.server too)");
+            continue;
+        }
+        let cpu = build_over(kind, near);
+        let wan = build_over(kind, rtt);
+        let floor = wan.latency_floor.max(cpu.run.wall);
+        let ratio = wan.run.wall.as_secs_f64() / floor.as_secs_f64();
+        let in_flight = |run: &WanRun| format!("in flight per host {:.1} avg, {} peak", run.average, run.peak);
+        row(
+            &format!("{}, {} ms", kind.name(), rtt.as_millis()),
+            secs(wan.run.wall),
+            format!(
+                "{ratio:.2} × the larger floor; {}; peak RSS {:.0} MB",
+                in_flight(&wan),
+                wan.run.peak_rss as f64 / 1e6
+            ),
+        );
+        row(
+            "    latency floor",
+            secs(wan.latency_floor),
+            format!("busiest host: {} requests × {} ms / {concurrency}", wan.busiest, rtt.as_millis()),
+        );
+        row(&format!("    the same at {} ms", near.as_millis()), secs(cpu.run.wall), in_flight(&cpu));
+        ratios.push((kind, ratio));
+        if kind == ServerKind::Python {
+            python_far = Some(wan);
+        }
+    }
+    if let Some(wan) = python_far {
+        let replay = replay(&fixtures, &wan.paths, rtt, concurrency);
+        row(
+            "  a trivial client, same requests",
+            secs(replay),
+            format!(
+                "{:.2} × the latency floor, on the Python servers (fetch and drop: no inflating, no hashing)",
+                replay.as_secs_f64() / wan.latency_floor.as_secs_f64()
+            ),
+        );
+    }
 
     let (first, again) = nothing_new_many(59, rtt);
     row("59 logs, first build", secs(first), String::new());
     row("59 logs, nothing new", secs(again), "target < 1 s".into());
     println!();
-    println!(
-        "verdict: WAN wall {} 1.25 × the floor; nothing new over 59 logs {} 1 s",
-        if ratio <= 1.25 { "within" } else { "OVER" },
-        if again < Duration::from_secs(1) { "under" } else { "OVER" },
-    );
+    for (kind, ratio) in ratios {
+        println!(
+            "verdict: WAN wall on {} {} 1.25 × the larger floor",
+            kind.name(),
+            if ratio <= 1.25 { "within" } else { "OVER" }
+        );
+    }
+    println!("verdict: nothing new over 59 logs {} 1 s", if again < Duration::from_secs(1) { "under" } else { "OVER" });
+}
+
+/// One build over the WAN, as its servers saw it.
+struct WanRun {
+    run: Measured,
+    latency_floor: Duration,
+    busiest: usize,
+    /// Requests in flight per host, time-weighted over the wall time.
+    average: f64,
+    peak: usize,
+    /// The paths each host was asked for (Python servers only).
+    paths: Vec<Vec<String>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ServerKind {
+    Fixture,
+    Python,
+}
+
+impl ServerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ServerKind::Fixture => "helio's fixture server",
+            ServerKind::Python => "Python http.server",
+        }
+    }
+}
+
+/// What one host answered during a build.
+struct HostStats {
+    requests: usize,
+    request_seconds: f64,
+    peak: usize,
+}
+
+/// One server per log, of either kind.
+enum WanServers {
+    Fixture(Vec<LogServer>),
+    Python(Vec<PythonServer>),
+}
+
+impl WanServers {
+    fn start(kind: ServerKind, fixtures: &[FixtureLog], latency: Duration) -> WanServers {
+        match kind {
+            ServerKind::Fixture => WanServers::Fixture(
+                fixtures
+                    .iter()
+                    .map(|log| LogServer::start(&log.dir, ServerOptions { gzip_data_tiles: true, latency }).unwrap())
+                    .collect(),
+            ),
+            ServerKind::Python => {
+                WanServers::Python(fixtures.iter().map(|log| PythonServer::start(&log.dir, latency)).collect())
+            }
+        }
+    }
+
+    fn urls(&self) -> Vec<String> {
+        match self {
+            WanServers::Fixture(servers) => servers.iter().map(LogServer::url).collect(),
+            WanServers::Python(servers) => servers.iter().map(PythonServer::url).collect(),
+        }
+    }
+
+    fn stats(&self) -> Vec<HostStats> {
+        match self {
+            WanServers::Fixture(servers) => servers
+                .iter()
+                .map(|s| HostStats {
+                    requests: s.total_hits(),
+                    request_seconds: s.request_time().as_secs_f64(),
+                    peak: s.peak_in_flight(),
+                })
+                .collect(),
+            WanServers::Python(servers) => servers
+                .iter()
+                .map(|s| {
+                    let stats = s.get("/__harness/stats");
+                    HostStats {
+                        requests: stats["requests"].as_u64().unwrap() as usize,
+                        request_seconds: stats["request_seconds"].as_f64().unwrap(),
+                        peak: stats["peak_in_flight"].as_u64().unwrap() as usize,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn paths(&self) -> Vec<Vec<String>> {
+        match self {
+            WanServers::Fixture(_) => Vec::new(),
+            WanServers::Python(servers) => servers
+                .iter()
+                .map(|s| {
+                    let paths = s.get("/__harness/paths");
+                    paths.as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The Python to run `benches/slow_static.py` with: `HELIO_PYTHON`, else
+/// `python3` if there is one.
+fn python() -> Option<String> {
+    let candidate = std::env::var("HELIO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let works = Command::new(&candidate)
+        .args(["-c", "import http.server"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    works.then_some(candidate)
+}
+
+fn slow_static() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/slow_static.py")
+}
+
+/// `benches/slow_static.py` serving one log folder; killed when dropped.
+struct PythonServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PythonServer {
+    fn start(dir: &Path, latency: Duration) -> PythonServer {
+        use std::io::BufRead;
+        let mut child = Command::new(python().unwrap())
+            .arg(slow_static())
+            .arg("serve")
+            .arg(dir)
+            .args(["--delay-ms", &format!("{}", latency.as_secs_f64() * 1000.0)])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok()).unwrap_or_else(|| {
+            panic!("slow_static.py said {line:?}");
+        });
+        PythonServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// A JSON answer of the harness (`/__harness/…`).
+    fn get(&self, path: &str) -> serde_json::Value {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        let at = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        serde_json::from_slice(&reply[at..]).unwrap()
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A trivial client (`slow_static.py replay`) asking fresh Python servers at
+/// `rtt` for `paths`, every host at once, `concurrency` connections each.
+fn replay(fixtures: &[FixtureLog], paths: &[Vec<String>], rtt: Duration, concurrency: usize) -> Duration {
+    let servers: Vec<PythonServer> = fixtures.iter().map(|log| PythonServer::start(&log.dir, rtt)).collect();
+    let plan: serde_json::Map<String, serde_json::Value> =
+        servers.iter().zip(paths).map(|(server, paths)| (server.url(), serde_json::json!(paths))).collect();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("paths.json");
+    std::fs::write(&file, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let output = Command::new(python().unwrap())
+        .arg(slow_static())
+        .args(["replay", "--concurrency", &concurrency.to_string()])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "replay failed: {}", String::from_utf8_lossy(&output.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    Duration::from_secs_f64(answer["wall"].as_f64().unwrap())
 }
 
 fn wan_log(index: u64, size: u64) -> FixtureLog {
@@ -284,9 +517,9 @@ fn nothing_new_many(count: u64, rtt: Duration) -> (Duration, Duration) {
     let config = work.path().join("helio.yaml");
     std::fs::write(&config, yaml).unwrap();
     let out = work.path().join("out");
-    let first = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    let first = measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config).arg(&out));
     assert!(first.success, "first build of {count} logs failed");
-    let again = measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config).arg(&out));
+    let again = measure(Command::new(helio_bin()).args(["build", "-q", "-c"]).arg(&config).arg(&out));
     assert!(again.success, "nothing-new build of {count} logs failed");
     (first.wall, again.wall)
 }
@@ -413,6 +646,13 @@ fn site_bench(count: u64) -> SiteTimes {
         measure(Command::new(env!("CARGO_BIN_EXE_helio")).args(["build", "-q", "-c"]).arg(&config_path).arg(&out));
     assert!(build.success, "nothing-new build failed");
     SiteTimes { first, again, build: build.wall }
+}
+
+/// The helio binary the WAN part measures: this build's, or
+/// `HELIO_BENCH_BIN` (another build of helio, to set two side by side on the
+/// same machine and logs).
+fn helio_bin() -> PathBuf {
+    std::env::var_os("HELIO_BENCH_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_helio")), PathBuf::from)
 }
 
 fn env(name: &str, default: u64) -> u64 {

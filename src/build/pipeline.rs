@@ -7,13 +7,27 @@
 //! and data-tile parts of a range, nor between one range and the next (the
 //! next range's tiles are on their way while the current one is finished and
 //! published). Per range the stream asks for its level-1 tiles (authenticated
-//! up to the checkpoint by [`VerifiedTree`]), one data tile early (its size
-//! tells the piece-length candidates), its level-0 tiles, then the rest of its
-//! data tiles. Workers fetch, decode, parse and hash each tile; the consuming
+//! up to the checkpoint by [`VerifiedTree`]), then its data tiles and level-0
+//! tiles in turn, the first data tile first (its size tells the piece-length
+//! candidates). Workers fetch, decode, parse and hash each tile; the consuming
 //! thread checks every tile hash against its authenticated entry in level 1,
-//! in order, and feeds the verified bytes in content order to the piece
-//! hasher, whose blocks are hashed on the rayon pool. Nothing reaches a
-//! torrent before it is verified, and ranges are handed on in order.
+//! in order, and feeds the verified bytes to the piece hashers, whose blocks
+//! are hashed on the rayon pool. Nothing reaches a torrent before it is
+//! verified, and ranges are handed on in order.
+//!
+//! Why in turn: nearly all the CPU work of a range is in its data tiles
+//! (inflating, leaf hashes, SHA-1 over most of the bytes), none in its
+//! level-0 tiles. Asked for one kind after the other, a build over a slow
+//! network would wait with idle cores through the level-0 tiles, then run
+//! out of cores through the data tiles, and the requests in flight would
+//! drop. The content order of the torrent (README, level 0, level 1, data:
+//! [`TorrentRange::content`]) still rules the pieces, so a range's content is
+//! hashed as two streams: the hash region (README, level-0 and level-1
+//! tiles), whose size is known before a byte arrives, and the data region
+//! from the first piece boundary after it, hashed as data tiles come in. The
+//! data bytes before that boundary (less than a piece) are held until the
+//! hash region is complete. The last range of a finished log, whose hash
+//! region has partial tiles, keeps the one-after-the-other order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,6 +86,8 @@ pub enum PipelineError {
     Verify(#[from] VerifyError),
     #[error("the range's verified content changed size between two passes")]
     Unstable,
+    #[error("the range's hash tiles do not make the {expected} bytes their count says (a bug in helio)")]
+    HashRegion { expected: u64 },
     #[error(transparent)]
     Hybrid(#[from] HybridError),
 }
@@ -283,10 +299,23 @@ fn jobs_of(log: &LogStream<'_>, range: TorrentRange) -> Vec<Job> {
     let mut jobs = Vec::with_capacity(3 + level0.len() + data.len() + upper.len());
     jobs.push(Job::Start(range));
     jobs.extend(upper.into_iter().map(|(level, index)| Job::Upper(level, index)));
-    if let Some((first, rest)) = data.split_first() {
-        jobs.push(job_of(first));
-        jobs.extend(level0.iter().map(job_of));
-        jobs.extend(rest.iter().map(job_of));
+    match log.finale_of(range) {
+        // Data and level-0 tiles in turn, to spread the CPU work of the data
+        // tiles over the whole range (see the module's paragraph).
+        None => {
+            for k in 0..data.len().max(level0.len()) {
+                jobs.extend(data.get(k).map(job_of));
+                jobs.extend(level0.get(k).map(job_of));
+            }
+        }
+        // One data tile early, the hash tiles, then the rest of the data.
+        Some(_) => {
+            if let Some((first, rest)) = data.split_first() {
+                jobs.push(job_of(first));
+                jobs.extend(level0.iter().map(job_of));
+                jobs.extend(rest.iter().map(job_of));
+            }
+        }
     }
     jobs.push(Job::End(range));
     jobs
@@ -342,9 +371,10 @@ enum Guess {
     Exact(u64),
 }
 
-/// One range being consumed: its verified content goes to the hasher in
-/// content order (README, [checkpoint,] level 0, the hash tiles above carried
-/// by the torrent, data).
+/// One range being consumed. Its verified content goes to the hashers in
+/// two streams, each in content order: the hash region (README,
+/// [checkpoint,] level 0, the hash tiles above carried by the torrent) and
+/// the data tiles.
 struct RangeBuild {
     range: TorrentRange,
     guess: Guess,
@@ -360,14 +390,27 @@ struct RangeBuild {
     data_total: u64,
     data_seen: u64,
     data_bytes: u64,
+    /// The size of the hash region: exact, except for the last range of a
+    /// finished log (partial tiles), which never hashes its data apart.
     hash_region: u64,
-    /// The data tile looked at early, verified, until its turn comes.
-    early: Option<(TileId, Bytes, Option<FileHashes>)>,
-    first_data: Option<u64>,
+    /// Whether the data region is hashed apart from the hash region.
+    split: bool,
+    /// The data bytes that belong to the hash region's stream: those before
+    /// the first piece boundary after it (all of them without `split`).
+    data_lead: u64,
+    /// Those of them that came before the hash region was complete.
+    held: Vec<Bytes>,
+    /// Every file of the hash region has been pushed.
+    head_done: bool,
+    /// The hash region was not `hash_region` bytes (a bug: the range fails
+    /// rather than get pieces cut in the wrong places).
+    misaligned: bool,
     last_data: u64,
     last_timestamp: u64,
     hashing: Hashing,
+    /// The hash region's files, then the data tiles, each in content order.
     files: Vec<FileEntry>,
+    data_files: Vec<FileEntry>,
 }
 
 /// Where a range's verified bytes go.
@@ -376,10 +419,18 @@ enum Hashing {
     NotStarted {
         hybrid: Option<u64>,
     },
-    V1(PieceHasher),
+    /// The pieces of the hash region (and the data bytes up to the first
+    /// piece boundary), and those of the data region after it: both hashers
+    /// keep the same candidates, and every candidate divides where the second
+    /// starts, so their pieces laid end to end are the range's.
+    V1 {
+        head: Box<PieceHasher>,
+        data: Box<PieceHasher>,
+    },
     Hybrid {
         piece_length: u64,
         files: Vec<HybridFile>,
+        data_files: Vec<HybridFile>,
     },
 }
 
@@ -387,7 +438,8 @@ impl RangeBuild {
     fn new(log: &LogStream<'_>, range: TorrentRange, guess: Guess) -> RangeBuild {
         let tiles = range.entries().div_ceil(TILE_WIDTH);
         let mut prefix = vec![(TorrentFile::Readme.path(), log.readme.clone())];
-        let carried: Vec<TileId> = match log.finale_of(range) {
+        let finale = log.finale_of(range);
+        let carried: Vec<TileId> = match finale {
             Some(finale) => {
                 prefix.push((TorrentFile::Checkpoint.path(), finale.checkpoint.clone()));
                 range
@@ -401,6 +453,7 @@ impl RangeBuild {
             }
             None => range.level1_indexes().map(|index| TileId::hash(1, index)).collect(),
         };
+        // Full level-0 and level-1 tiles, all but a finished log's last range.
         let hash_region = prefix.iter().map(|(_, bytes)| bytes.len() as u64).sum::<u64>()
             + (tiles + carried.len() as u64) * FULL_HASH_TILE_BYTES as u64;
         RangeBuild {
@@ -415,12 +468,16 @@ impl RangeBuild {
             data_seen: 0,
             data_bytes: 0,
             hash_region,
-            early: None,
-            first_data: None,
+            split: finale.is_none(),
+            data_lead: u64::MAX,
+            held: Vec::new(),
+            head_done: false,
+            misaligned: false,
             last_data: (range.end - 1) / TILE_WIDTH,
             last_timestamp: 0,
             hashing: Hashing::NotStarted { hybrid: log.hybrid },
-            files: Vec::with_capacity(2 + 2 * tiles as usize + carried.len()),
+            files: Vec::with_capacity(2 + tiles as usize + carried.len()),
+            data_files: Vec::with_capacity(tiles as usize),
             carried,
         }
     }
@@ -461,15 +518,9 @@ impl RangeBuild {
                     self.last_timestamp = last_timestamp;
                 }
                 self.progress.tile(bytes.len());
-                if self.first_data.is_none() {
-                    // The early look: size the range, start the hasher, and
-                    // keep the tile until the hash tiles before it are in.
-                    self.first_data = Some(tile.index);
-                    self.start_hashing(bytes.len() as u64);
-                    self.early = Some((tile, bytes, hashes));
-                } else {
-                    self.push_data(tile, bytes, hashes);
-                }
+                // The first data tile sizes the range and starts the hashers.
+                self.start_hashing(bytes.len() as u64);
+                self.push_data(tile, bytes, hashes);
             }
         }
         Ok(())
@@ -478,7 +529,11 @@ impl RangeBuild {
     fn start_hashing(&mut self, first_tile: u64) {
         let Hashing::NotStarted { hybrid } = self.hashing else { return };
         self.hashing = match hybrid {
-            Some(piece_length) => Hashing::Hybrid { piece_length, files: Vec::with_capacity(self.files.capacity()) },
+            Some(piece_length) => Hashing::Hybrid {
+                piece_length,
+                files: Vec::with_capacity(self.files.capacity()),
+                data_files: Vec::with_capacity(self.data_files.capacity()),
+            },
             None => {
                 let candidates = match &self.guess {
                     Guess::Forced(candidates) => candidates.clone(),
@@ -487,7 +542,15 @@ impl RangeBuild {
                         candidate_window(self.hash_region + first_tile * self.data_total, FIRST_GUESS_TOLERANCE)
                     }
                 };
-                Hashing::V1(PieceHasher::new(candidates))
+                // The data region's stream starts on a boundary of the largest
+                // candidate, hence of every candidate (powers of two), kept or
+                // narrowed to later.
+                let largest = candidates.iter().copied().max().unwrap_or(1);
+                if self.split {
+                    self.data_lead = self.hash_region.next_multiple_of(largest) - self.hash_region;
+                }
+                let hasher = || Box::new(PieceHasher::new(candidates.clone()));
+                Hashing::V1 { head: hasher(), data: hasher() }
             }
         };
         for (path, bytes) in std::mem::take(&mut self.prefix) {
@@ -495,14 +558,14 @@ impl RangeBuild {
         }
     }
 
-    /// Appends a verified file to the content; `hashes` when a worker
+    /// Appends a verified file of the hash region; `hashes` when a worker
     /// already computed its hybrid file hashes.
     fn push(&mut self, path: String, bytes: Bytes, hashes: Option<FileHashes>) {
         self.files.push(FileEntry { path: path.clone(), length: bytes.len() as u64 });
         match &mut self.hashing {
             Hashing::NotStarted { .. } => {}
-            Hashing::V1(hasher) => hasher.push(bytes),
-            Hashing::Hybrid { piece_length, files } => {
+            Hashing::V1 { head, .. } => head.push(bytes),
+            Hashing::Hybrid { piece_length, files, .. } => {
                 let hashes = hashes.unwrap_or_else(|| FileHashes::compute(&bytes, *piece_length));
                 files.push(HybridFile { path, hashes });
             }
@@ -510,7 +573,7 @@ impl RangeBuild {
     }
 
     /// After the last level-0 tile: the hash tiles above that the torrent
-    /// carries, then the data tile looked at early.
+    /// carries complete the hash region; then the data bytes held for it.
     fn after_level0(&mut self) {
         for tile in std::mem::take(&mut self.carried) {
             let Level::Hash(level) = tile.level else { continue };
@@ -519,18 +582,39 @@ impl RangeBuild {
                 self.push(tile.path(), bytes, None);
             }
         }
-        if let Some((tile, bytes, hashes)) = self.early.take() {
-            self.push_data(tile, bytes, hashes);
+        self.head_done = true;
+        if let Hashing::V1 { head, .. } = &mut self.hashing {
+            // The data region's pieces were cut from where this one ends.
+            self.misaligned = self.split && head.len() != self.hash_region;
+            for bytes in std::mem::take(&mut self.held) {
+                head.push(bytes);
+            }
         }
     }
 
-    fn push_data(&mut self, tile: TileId, bytes: Bytes, hashes: Option<FileHashes>) {
+    fn push_data(&mut self, tile: TileId, mut bytes: Bytes, hashes: Option<FileHashes>) {
         self.data_bytes += bytes.len() as u64;
         self.data_seen += 1;
-        self.push(tile.path(), bytes, hashes);
-        let narrowing = matches!(self.guess, Guess::FirstDataTile);
-        let Hashing::V1(hasher) = &mut self.hashing else { return };
-        if narrowing && hasher.candidates().len() > 1 {
+        let path = tile.path();
+        self.data_files.push(FileEntry { path: path.clone(), length: bytes.len() as u64 });
+        let (head, data) = match &mut self.hashing {
+            Hashing::NotStarted { .. } => return,
+            Hashing::Hybrid { piece_length, data_files, .. } => {
+                let hashes = hashes.unwrap_or_else(|| FileHashes::compute(&bytes, *piece_length));
+                data_files.push(HybridFile { path, hashes });
+                return;
+            }
+            Hashing::V1 { head, data } => (head, data),
+        };
+        if self.data_lead > 0 {
+            let lead = bytes.split_to(self.data_lead.min(bytes.len() as u64) as usize);
+            self.data_lead -= lead.len() as u64;
+            if self.head_done { head.push(lead) } else { self.held.push(lead) }
+        }
+        if !bytes.is_empty() {
+            data.push(bytes);
+        }
+        if matches!(self.guess, Guess::FirstDataTile) && head.candidates().len() > 1 {
             // Narrow the candidates as the estimate firms up; a wrong guess
             // only costs a second pass, never a wrong torrent.
             let projected = self.hash_region
@@ -538,29 +622,37 @@ impl RangeBuild {
                 + (self.data_total - self.data_seen) * (self.data_bytes / self.data_seen);
             let tolerance = (FIRST_GUESS_TOLERANCE / (self.data_seen as f64).sqrt()).max(0.05);
             let window = candidate_window(projected, tolerance);
-            let floor = piece_length(hasher.len());
+            let pushed = head.len() + data.len() + self.held.iter().map(|b| b.len() as u64).sum::<u64>();
+            let floor = piece_length(pushed);
             let min = window.first().copied().unwrap_or(floor).max(floor);
             let max = window.last().copied().unwrap_or(min).max(min);
-            hasher.retain_candidates(min, max);
+            head.retain_candidates(min, max);
+            data.retain_candidates(min, max);
         }
     }
 
     /// The hashed range, streaming it once more with the exact piece length
     /// in the rare case that its size fell outside the candidates.
     fn finish(self, log: &LogStream<'_>) -> Result<HashedRange, PipelineError> {
-        let RangeBuild { range, files, last_timestamp, hashing, progress, guess, .. } = self;
-        let hasher = match hashing {
+        if self.misaligned || !self.head_done || !self.held.is_empty() {
+            return Err(PipelineError::HashRegion { expected: self.hash_region });
+        }
+        let RangeBuild { range, mut files, data_files, last_timestamp, hashing, progress, guess, .. } = self;
+        files.extend(data_files);
+        let (head, data) = match hashing {
             Hashing::NotStarted { .. } => return Err(PipelineError::Unstable),
-            Hashing::Hybrid { piece_length, files: hybrid } => {
+            Hashing::Hybrid { piece_length, files: mut hybrid, data_files } => {
                 progress.finish();
+                hybrid.extend(data_files);
                 let hashes = RangeHashes::Hybrid { piece_length, files: hybrid };
                 return Ok(HashedRange { files, hashes, last_timestamp });
             }
-            Hashing::V1(hasher) => hasher,
+            Hashing::V1 { head, data } => (head, data),
         };
-        let total = hasher.len();
+        let total = head.len() + data.len();
         let piece_length = piece_length(total);
-        if let Some(pieces) = hasher.finish(piece_length) {
+        if let (Some(mut pieces), Some(rest)) = ((*head).finish(piece_length), (*data).finish(piece_length)) {
+            pieces.extend(rest);
             progress.finish();
             return Ok(HashedRange { files, hashes: RangeHashes::V1 { piece_length, pieces }, last_timestamp });
         }
@@ -725,6 +817,79 @@ mod tests {
         .unwrap();
         assert_eq!(built, 2);
         assert_eq!(end, StreamEnd::Stopped { next: TorrentRange { start: 2048, end: 3072 } });
+    }
+
+    /// The range's content as a client saves it, in content order.
+    fn content_bytes(dir: &std::path::Path, log: &LogStream<'_>, range: TorrentRange) -> Vec<u8> {
+        use std::io::Read;
+        let mut all = Vec::new();
+        for file in range.content() {
+            match file {
+                TorrentFile::Readme => all.extend_from_slice(&log.readme),
+                TorrentFile::Checkpoint => unreachable!("not the last range of a finished log"),
+                TorrentFile::Tile(tile) => {
+                    let raw = std::fs::read(dir.join(tile.path())).unwrap();
+                    if tile.level == Level::Data {
+                        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut all).unwrap();
+                    } else {
+                        all.extend_from_slice(&raw);
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn data_and_level0_tiles_are_asked_for_in_turn_except_in_a_finished_logs_last_range() {
+        let (_dir, _server, tree) = served_log(2048 + 17);
+        let mut log = stream(&tree, 2);
+        let kinds = |jobs: Vec<Job>| -> String {
+            jobs.iter()
+                .map(|job| match job {
+                    Job::Start(_) => "S".to_string(),
+                    Job::End(_) => "E".to_string(),
+                    Job::Upper(level, index) => format!("U{level}.{index}"),
+                    Job::Level0(index) | Job::Level0Edge(index) => format!("L{index}"),
+                    Job::Data(index) | Job::DataEdge(index, _) => format!("D{index}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let range = TorrentRange { start: 1024, end: 2048 };
+        assert_eq!(kinds(jobs_of(&log, range)), "S U1.0 D4 L4 D5 L5 D6 L6 D7 L7 E");
+        let last = TorrentRange { start: 1024, end: 2048 + 17 };
+        log.finale = Some(Finale { range: last, checkpoint: Bytes::from_static(b"checkpoint\n") });
+        assert_eq!(kinds(jobs_of(&log, last)), "S U1.0 D4 L4 L5 L6 L7 L8 D5 D6 D7 D8 E");
+    }
+
+    #[test]
+    fn pieces_hashed_in_two_streams_are_those_of_the_whole_content() {
+        use sha1::{Digest, Sha1};
+        let (dir, _server, tree) = served_log(2048 + 17);
+        let log = stream(&tree, 3);
+        let range = TorrentRange { start: 1024, end: 2048 };
+        let content = content_bytes(dir.path(), &log, range);
+        let expected_files: Vec<String> = range.content().iter().map(TorrentFile::path).collect();
+        let size = content.len() as u64;
+        let exact = piece_length(size);
+        // The data bytes before the second stream's first piece: within the
+        // first data tile, across data tiles (a long candidate kept), and all
+        // of them (a candidate longer than the range).
+        for guess in [None, Some(vec![exact]), Some(vec![exact, 1 << 20]), Some(vec![exact, 4 << 20])] {
+            let hashed = match &guess {
+                None => build_all(&log, vec![range]).pop().unwrap().1,
+                Some(candidates) => stream_one(&log, range, Guess::Forced(candidates.clone())).unwrap(),
+            };
+            let RangeHashes::V1 { piece_length, pieces } = &hashed.hashes else { panic!("v1 expected") };
+            assert_eq!(*piece_length, exact);
+            let reference: Vec<PieceHash> =
+                content.chunks(exact as usize).map(|chunk| Sha1::digest(chunk).into()).collect();
+            assert_eq!(pieces, &reference, "{guess:?}");
+            assert_eq!(hashed.content_length(), size);
+            let files: Vec<String> = hashed.files.iter().map(|file| file.path.clone()).collect();
+            assert_eq!(files, expected_files, "content order");
+        }
     }
 
     #[test]

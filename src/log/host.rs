@@ -2,10 +2,18 @@
 //! share its limit of simultaneous requests, whichever log asks: a
 //! [`HostGate`] is a counting semaphore held for one HTTP exchange (request
 //! and body), never during a backoff or while a tile is being verified.
+//!
+//! The gate admits requests first come, first served. A build's workers ask
+//! for tiles in the order its consumer needs them (`build::ordered`), so the
+//! oldest request waiting is the one the consumer is waiting for: letting a
+//! later request barge ahead of it when a slot frees would hold the whole
+//! window of a log's stream behind one tile. First come, first served is
+//! also what keeps logs sharing a host from starving each other.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 /// `scheme://host:port` of a URL, lower-cased: what one politeness limit covers.
@@ -24,13 +32,12 @@ pub fn host_key(url: &str) -> String {
     }
 }
 
-/// At most `limit` requests at once to one host.
+/// At most `limit` requests at once to one host, admitted in the order they asked.
 #[derive(Debug)]
 pub struct HostGate {
     key: String,
     limit: usize,
-    busy: Mutex<usize>,
-    freed: Condvar,
+    slots: Mutex<Slots>,
     peak: AtomicUsize,
     waiting: Mutex<Waiting>,
 }
@@ -49,6 +56,20 @@ pub struct Pending<'a> {
     gate: &'a HostGate,
 }
 
+/// The slots in use, and the requests waiting for one, oldest first.
+#[derive(Debug, Default)]
+struct Slots {
+    busy: usize,
+    waiting: VecDeque<Arc<Waiter>>,
+}
+
+/// A request waiting for a slot: its thread, woken once a slot is its own.
+#[derive(Debug)]
+struct Waiter {
+    thread: Thread,
+    admitted: AtomicBool,
+}
+
 /// Held while a request is in flight.
 pub struct HostPermit<'a> {
     gate: &'a HostGate,
@@ -59,8 +80,7 @@ impl HostGate {
         HostGate {
             key: key.to_string(),
             limit: limit.max(1),
-            busy: Mutex::new(0),
-            freed: Condvar::new(),
+            slots: Mutex::new(Slots::default()),
             peak: AtomicUsize::new(0),
             waiting: Mutex::new(Waiting { pending: 0, moved: Instant::now() }),
         }
@@ -100,24 +120,39 @@ impl HostGate {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Waits for a free slot.
+    /// Waits for a free slot, behind every request that asked before.
     pub fn enter(&self) -> HostPermit<'_> {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        while *busy >= self.limit {
-            busy = self.freed.wait(busy).unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.busy < self.limit && slots.waiting.is_empty() {
+            slots.busy += 1;
+            self.peak.fetch_max(slots.busy, Ordering::Relaxed);
+            return HostPermit { gate: self };
         }
-        *busy += 1;
-        self.peak.fetch_max(*busy, Ordering::Relaxed);
+        let waiter = Arc::new(Waiter { thread: std::thread::current(), admitted: AtomicBool::new(false) });
+        slots.waiting.push_back(Arc::clone(&waiter));
+        drop(slots);
+        // Parking may end early; only the hand-over counts.
+        while !waiter.admitted.load(Ordering::Acquire) {
+            std::thread::park();
+        }
         HostPermit { gate: self }
     }
 }
 
 impl Drop for HostPermit<'_> {
     fn drop(&mut self) {
-        let mut busy = self.gate.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        *busy -= 1;
-        self.gate.freed.notify_one();
-        drop(busy);
+        let mut slots = self.gate.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        // The slot goes straight to the oldest waiter, still counted busy,
+        // and only that thread is woken: nobody can take it in between, and
+        // no other waiter wakes for nothing.
+        match slots.waiting.pop_front() {
+            Some(next) => {
+                drop(slots);
+                next.admitted.store(true, Ordering::Release);
+                next.thread.unpark();
+            }
+            None => slots.busy -= 1,
+        }
         self.gate.waiting().moved = Instant::now();
     }
 }
@@ -196,6 +231,38 @@ mod tests {
         assert!(!gate.stalled(Instant::now() + Duration::from_secs(1), Duration::from_secs(2)), "an answer came");
         drop(pending);
         assert!(!gate.stalled(later(10), Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_the_oldest_request_waiting() {
+        let gate = Arc::new(HostGate::new("h", 1));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = gate.enter();
+        let waiting = |count: usize| {
+            while gate.slots.lock().unwrap().waiting.len() < count {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (gate, order) = (Arc::clone(&gate), Arc::clone(&order));
+                let handle = std::thread::spawn(move || {
+                    let _permit = gate.enter();
+                    order.lock().unwrap().push(i);
+                });
+                waiting(i + 1);
+                handle
+            })
+            .collect();
+        // The holder lets go and asks again at once: it goes behind the three
+        // already waiting, rather than take the slot it just freed.
+        drop(held);
+        drop(gate.enter());
+        order.lock().unwrap().push(3);
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! Bytes arrive in content order, tile by tile, and are never copied: a block
 //! of pieces is a list of slices of the tiles it spans. Full blocks are hashed
 //! on the rayon pool while more bytes arrive, with a bounded number in flight
-//! so memory stays flat.
+//! so memory stays flat. A block is one piece of the largest candidate length
+//! or `MIN_BLOCK`, whichever is longer: with small pieces (64 KiB for a
+//! range of 16,384 entries) a block per piece made the feeding thread wait on
+//! the pool for every 64 KiB, a thread switch each time, and it was the one
+//! thread of a log's build that cannot be spread.
 //!
 //! The piece length depends on the total content size, which is only known
 //! once the last data tile has arrived. The hasher therefore works for a small
@@ -17,6 +21,10 @@ use std::sync::mpsc;
 
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
+
+/// The fewest bytes hashed as one job on the rayon pool (a power of two,
+/// so that every block boundary is a piece boundary of every candidate).
+const MIN_BLOCK: u64 = 1 << 20;
 
 /// One piece hash.
 pub type PieceHash = [u8; 20];
@@ -148,7 +156,7 @@ impl PieceHasher {
     }
 
     fn block_size(&self) -> u64 {
-        *self.candidates.last().unwrap_or(&1)
+        self.candidates.last().copied().unwrap_or(1).max(MIN_BLOCK)
     }
 
     fn dispatch(&mut self) {
@@ -308,6 +316,21 @@ mod tests {
         let mut hasher = PieceHasher::new(vec![16384, 32768]);
         hasher.retain_candidates(65536, 65536 * 4);
         assert_eq!(hasher.candidates(), &[32768], "never left with nothing");
+    }
+
+    #[test]
+    fn small_pieces_are_hashed_a_megabyte_at_a_time() {
+        let data = stream(5 * MIN_BLOCK as usize + 12_345);
+        let mut hasher = PieceHasher::new(vec![65536, 131072]);
+        for chunk in data.chunks(400_000) {
+            hasher.push(Bytes::copy_from_slice(chunk));
+        }
+        assert_eq!(hasher.next_block, 5, "one job per MiB, not per 128 KiB piece");
+        assert_eq!(hasher.finish(65536).unwrap(), reference(&data, 65536));
+        let mut hasher = PieceHasher::new(vec![4 * MIN_BLOCK]);
+        hasher.push(Bytes::from(data.clone()));
+        assert_eq!(hasher.next_block, 1, "a piece longer than the minimum is a block");
+        assert_eq!(hasher.finish(4 * MIN_BLOCK).unwrap(), reference(&data, 4 * MIN_BLOCK as usize));
     }
 
     #[test]
