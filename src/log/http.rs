@@ -16,10 +16,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ureq::unversioned::transport::DefaultConnector;
+
 use super::body::{BodyBuffer, BodyLimit, Overflow};
 pub use super::fetch_error::NetworkKind;
 use super::fetch_error::{FetchError, overflow};
 use super::host::HostGate;
+use super::resolver::CachingResolver;
 
 /// How many redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
@@ -120,14 +123,16 @@ impl Bounds {
 
 /// The agent of a run over many hosts: `per_host` idle connections kept
 /// per host and `total` in all, so that no request of any log pays for a
-/// new connection (a TCP and TLS handshake is two round trips or more).
+/// new connection (a TCP and TLS handshake is two round trips or more),
+/// and no request of a host pays for looking its name up either
+/// ([`CachingResolver`]).
 pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, bounds: Option<Bounds>) -> ureq::Agent {
     let bounded = |limit: Duration, bound: Option<Duration>| {
         Some(bound.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))))
     };
     let answer = bounds.map(|b| b.answer);
     let pool = per_host.max(1);
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .user_agent(user_agent(contact))
         .accept_encoding("gzip")
         .http_status_as_error(false)
@@ -141,8 +146,8 @@ pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, b
         .max_idle_connections(total.max(pool))
         // Followed by hand, so that only http(s) targets are.
         .max_redirects(0)
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(config, DefaultConnector::new(), CachingResolver::default())
 }
 
 /// Says once, at the first failed attempt of any request of a log, what

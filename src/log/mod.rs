@@ -9,6 +9,7 @@ pub mod host;
 pub mod http;
 pub mod merkle;
 pub mod note;
+pub mod resolver;
 pub mod source;
 pub mod tile;
 pub mod tile_leaf;
