@@ -22,7 +22,7 @@ use super::body::{BodyBuffer, BodyLimit, Overflow};
 pub use super::fetch_error::NetworkKind;
 use super::fetch_error::{FetchError, overflow};
 use super::host::HostGate;
-use super::resolver::CachingResolver;
+use super::resolver::SharedResolver;
 
 /// How many redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
@@ -125,7 +125,7 @@ impl Bounds {
 /// per host and `total` in all, so that no request of any log pays for a
 /// new connection (a TCP and TLS handshake is two round trips or more),
 /// and no request of a host pays for looking its name up either
-/// ([`CachingResolver`]).
+/// ([`super::resolver`]).
 pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, bounds: Option<Bounds>) -> ureq::Agent {
     let bounded = |limit: Duration, bound: Option<Duration>| {
         Some(bound.map_or(limit, |b| limit.min(b).max(Duration::from_millis(100))))
@@ -147,7 +147,7 @@ pub fn http_agent_pooled(contact: Option<&str>, per_host: usize, total: usize, b
         // Followed by hand, so that only http(s) targets are.
         .max_redirects(0)
         .build();
-    ureq::Agent::with_parts(config, DefaultConnector::new(), CachingResolver::default())
+    ureq::Agent::with_parts(config, DefaultConnector::new(), SharedResolver)
 }
 
 /// Says once, at the first failed attempt of any request of a log, what
@@ -454,6 +454,35 @@ mod tests {
         let wait = parse_retry_after(&soon).unwrap();
         assert!(wait > Duration::from_secs(27) && wait <= Duration::from_secs(30), "{wait:?}");
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn an_agent_looks_a_host_name_up_once_for_many_requests() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = 5;
+        let server = std::thread::spawn(move || {
+            for _ in 0..requests {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                (&stream).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").unwrap();
+            }
+        });
+        let bounds = Bounds { answer: Duration::from_secs(5), body: Duration::from_secs(5) };
+        let agent = http_agent_pooled(None, 2, 8, Some(bounds));
+        for _ in 0..requests {
+            let body = agent.get(&format!("http://localhost:{port}/x")).call().unwrap().body_mut().read_to_string();
+            assert_eq!(body.unwrap(), "ok");
+        }
+        server.join().unwrap();
+        // Each request opened a new connection (the server closes them), and
+        // still the name was looked up once.
+        assert_eq!(SharedResolver::lookups_of(&format!("localhost:{port}")), 1);
     }
 
     #[test]

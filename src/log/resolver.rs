@@ -9,12 +9,13 @@
 //! [`TTL`] (a log's name moving to new addresses is noticed within that), asks
 //! ureq's resolver (with its time limit) only on a miss, and never caches a
 //! failure, so a retry looks the name up again. An IP address is used as it
-//! is, with no lookup.
+//! is, with no lookup. Every agent of the process shares one cache
+//! ([`SharedResolver`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
@@ -30,8 +31,37 @@ pub const TTL: Duration = Duration::from_secs(30);
 pub struct CachingResolver {
     inner: DefaultResolver,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+    cache: Mutex<HashMap<String, Entry>>,
     lookups: AtomicU64,
+}
+
+/// A host's addresses, when they were looked up, and how many times they
+/// have been.
+#[derive(Debug)]
+struct Entry {
+    at: Instant,
+    addrs: ResolvedSocketAddrs,
+    lookups: u64,
+}
+
+/// The cache of the process, which every agent helio makes resolves through.
+static SHARED: LazyLock<CachingResolver> = LazyLock::new(CachingResolver::default);
+
+/// A handle on the process's cache, for `ureq::Agent::with_parts`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SharedResolver;
+
+impl SharedResolver {
+    /// How many times `host:port` (lower-case) has been looked up.
+    pub fn lookups_of(host_port: &str) -> u64 {
+        SHARED.lookups_of(host_port)
+    }
+}
+
+impl Resolver for SharedResolver {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        SHARED.resolve(uri, config, timeout)
+    }
 }
 
 impl Default for CachingResolver {
@@ -55,10 +85,15 @@ impl CachingResolver {
         self.lookups.load(Ordering::Relaxed)
     }
 
+    /// How many times `host:port` (lower-case) has been looked up.
+    pub fn lookups_of(&self, host_port: &str) -> u64 {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(host_port).map_or(0, |entry| entry.lookups)
+    }
+
     fn cached(&self, key: &str, now: Instant) -> Option<ResolvedSocketAddrs> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let (at, addrs) = cache.get(key)?;
-        (now.saturating_duration_since(*at) < self.ttl).then(|| addrs.clone())
+        let entry = cache.get(key)?;
+        (now.saturating_duration_since(entry.at) < self.ttl).then(|| entry.addrs.clone())
     }
 }
 
@@ -82,7 +117,8 @@ impl Resolver for CachingResolver {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let addrs = self.inner.resolve(uri, config, timeout)?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.insert(key, (Instant::now(), addrs.clone()));
+        let lookups = cache.get(&key).map_or(0, |entry| entry.lookups) + 1;
+        cache.insert(key, Entry { at: Instant::now(), addrs: addrs.clone(), lookups });
         Ok(addrs)
     }
 }
@@ -123,6 +159,7 @@ mod tests {
         // Another port is another key.
         resolve(&resolver, "http://localhost:8081/").unwrap();
         assert_eq!(resolver.lookups(), 2);
+        assert_eq!(resolver.lookups_of("localhost:8080"), 1);
     }
 
     #[test]
