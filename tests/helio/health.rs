@@ -392,20 +392,8 @@ fn measure(chromium: &Path, profile: &Path, page: &Path, width: u32) -> (u64, u6
     );
     let copy = page.with_file_name("measure.html");
     std::fs::write(&copy, frame).unwrap();
-    let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--allow-file-access-from-files",
-            "--window-size=1400,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let output = chromium_command(chromium, profile)
+        .args(["--allow-file-access-from-files", "--window-size=1400,1000"])
         .arg("--dump-dom")
         .arg(format!("file://{}", copy.display()))
         .output()
@@ -434,9 +422,7 @@ fn the_dashboard_of_sixty_logs_fits_two_screens_and_never_overflows_a_phone() {
         std::fs::create_dir_all(&dir).unwrap();
         for (size, window) in [("wide", "1280,2100"), ("phone", "390,1400")] {
             let png = dir.join(format!("dashboard-{size}.png"));
-            let status = Command::new(&chromium)
-                .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
-                .arg(format!("--user-data-dir={}", profile.path().display()))
+            let status = chromium_command(&chromium, profile.path())
                 .arg(format!("--window-size={window}"))
                 .arg(format!("--screenshot={}", png.display()))
                 .arg(format!("file://{}", page.display()))

@@ -3,7 +3,6 @@
 //! Chromium, and the promise that a build with nothing new changes no file.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use percent_encoding::percent_decode_str;
 use rss::Channel;
@@ -265,22 +264,6 @@ fn dump_dom(chromium: &Path, profile: &Path, page: &Path) -> String {
     let output = chromium_command(chromium, profile).arg("--dump-dom").arg(file_url(page)).output().unwrap();
     assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
-}
-
-fn chromium_command(chromium: &Path, profile: &Path) -> Command {
-    let mut command = Command::new(chromium);
-    command.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ]);
-    command.arg(format!("--user-data-dir={}", profile.display()));
-    command
 }
 
 fn file_url(path: &Path) -> String {

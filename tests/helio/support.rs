@@ -446,3 +446,21 @@ pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> i32 {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Headless Chromium with a profile of its own and nothing that reaches the
+/// network; the caller adds what to do with which page.
+pub fn chromium_command(chromium: &Path, profile: &Path) -> Command {
+    let mut command = Command::new(chromium);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
